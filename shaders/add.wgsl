@@ -1,0 +1,26 @@
+// add: c = a + b, elementwise.
+// Shapes: a, b, c [N] (any shape, same element count).
+// Bindings: 0 params {N}, 1 a (read), 2 b (read), 3 c (read_write).
+// Dispatch: one invocation per element, folded into a 2D grid of WG_X-wide workgroups:
+// i = gid.x + gid.y * (num_workgroups.x * WG_X).
+struct Params {
+  N: u32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG_X;
+  if (i >= p.N) {
+    return;
+  }
+  c[i] = a[i] + b[i];
+}

@@ -1,0 +1,47 @@
+// layernorm_backward (input gradient): with xhat = (x - mean) * rstd and g = dy * weight,
+// dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), per row.
+// The parameter gradients are layernorm_backward_params.wgsl (a column reduction).
+// Shapes: dy, x, dx [N, C], weight [C], mean, rstd [N] (from layernorm_forward).
+// Bindings: 0 params {N, C}, 1 dy, 2 x, 3 weight, 4 mean, 5 rstd (read), 6 dx (read_write).
+// Dispatch: one invocation per row, folded 2D grid (r = gid.x + gid.y * num_workgroups.x * WG_X).
+struct Params {
+  N: u32,
+  C: u32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let n = gid.x + gid.y * nwg.x * WG_X;
+  if (n >= p.N) {
+    return;
+  }
+  let base = n * p.C;
+  let mu = mean[n];
+  let rs = rstd[n];
+  var gMean = 0.0;
+  var gxMean = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    let g = dy[base + c] * weight[c];
+    gMean += g;
+    gxMean += g * (x[base + c] - mu) * rs;
+  }
+  gMean /= f32(p.C);
+  gxMean /= f32(p.C);
+  for (var c = 0u; c < p.C; c++) {
+    let g = dy[base + c] * weight[c];
+    let xhat = (x[base + c] - mu) * rs;
+    dx[base + c] = rs * (g - gMean - xhat * gxMean);
+  }
+}

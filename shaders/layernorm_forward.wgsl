@@ -1,0 +1,48 @@
+// layernorm_forward: y = (x - mean) * rstd * weight + bias over the last axis, rstd = 1/sqrt(var + eps)
+// with the biased variance (divide by C), computed in two passes (mean, then squared deviations).
+// Shapes: x, y [N, C], weight, bias [C], mean, rstd [N] (kept for the backward pass).
+// Bindings: 0 params {N, C, eps}, 1 x (read), 2 weight (read), 3 bias (read), 4 y, 5 mean,
+//           6 rstd (read_write).
+// Dispatch: one invocation per row, folded 2D grid (r = gid.x + gid.y * num_workgroups.x * WG_X).
+struct Params {
+  N: u32,
+  C: u32,
+  eps: f32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let n = gid.x + gid.y * nwg.x * WG_X;
+  if (n >= p.N) {
+    return;
+  }
+  let base = n * p.C;
+  var s = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    s += x[base + c];
+  }
+  let mu = s / f32(p.C);
+  var ss = 0.0;
+  for (var c = 0u; c < p.C; c++) {
+    let d = x[base + c] - mu;
+    ss += d * d;
+  }
+  let rs = 1.0 / sqrt(ss / f32(p.C) + p.eps);
+  for (var c = 0u; c < p.C; c++) {
+    y[base + c] = (x[base + c] - mu) * rs * weight[c] + bias[c];
+  }
+  mean[n] = mu;
+  rstd[n] = rs;
+}

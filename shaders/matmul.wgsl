@@ -1,0 +1,113 @@
+// matmul (register tile, no barriers): C = op(A) · op(B) (+ bias) (+ C when accumulating), batched.
+// Shapes (row-major): op(A) is [M, K], stored as A [Bt, M, K], or [Bt, K, M] when TRANS_A.
+//                     op(B) is [K, N], stored as B [Bt, K, N], or [Bt, N, K] when TRANS_B; without
+//                     BATCH_B, B has no batch dim and is shared by all Bt batches.
+//                     bias [N] (HAS_BIAS), C [Bt, M, N].
+// Bindings: 0 params {M, N, K}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
+//           4 c (read_write).
+// Dispatch: workgroups (ceil(N / (WG_X*4)), ceil(M / (WG_Y*8)), Bt); each invocation computes an
+// 8-row x 4-column tile of C in registers. Loads past the edge are clamped to the last row/column
+// (valid memory, results discarded), so any M, N, K work and the inner loop has no branches.
+// No workgroup memory and no barriers: the fastest form on SwiftShader, where barriers are costly.
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override BATCH_B: bool = true;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn store(row: u32, n0: u32, cBase: u32, acc: vec4f) {
+  if (row >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let col = n0 + j;
+    if (col < p.N) {
+      let idx = cBase + row * p.N + col;
+      var v = acc[j];
+      if (HAS_BIAS) {
+        v += bias[col];
+      }
+      if (ACCUMULATE) {
+        v += c[idx];
+      }
+      c[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let n0 = gid.x * 4u;
+  let m0 = gid.y * 8u;
+  let z = gid.z;
+  if (n0 >= N || m0 >= M) {
+    return;
+  }
+  // Element strides of A along its rows (m) and along k, and of B along its columns (n) and k.
+  let aM = select(K, 1u, TRANS_A);
+  let aK = select(1u, M, TRANS_A);
+  let bN = select(1u, K, TRANS_B);
+  let bK = select(N, 1u, TRANS_B);
+  let aBase = z * M * K;
+  let bBase = select(0u, z * K * N, BATCH_B);
+  let a0 = aBase + min(m0, M - 1u) * aM;
+  let a1 = aBase + min(m0 + 1u, M - 1u) * aM;
+  let a2 = aBase + min(m0 + 2u, M - 1u) * aM;
+  let a3 = aBase + min(m0 + 3u, M - 1u) * aM;
+  let a4 = aBase + min(m0 + 4u, M - 1u) * aM;
+  let a5 = aBase + min(m0 + 5u, M - 1u) * aM;
+  let a6 = aBase + min(m0 + 6u, M - 1u) * aM;
+  let a7 = aBase + min(m0 + 7u, M - 1u) * aM;
+  let b0 = bBase + min(n0, N - 1u) * bN;
+  let b1 = bBase + min(n0 + 1u, N - 1u) * bN;
+  let b2 = bBase + min(n0 + 2u, N - 1u) * bN;
+  let b3 = bBase + min(n0 + 3u, N - 1u) * bN;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  var acc4 = vec4f(0.0);
+  var acc5 = vec4f(0.0);
+  var acc6 = vec4f(0.0);
+  var acc7 = vec4f(0.0);
+  for (var k = 0u; k < K; k++) {
+    let ka = k * aK;
+    let kb = k * bK;
+    let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+    acc0 += a[a0 + ka] * bv;
+    acc1 += a[a1 + ka] * bv;
+    acc2 += a[a2 + ka] * bv;
+    acc3 += a[a3 + ka] * bv;
+    acc4 += a[a4 + ka] * bv;
+    acc5 += a[a5 + ka] * bv;
+    acc6 += a[a6 + ka] * bv;
+    acc7 += a[a7 + ka] * bv;
+  }
+  let cBase = z * M * N;
+  store(m0, n0, cBase, acc0);
+  store(m0 + 1u, n0, cBase, acc1);
+  store(m0 + 2u, n0, cBase, acc2);
+  store(m0 + 3u, n0, cBase, acc3);
+  store(m0 + 4u, n0, cBase, acc4);
+  store(m0 + 5u, n0, cBase, acc5);
+  store(m0 + 6u, n0, cBase, acc6);
+  store(m0 + 7u, n0, cBase, acc7);
+}

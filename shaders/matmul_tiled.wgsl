@@ -1,0 +1,124 @@
+// matmul (workgroup-memory tiles): the same contract as matmul.wgsl, for real GPUs.
+// C = op(A) · op(B) (+ bias) (+ C when accumulating), batched.
+// Shapes (row-major): op(A) is [M, K], stored as A [Bt, M, K], or [Bt, K, M] when TRANS_A.
+//                     op(B) is [K, N], stored as B [Bt, K, N], or [Bt, N, K] when TRANS_B; without
+//                     BATCH_B, B has no batch dim and is shared by all Bt batches.
+//                     bias [N] (HAS_BIAS), C [Bt, M, N].
+// Bindings: 0 params {M, N, K}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
+//           4 c (read_write).
+// Dispatch: workgroups (ceil(N / 64), ceil(M / 64), Bt) of 16 x 16 invocations. A workgroup stages a
+// 64 x 16 slice of op(A) and a 16 x 64 slice of op(B) in workgroup memory per K step (zero-padded at
+// the edges, loads coalesced along whichever axis is contiguous in memory), and each invocation
+// accumulates a 4 x 4 block of C (rows ty + 16i, columns tx + 16j) in registers.
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+}
+
+override WG_X: u32; // must be 16
+override WG_Y: u32; // must be 16
+override WG_Z: u32; // must be 1
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override BATCH_B: bool = true;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+var<workgroup> As: array<f32, 1024>; // [BK][BM]
+var<workgroup> Bs: array<f32, 1024>; // [BK][BN]
+
+fn loadA(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) {
+    return 0.0;
+  }
+  if (TRANS_A) {
+    return a[base + k * p.M + m];
+  }
+  return a[base + m * p.K + k];
+}
+
+fn loadB(base: u32, k: u32, n: u32) -> f32 {
+  if (n >= p.N || k >= p.K) {
+    return 0.0;
+  }
+  if (TRANS_B) {
+    return b[base + n * p.K + k];
+  }
+  return b[base + k * p.N + n];
+}
+
+fn store(row: u32, col0: u32, cBase: u32, acc: vec4f) {
+  if (row >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let col = col0 + j * 16u;
+    if (col < p.N) {
+      let idx = cBase + row * p.N + col;
+      var v = acc[j];
+      if (HAS_BIAS) {
+        v += bias[col];
+      }
+      if (ACCUMULATE) {
+        v += c[idx];
+      }
+      c[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let tid = ty * 16u + tx;
+  let mBase = wid.y * BM;
+  let nBase = wid.x * BN;
+  let z = wid.z;
+  let aBase = z * p.M * p.K;
+  let bBase = select(0u, z * p.K * p.N, BATCH_B);
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var kt = 0u; kt < p.K; kt += BK) {
+    for (var l = 0u; l < 4u; l++) {
+      let e = tid + l * 256u;
+      // Consecutive invocations read consecutive addresses: along k when A is [M, K], along m when [K, M].
+      let am = select(e / BK, e % BM, TRANS_A);
+      let ak = select(e % BK, e / BM, TRANS_A);
+      As[ak * BM + am] = loadA(aBase, mBase + am, kt + ak);
+      let bn = select(e % BN, e / BK, TRANS_B);
+      let bk = select(e / BN, e % BK, TRANS_B);
+      Bs[bk * BN + bn] = loadB(bBase, kt + bk, nBase + bn);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let ao = kk * BM + ty;
+      let bo = kk * BN + tx;
+      let av = vec4f(As[ao], As[ao + 16u], As[ao + 32u], As[ao + 48u]);
+      let bv = vec4f(Bs[bo], Bs[bo + 16u], Bs[bo + 32u], Bs[bo + 48u]);
+      acc0 += av.x * bv;
+      acc1 += av.y * bv;
+      acc2 += av.z * bv;
+      acc3 += av.w * bv;
+    }
+    workgroupBarrier();
+  }
+  let cBase = z * p.M * p.N;
+  store(mBase + ty, nBase + tx, cBase, acc0);
+  store(mBase + ty + 16u, nBase + tx, cBase, acc1);
+  store(mBase + ty + 32u, nBase + tx, cBase, acc2);
+  store(mBase + ty + 48u, nBase + tx, cBase, acc3);
+}

@@ -1,0 +1,110 @@
+/**
+ * Node only: a GPU from the `webgpu` package (Dawn). On Linux with no Vulkan driver for a real GPU,
+ * find the SwiftShader ICD that Chromium ships and point the Vulkan loader at it before Dawn starts.
+ * This file is imported dynamically by ./index.ts so that the browser bundle never sees it.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { NoWebGPUError } from './errors.ts';
+
+/** Where SwiftShader's Vulkan ICD is installed by the common Chromium/Chrome packages. */
+export const SWIFTSHADER_ICD_PATHS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json', // Debian/Ubuntu `chromium`
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json', // older Ubuntu `chromium-browser`
+  '/opt/google/chrome/vk_swiftshader_icd.json', // Google Chrome .deb
+  '/opt/google/chrome-beta/vk_swiftshader_icd.json',
+  '/snap/chromium/current/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+];
+
+/** Directories where Vulkan drivers register themselves. */
+const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+
+/** Drivers Dawn cannot use (lavapipe lacks required descriptor indexing features). */
+const UNUSABLE_ICD = /lvp_icd|lavapipe/;
+
+export const INSTALL_COMMAND = 'apt-get install -y chromium libvulkan1';
+
+export const INSTALL_HINT =
+  'Install Chromium, which ships SwiftShader (a Vulkan driver on the CPU), and the Vulkan loader: ' +
+  `\`sudo apt-get update && sudo ${INSTALL_COMMAND}\` on Debian/Ubuntu. ` +
+  'Or set VK_ICD_FILENAMES to the vk_swiftshader_icd.json or GPU driver ICD of your choice.';
+
+export function findSwiftShaderICD(): string | undefined {
+  return SWIFTSHADER_ICD_PATHS.find((p) => existsSync(p));
+}
+
+/** The Vulkan loader Dawn dlopens by name; Debian's package is libvulkan1. */
+export function findVulkanLoader(): string | undefined {
+  const dirs = ['/usr/lib', '/lib', '/usr/lib64', '/usr/local/lib'];
+  for (const dir of dirs) {
+    if (existsSync(`${dir}/libvulkan.so.1`)) return `${dir}/libvulkan.so.1`;
+    if (!existsSync(dir)) continue;
+    for (const sub of readdirSync(dir)) {
+      if (sub.endsWith('-linux-gnu') && existsSync(`${dir}/${sub}/libvulkan.so.1`)) return `${dir}/${sub}/libvulkan.so.1`;
+    }
+  }
+  return undefined;
+}
+
+/** A GPU the kernel exposes (NVIDIA's device nodes, or a DRM render node). */
+function hasGpuDeviceNode(): boolean {
+  if (existsSync('/dev/nvidia0')) return true;
+  return existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+}
+
+/**
+ * Real GPU drivers registered on this system (not lavapipe), as ICD json paths, when there is
+ * GPU hardware for them: Mesa installs its ICD files on machines without any GPU too.
+ */
+export function findGpuICDs(): string[] {
+  if (!hasGpuDeviceNode()) return [];
+  const found: string[] = [];
+  for (const dir of ICD_DIRS) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)) {
+      if (f.endsWith('.json') && !UNUSABLE_ICD.test(f)) found.push(`${dir}/${f}`);
+    }
+  }
+  return found;
+}
+
+/**
+ * Decide which Vulkan driver Dawn will see, and set the loader's environment accordingly.
+ * Returns a line that says what was chosen, for the run's report.
+ */
+export function chooseVulkanDriver(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.platform !== 'linux') return 'system default (not Linux)';
+  if (!findVulkanLoader()) {
+    throw new NoWebGPUError(
+      `The Vulkan loader (libvulkan.so.1) is not installed, so Dawn cannot find any adapter. ${INSTALL_HINT}`,
+    );
+  }
+  const preset = env.VK_ICD_FILENAMES ?? env.VK_DRIVER_FILES;
+  if (preset) return `from environment: ${preset}`;
+  if (env.WEBGPU_ADAPTER !== 'swiftshader') {
+    const gpus = findGpuICDs();
+    if (gpus.length > 0) return `system Vulkan drivers: ${gpus.join(', ')}`;
+  }
+  const swiftshader = findSwiftShaderICD();
+  if (!swiftshader) {
+    throw new NoWebGPUError(
+      `No Vulkan driver that Dawn can use was found (looked in ${ICD_DIRS.join(', ')} and for SwiftShader at ${SWIFTSHADER_ICD_PATHS.join(', ')}). ${INSTALL_HINT}`,
+    );
+  }
+  env.VK_ICD_FILENAMES = swiftshader;
+  return `SwiftShader: ${swiftshader}`;
+}
+
+// The object returned by create() must stay alive for the whole process: if it is garbage
+// collected, Dawn crashes the process. Keep it in a module-level variable.
+let gpu: GPU | undefined;
+let driverNote = '';
+
+export async function nodeGPU(): Promise<{ gpu: GPU; driver: string }> {
+  if (!gpu) {
+    driverNote = chooseVulkanDriver();
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    gpu = create([]) as GPU;
+  }
+  return { gpu, driver: driverNote };
+}

@@ -1,0 +1,267 @@
+/**
+ * The Runtime owns one GPUDevice: it makes tensors, caches pipelines by kernel name and constants,
+ * encodes dispatches inside error scopes, and reads results back. Errors raised by the GPU are
+ * collected per dispatch and rethrown by sync()/read() with the kernel's name and shapes.
+ */
+import { type AcquiredDevice, type AdapterReport, acquireDevice } from '../device/index.ts';
+import { DeviceLostError, KernelError, LimitError, ShapeError } from './errors.ts';
+import type { KernelSpec, ParamType } from './kernel.ts';
+import { type DType, type Shape, Tensor, numel, shapeString } from './tensor.ts';
+
+/** Uniform parameter slots: one per dispatch, reused round-robin (writes are queue-ordered). */
+const UNIFORM_SLOT_BYTES = 256;
+const UNIFORM_SLOTS = 256;
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly report: AdapterReport;
+  readonly limits: GPUSupportedLimits;
+  private readonly pipelines = new Map<string, CachedPipeline>();
+  private pending: Promise<KernelError | undefined>[] = [];
+  private uniforms: GPUBuffer;
+  private uniformSlot = 0;
+  private lostReason: string | undefined;
+  private tensorCount = 0;
+
+  constructor(acquired: AcquiredDevice) {
+    this.device = acquired.device;
+    this.adapter = acquired.adapter;
+    this.report = acquired.report;
+    this.limits = acquired.device.limits;
+    this.uniforms = this.device.createBuffer({
+      label: 'runtime.uniforms',
+      size: UNIFORM_SLOT_BYTES * UNIFORM_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  static async create(): Promise<Runtime> {
+    return new Runtime(await acquireDevice());
+  }
+
+  get isLost(): boolean {
+    return this.lostReason !== undefined;
+  }
+
+  private assertAlive(): void {
+    if (this.lostReason !== undefined) throw new DeviceLostError(`GPU device lost (${this.lostReason})`);
+  }
+
+  /** Throws a LimitError if a buffer of this many bytes cannot be bound as storage here. */
+  checkBufferSize(bytes: number, what: string): void {
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.limits;
+    if (bytes > maxStorageBufferBindingSize) {
+      throw new LimitError(
+        `${what} needs ${bytes} bytes, above this adapter's maxStorageBufferBindingSize (${maxStorageBufferBindingSize} bytes); ` +
+          `the largest f32 tensor allowed here has ${Math.floor(maxStorageBufferBindingSize / 4)} elements`,
+      );
+    }
+    if (bytes > maxBufferSize) {
+      throw new LimitError(`${what} needs ${bytes} bytes, above this adapter's maxBufferSize (${maxBufferSize} bytes)`);
+    }
+  }
+
+  private createTensor(shape: Shape, dtype: DType, label: string | undefined): Tensor {
+    this.assertAlive();
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 1) {
+        throw new ShapeError(`tensor ${label ?? ''} shape ${shapeString(shape)}: every dimension must be an integer >= 1`);
+      }
+    }
+    const name = label ?? `tensor${this.tensorCount}`;
+    this.tensorCount++;
+    const bytes = numel(shape) * 4;
+    this.checkBufferSize(bytes, `tensor ${name}${shapeString(shape)}`);
+    const buffer = this.device.createBuffer({
+      label: name,
+      size: Math.max(4, bytes),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    return new Tensor(buffer, [...shape], dtype, name);
+  }
+
+  /** A zero-filled tensor. */
+  empty(shape: Shape, dtype: DType = 'f32', label?: string): Tensor {
+    return this.createTensor(shape, dtype, label);
+  }
+
+  /** A tensor holding `data` (length must equal the shape's element count). */
+  tensor(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32', label?: string): Tensor {
+    const t = this.createTensor(shape, dtype, label);
+    if (data.length !== t.size) {
+      t.destroy();
+      throw new ShapeError(`tensor ${t.label}: data has ${data.length} values but shape ${shapeString(shape)} holds ${t.size}`);
+    }
+    const typed = dtype === 'f32' ? Float32Array.from(data) : Uint32Array.from(data);
+    this.device.queue.writeBuffer(t.buffer, 0, typed);
+    return t;
+  }
+
+  write(t: Tensor, data: ArrayLike<number>): void {
+    if (data.length !== t.size) throw new ShapeError(`write to ${t}: data has ${data.length} values, expected ${t.size}`);
+    const typed = t.dtype === 'f32' ? Float32Array.from(data) : Uint32Array.from(data);
+    this.device.queue.writeBuffer(t.buffer, 0, typed);
+  }
+
+  /** Copy a tensor back to the CPU (waits for all work queued before it; rethrows kernel errors). */
+  async read(t: Tensor): Promise<Float32Array | Uint32Array> {
+    this.assertAlive();
+    const staging = this.device.createBuffer({
+      label: `${t.label}.readback`,
+      size: Math.max(4, t.byteLength),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder({ label: `${t.label}.readback` });
+    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, Math.max(4, t.byteLength));
+    this.device.queue.submit([enc.finish()]);
+    try {
+      await this.sync();
+      await staging.mapAsync(GPUMapMode.READ);
+      const bytes = staging.getMappedRange().slice(0, t.byteLength);
+      staging.unmap();
+      return t.dtype === 'f32' ? new Float32Array(bytes) : new Uint32Array(bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async readF32(t: Tensor): Promise<Float32Array> {
+    const out = await this.read(t);
+    return out instanceof Float32Array ? out : new Float32Array(out);
+  }
+
+  private pipelineFor(spec: KernelSpec, constants: Record<string, number>): CachedPipeline {
+    const all: Record<string, number> = {
+      WG_X: spec.workgroupSize[0],
+      WG_Y: spec.workgroupSize[1],
+      WG_Z: spec.workgroupSize[2],
+      ...constants,
+    };
+    const key = `${spec.name}|${spec.entryPoint ?? 'main'}|${Object.keys(all)
+      .sort()
+      .map((k) => `${k}=${all[k]}`)
+      .join(',')}`;
+    let cached = this.pipelines.get(key);
+    if (cached) return cached;
+    const label = `${spec.name}${Object.keys(constants).length ? JSON.stringify(constants) : ''}`;
+    const layout = this.device.createBindGroupLayout({
+      label: `${label}.layout`,
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+        ...spec.bindings.map((b, i) => ({
+          binding: i + 1,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+        })),
+      ],
+    });
+    const module = this.device.createShaderModule({ label: `${spec.name}.wgsl`, code: spec.shader });
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ label: `${label}.pipeline-layout`, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: all },
+    });
+    cached = { pipeline, layout };
+    this.pipelines.set(key, cached);
+    return cached;
+  }
+
+  /**
+   * Encode and submit one dispatch of `spec`. GPU errors are captured in error scopes and reported
+   * by the next sync()/read() with this kernel's name and `shapes`.
+   */
+  dispatch<P extends string>(
+    spec: KernelSpec<P>,
+    call: {
+      params: Readonly<Record<P, number>>;
+      tensors: Readonly<Record<string, Tensor>>;
+      constants?: Record<string, number>;
+      shapes: string;
+    },
+  ): void {
+    this.assertAlive();
+    const groups = spec.dispatch(call.params);
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    for (const g of groups) {
+      if (g > maxGroups) {
+        throw new LimitError(
+          `kernel ${spec.name} (${call.shapes}) needs ${g} workgroups in one dimension, above this adapter's maxComputeWorkgroupsPerDimension (${maxGroups})`,
+        );
+      }
+    }
+    if (groups.some((g) => g === 0)) return;
+    const { device } = this;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('internal');
+    device.pushErrorScope('validation');
+    const { pipeline, layout } = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
+    const slot = this.uniformSlot;
+    this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
+    device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT_BYTES, packParams(spec.params, call.params));
+    const bindGroup = device.createBindGroup({
+      label: `${spec.name}.bindings`,
+      layout,
+      entries: [
+        { binding: 0, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT_BYTES, size: UNIFORM_SLOT_BYTES } },
+        ...spec.bindings.map((b, i) => {
+          const t = call.tensors[b.name];
+          if (!t) throw new Error(`kernel ${spec.name}: binding ${b.name} was not given a tensor`);
+          return { binding: i + 1, resource: { buffer: t.buffer } };
+        }),
+      ],
+    });
+    const encoder = device.createCommandEncoder({ label: spec.name });
+    const pass = encoder.beginComputePass({ label: spec.name });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const scopes = [device.popErrorScope(), device.popErrorScope(), device.popErrorScope()];
+    const kinds = ['validation', 'internal', 'out-of-memory'];
+    this.pending.push(
+      Promise.all(scopes).then((errors) => {
+        const i = errors.findIndex((e) => e);
+        return i < 0 ? undefined : new KernelError(spec.name, call.shapes, kinds[i], errors[i]?.message ?? '');
+      }),
+    );
+  }
+
+  /** Wait for all submitted work; throw the first GPU error any kernel raised since the last sync. */
+  async sync(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    const errors = await Promise.all(pending);
+    await this.device.queue.onSubmittedWorkDone();
+    this.assertAlive();
+    const first = errors.find((e) => e);
+    if (first) throw first;
+  }
+
+  destroy(): void {
+    this.uniforms.destroy();
+    this.device.destroy();
+  }
+}
+
+function packParams(fields: readonly (readonly [string, ParamType])[], values: Readonly<Record<string, number>>): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(buf);
+  fields.forEach(([name, type], i) => {
+    const v = values[name];
+    if (v === undefined || Number.isNaN(v)) throw new Error(`parameter ${name} is missing`);
+    if (type === 'f32') view.setFloat32(i * 4, v, true);
+    else if (type === 'u32') view.setUint32(i * 4, v, true);
+    else view.setInt32(i * 4, v, true);
+  });
+  return buf;
+}

@@ -1,0 +1,93 @@
+/**
+ * Shape checks shared by the kernel wrappers. They run before anything is encoded, so a bad call
+ * never reaches the GPU; each message names the kernel, the tensor and what would be valid.
+ */
+import { ShapeError } from '../gpu/errors.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { type DType, type Shape, type Tensor, shapeString } from '../gpu/tensor.ts';
+
+/** Rows/elements handled one per invocation, in workgroups of this many invocations. */
+export const WG_1D = 64;
+
+/**
+ * Workgroup counts for `n` invocations in WG-wide workgroups, folded into two dimensions when one
+ * would exceed the 65535 limit. Shaders recover i = gid.x + gid.y * (num_workgroups.x * WG).
+ */
+export function grid1d(n: number, wg: number = WG_1D, maxPerDim = 65535): [number, number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= maxPerDim) return [groups, 1, 1];
+  return [maxPerDim, Math.ceil(groups / maxPerDim), 1];
+}
+
+export function expectShape(kernel: string, name: string, t: Tensor, shape: Shape): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`${kernel}: ${name} has shape ${shapeString(t.shape)}, expected ${shapeString(shape)}`);
+  }
+}
+
+export function expectDType(kernel: string, name: string, t: Tensor, dtype: DType): void {
+  if (t.dtype !== dtype) throw new ShapeError(`${kernel}: ${name} must be ${dtype}, got ${t.dtype}`);
+}
+
+export function expectRank(kernel: string, name: string, t: Tensor, ranks: readonly number[]): void {
+  if (!ranks.includes(t.shape.length)) {
+    throw new ShapeError(
+      `${kernel}: ${name} has shape ${shapeString(t.shape)} (rank ${t.shape.length}); rank must be ${ranks.join(' or ')}`,
+    );
+  }
+}
+
+export function expectSameSize(kernel: string, names: readonly string[], tensors: readonly Tensor[]): void {
+  const n = tensors[0].size;
+  tensors.forEach((t, i) => {
+    if (t.size !== n) {
+      throw new ShapeError(
+        `${kernel}: ${names[i]} has ${t.size} elements (shape ${shapeString(t.shape)}) but ${names[0]} has ${n}; they must match`,
+      );
+    }
+  });
+}
+
+/** An output bound for writing may not also be bound as an input of the same dispatch. */
+export function expectDistinct(
+  kernel: string,
+  outputs: Record<string, Tensor>,
+  inputs: Record<string, Tensor | undefined>,
+): void {
+  for (const [on, o] of Object.entries(outputs)) {
+    for (const [inName, i] of Object.entries(inputs)) {
+      if (i && i.buffer === o.buffer) {
+        throw new ShapeError(`${kernel}: output ${on} is the same tensor as input ${inName}; give the output its own tensor`);
+      }
+    }
+  }
+  const outs = Object.entries(outputs);
+  for (let i = 0; i < outs.length; i++) {
+    for (let j = i + 1; j < outs.length; j++) {
+      if (outs[i][1].buffer === outs[j][1].buffer) {
+        throw new ShapeError(`${kernel}: outputs ${outs[i][0]} and ${outs[j][0]} are the same tensor`);
+      }
+    }
+  }
+}
+
+export function lastDim(t: Tensor): number {
+  return t.shape[t.shape.length - 1];
+}
+
+export function shapesOf(tensors: Record<string, Tensor | undefined>): string {
+  return Object.entries(tensors)
+    .filter(([, t]) => t)
+    .map(([n, t]) => `${n}${shapeString((t as Tensor).shape)}`)
+    .join(', ');
+}
+
+/** A one-element placeholder bound where an optional input is absent (WGSL bindings are fixed). */
+export function dummy(rt: Runtime): Tensor {
+  const cache = dummies.get(rt);
+  if (cache) return cache;
+  const t = rt.empty([1], 'f32', 'dummy');
+  dummies.set(rt, t);
+  return t;
+}
+const dummies = new WeakMap<Runtime, Tensor>();

@@ -1,0 +1,72 @@
+/** Elementwise kernels: add, scale, copy, and GELU forward/backward. One invocation per element. */
+import { ShapeError } from '../gpu/errors.ts';
+import type { KernelSpec } from '../gpu/kernel.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { shaders } from '../gpu/shaders.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { WG_1D, expectDType, expectDistinct, expectSameSize, grid1d, shapesOf } from './common.ts';
+
+/** A spec whose inputs are `inputs` (read) and whose single output is the last binding. */
+function elementwiseSpec<P extends string>(
+  name: keyof typeof shaders,
+  inputs: readonly string[],
+  output: string,
+  extra: readonly (readonly [P, 'f32'])[] = [],
+): KernelSpec<'N' | P> {
+  return {
+    name,
+    shader: shaders[name],
+    params: [['N', 'u32'], ...extra],
+    bindings: [...inputs.map((n) => ({ name: n, access: 'read' as const })), { name: output, access: 'read_write' }],
+    workgroupSize: [WG_1D, 1, 1],
+    dispatch: ({ N }) => grid1d(N),
+  };
+}
+
+const addSpec = elementwiseSpec('add', ['a', 'b'], 'c');
+const scaleSpec = elementwiseSpec('scale', ['x'], 'y', [['alpha', 'f32']]);
+const copySpec = elementwiseSpec('copy', ['x'], 'y');
+const geluForwardSpec = elementwiseSpec('gelu_forward', ['x'], 'y');
+const geluBackwardSpec = elementwiseSpec('gelu_backward', ['dy', 'x'], 'dx');
+
+/** Checks dtypes and element counts; the output may have another shape with the same count. */
+function run<P extends string>(
+  rt: Runtime,
+  spec: KernelSpec<'N' | P>,
+  output: Record<string, Tensor>,
+  inputs: Record<string, Tensor>,
+  extra: Record<P, number>,
+): void {
+  const all = { ...inputs, ...output };
+  for (const [n, t] of Object.entries(all)) expectDType(spec.name, n, t, 'f32');
+  expectSameSize(spec.name, Object.keys(all), Object.values(all));
+  expectDistinct(spec.name, output, inputs);
+  const N = Object.values(output)[0].size;
+  rt.dispatch(spec, { params: { N, ...extra } as Record<'N' | P, number>, tensors: all, shapes: shapesOf(all) });
+}
+
+/** c = a + b. */
+export function add(rt: Runtime, c: Tensor, a: Tensor, b: Tensor): void {
+  run(rt, addSpec, { c }, { a, b }, {});
+}
+
+/** y = alpha * x. */
+export function scale(rt: Runtime, y: Tensor, x: Tensor, alpha: number): void {
+  if (!Number.isFinite(alpha)) throw new ShapeError(`scale: alpha must be a finite number, got ${alpha}`);
+  run(rt, scaleSpec, { y }, { x }, { alpha });
+}
+
+/** y = x. */
+export function copy(rt: Runtime, y: Tensor, x: Tensor): void {
+  run(rt, copySpec, { y }, { x }, {});
+}
+
+/** y = gelu(x), tanh approximation. */
+export function gelu_forward(rt: Runtime, y: Tensor, x: Tensor): void {
+  run(rt, geluForwardSpec, { y }, { x }, {});
+}
+
+/** dx = dy * gelu'(x). */
+export function gelu_backward(rt: Runtime, dx: Tensor, dy: Tensor, x: Tensor): void {
+  run(rt, geluBackwardSpec, { dx }, { dy, x }, {});
+}

@@ -1,0 +1,661 @@
+/**
+ * Every kernel by name, with its inputs, options and outputs, a GPU runner, its CPU reference, and
+ * the awkward shapes it is checked on. The command line (`kernel --list/--check`), the tests and the
+ * benchmark all read this one table.
+ */
+import { InputError, ShapeError } from '../gpu/errors.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { type DType, type Shape, type Tensor, numel, shapeString } from '../gpu/tensor.ts';
+import type { Tolerance } from '../reference/compare.ts';
+import * as ref from '../reference/kernels.ts';
+import { type Rng, randomArray } from '../reference/random.ts';
+import { cross_entropy_backward, cross_entropy_forward } from './cross_entropy.ts';
+import { add, copy, gelu_backward, gelu_forward, scale } from './elementwise.ts';
+import { layernorm_backward, layernorm_forward } from './layernorm.ts';
+import { matmul } from './matmul.ts';
+import { mean, sum, sumsq } from './reduce.ts';
+import { softmax_backward, softmax_forward } from './softmax.ts';
+
+export interface HostTensor {
+  shape: number[];
+  data: Float32Array | Uint32Array;
+}
+
+export type OptionValue = boolean | number;
+export type Options = Record<string, OptionValue>;
+export type Dims = Record<string, number>;
+
+export interface TensorDoc {
+  name: string;
+  dtype: DType;
+  /** Shape in named letters, e.g. "[M, K] ([K, M] with transA)". */
+  shape: string;
+  optional?: boolean;
+  doc?: string;
+}
+
+export interface OptionDoc {
+  name: string;
+  type: 'boolean' | 'number';
+  default: OptionValue;
+  doc: string;
+  /** Returns an error message when the value is not allowed. */
+  check?: (v: number) => string | undefined;
+}
+
+export interface CheckCase {
+  dims: Dims;
+  options?: Options;
+}
+
+export interface KernelEntry {
+  name: string;
+  summary: string;
+  inputs: TensorDoc[];
+  options: OptionDoc[];
+  outputs: TensorDoc[];
+  /**
+   * Allocate the outputs and dispatch (the wrapper validates shapes before encoding). `host` holds
+   * the same inputs on the CPU, for the few scalars derived from data (the mask's sum).
+   */
+  gpu(rt: Runtime, inputs: Record<string, Tensor>, opts: Options, host: Record<string, HostTensor>): Record<string, Tensor>;
+  /** The same computation with the hand-written CPU reference. */
+  cpu(inputs: Record<string, HostTensor>, opts: Options): Record<string, HostTensor>;
+  /** Seeded inputs, with outliers, for the sizes in `dims`. */
+  sample(rng: Rng, dims: Dims, opts: Options): Record<string, HostTensor>;
+  /** Sizes for `kernel NAME --check` and for the quick tests. */
+  checkDims: Dims;
+  /** Awkward shapes the tests run (1, primes, around powers of two, and >= 512 in each dimension). */
+  cases: CheckCase[];
+  tolerance(dims: Dims): Tolerance;
+}
+
+const f32 = (shape: number[], data?: Float32Array): HostTensor => ({ shape, data: data ?? new Float32Array(numel(shape)) });
+const normal = (rng: Rng, shape: number[], std = 1): HostTensor => f32(shape, randomArray(rng, numel(shape), { std }));
+const bool = (v: OptionValue | undefined): boolean => v === true;
+const num = (v: OptionValue | undefined, d: number): number => (typeof v === 'number' ? v : d);
+const last = (s: readonly number[]): number => s[s.length - 1];
+const arr = (t: HostTensor | undefined): Float32Array | null => (t ? (t.data as Float32Array) : null);
+
+/** Output tensors are allocated from shapes computed here; the wrapper re-checks everything. */
+function outputs(rt: Runtime, shapes: Record<string, Shape>, name: string): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, s] of Object.entries(shapes)) out[k] = rt.empty(s, 'f32', `${name}.${k}`);
+  return out;
+}
+
+const finite = (name: string) => (v: number) => (Number.isFinite(v) ? undefined : `${name} must be a finite number`);
+
+// --------------------------------------------------------------------------------------------
+// matmul
+
+function matmulShapes(inputs: Record<string, { shape: Shape }>, opts: Options) {
+  const a = inputs.a.shape;
+  const b = inputs.b.shape;
+  const Bt = a.length === 3 ? a[0] : 1;
+  const M = bool(opts.transA) ? last(a) : a[a.length - 2];
+  const K = bool(opts.transA) ? a[a.length - 2] : last(a);
+  const N = bool(opts.transB) ? b[b.length - 2] : last(b);
+  return { Bt, M, N, K, c: a.length === 3 ? [Bt, M, N] : [M, N] };
+}
+
+const matmulEntry: KernelEntry = {
+  name: 'matmul',
+  summary: 'C = op(A)·op(B) (+ bias) (+ C with accumulate), batched; any sizes',
+  inputs: [
+    { name: 'a', dtype: 'f32', shape: '[M, K] or [B, M, K] ([.., K, M] with transA)' },
+    { name: 'b', dtype: 'f32', shape: '[K, N] or [B, K, N] ([.., N, K] with transB); a 2-D b is shared by all batches' },
+    { name: 'bias', dtype: 'f32', shape: '[N]', optional: true, doc: 'added to every row' },
+    { name: 'c', dtype: 'f32', shape: 'as the output', optional: true, doc: 'initial C, required with accumulate' },
+  ],
+  options: [
+    { name: 'transA', type: 'boolean', default: false, doc: 'a is stored transposed' },
+    { name: 'transB', type: 'boolean', default: false, doc: 'b is stored transposed' },
+    { name: 'accumulate', type: 'boolean', default: false, doc: 'add the product to the input c' },
+  ],
+  outputs: [{ name: 'c', dtype: 'f32', shape: '[M, N] or [B, M, N]' }],
+  gpu(rt, inputs, opts) {
+    if (inputs.a.shape.length < 2 || inputs.b.shape.length < 2) {
+      throw new ShapeError(
+        `matmul: a and b must have rank 2 or 3, got a ${shapeString(inputs.a.shape)}, b ${shapeString(inputs.b.shape)}`,
+      );
+    }
+    const { c: cShape } = matmulShapes(inputs, opts);
+    const accumulate = bool(opts.accumulate);
+    if (accumulate && !inputs.c) throw new ShapeError('matmul: option accumulate needs an input c (the initial values)');
+    if (!accumulate && inputs.c) throw new ShapeError('matmul: input c is only used with the option accumulate: true');
+    const c = inputs.c ?? rt.empty(cShape, 'f32', 'matmul.c');
+    matmul(rt, c, inputs.a, inputs.b, { bias: inputs.bias, transA: bool(opts.transA), transB: bool(opts.transB), accumulate });
+    return { c };
+  },
+  cpu(inputs, opts) {
+    const { Bt, M, N, K, c: shape } = matmulShapes(inputs, opts);
+    const c = f32(shape, inputs.c ? Float32Array.from(inputs.c.data) : undefined);
+    ref.matmul(c.data as Float32Array, arr(inputs.a)!, arr(inputs.b)!, arr(inputs.bias), Bt, M, N, K, {
+      transA: bool(opts.transA),
+      transB: bool(opts.transB),
+      accumulate: bool(opts.accumulate),
+      batchB: inputs.b.shape.length === 3,
+    });
+    return { c };
+  },
+  sample(rng, { B = 1, M, N, K }, opts) {
+    const batch = B > 1 ? [B] : [];
+    const out: Record<string, HostTensor> = {
+      a: normal(rng, [...batch, ...(bool(opts.transA) ? [K, M] : [M, K])]),
+      b: normal(rng, [...batch, ...(bool(opts.transB) ? [N, K] : [K, N])]),
+      bias: normal(rng, [N]),
+    };
+    if (bool(opts.accumulate)) out.c = normal(rng, [...batch, M, N]);
+    return out;
+  },
+  checkDims: { M: 67, N: 45, K: 129 },
+  cases: [
+    { dims: { M: 1, N: 1, K: 1 } },
+    { dims: { M: 3, N: 17, K: 63 } },
+    { dims: { M: 129, N: 3, K: 257 }, options: { transA: true } },
+    { dims: { M: 63, N: 129, K: 17 }, options: { transB: true } },
+    { dims: { M: 17, N: 63, K: 3 }, options: { transA: true, transB: true } },
+    { dims: { B: 3, M: 17, N: 63, K: 129 }, options: { accumulate: true } },
+    { dims: { M: 513, N: 520, K: 512 } },
+    { dims: { M: 257, N: 512, K: 515 }, options: { transB: true } },
+    { dims: { M: 512, N: 129, K: 600 }, options: { transA: true } },
+  ],
+  tolerance: ({ K }) => ({ atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }),
+};
+
+// --------------------------------------------------------------------------------------------
+// softmax
+
+const softmaxForwardEntry: KernelEntry = {
+  name: 'softmax',
+  summary: 'y = softmax(scale * x) over the last axis; causal masks j > i + (N - Q) for query row i',
+  inputs: [{ name: 'x', dtype: 'f32', shape: '[..., Q, N] (any rank >= 1)' }],
+  options: [
+    { name: 'scale', type: 'number', default: 1, doc: 'multiplies x first', check: finite('scale') },
+    { name: 'causal', type: 'boolean', default: false, doc: 'mask future positions (needs N >= Q)' },
+  ],
+  outputs: [{ name: 'y', dtype: 'f32', shape: 'as x' }],
+  gpu(rt, { x }, opts) {
+    const { y } = outputs(rt, { y: x.shape }, 'softmax');
+    softmax_forward(rt, y, x, { scale: num(opts.scale, 1), causal: bool(opts.causal) });
+    return { y };
+  },
+  cpu({ x }, opts) {
+    const N = last(x.shape);
+    const R = x.data.length / N;
+    const y = f32(x.shape);
+    const Q = x.shape.length >= 2 ? x.shape[x.shape.length - 2] : 1;
+    ref.softmax_forward(y.data as Float32Array, x.data as Float32Array, R, N, {
+      scale: num(opts.scale, 1),
+      causal: bool(opts.causal),
+      Q,
+    });
+    return { y };
+  },
+  sample: (rng, { R, Q = 1, N }) => ({ x: normal(rng, Q > 1 ? [R, Q, N] : [R, N], 3) }),
+  checkDims: { R: 37, N: 129 },
+  cases: [
+    { dims: { R: 1, N: 1 } },
+    { dims: { R: 3, N: 17 }, options: { scale: 0.25 } },
+    { dims: { R: 63, N: 257 } },
+    { dims: { R: 2, Q: 17, N: 17 }, options: { causal: true, scale: 0.5 } },
+    { dims: { R: 3, Q: 7, N: 129 }, options: { causal: true } },
+    { dims: { R: 600, N: 513 } },
+  ],
+  tolerance: () => ({ atol: 1e-6, rtol: 1e-4 }),
+};
+
+const softmaxBackwardEntry: KernelEntry = {
+  name: 'softmax_backward',
+  summary: 'dx = scale * y * (dy - sum(dy * y)) per row: the gradient of softmax',
+  inputs: [
+    { name: 'dy', dtype: 'f32', shape: '[..., N]' },
+    { name: 'y', dtype: 'f32', shape: 'as dy (the softmax output)' },
+  ],
+  options: [{ name: 'scale', type: 'number', default: 1, doc: 'the forward scale', check: finite('scale') }],
+  outputs: [{ name: 'dx', dtype: 'f32', shape: 'as y' }],
+  gpu(rt, { dy, y }, opts) {
+    const { dx } = outputs(rt, { dx: y.shape }, 'softmax_backward');
+    softmax_backward(rt, dx, dy, y, { scale: num(opts.scale, 1) });
+    return { dx };
+  },
+  cpu({ dy, y }, opts) {
+    const N = last(y.shape);
+    const dx = f32(y.shape);
+    ref.softmax_backward(dx.data as Float32Array, dy.data as Float32Array, y.data as Float32Array, y.data.length / N, N, {
+      scale: num(opts.scale, 1),
+    });
+    return { dx };
+  },
+  sample(rng, { R, N }) {
+    const x = normal(rng, [R, N], 2);
+    const y = f32([R, N]);
+    ref.softmax_forward(y.data as Float32Array, x.data as Float32Array, R, N);
+    return { dy: normal(rng, [R, N]), y };
+  },
+  checkDims: { R: 37, N: 129 },
+  cases: [
+    { dims: { R: 1, N: 1 } },
+    { dims: { R: 3, N: 17 }, options: { scale: 0.125 } },
+    { dims: { R: 129, N: 63 } },
+    { dims: { R: 520, N: 513 } },
+  ],
+  tolerance: () => ({ atol: 5e-6, rtol: 1e-4 }),
+};
+
+// --------------------------------------------------------------------------------------------
+// cross-entropy
+
+function ceSizes(logits: { shape: Shape }): { N: number; V: number } {
+  if (logits.shape.length !== 2) throw new ShapeError(`cross-entropy: logits must be [N, V], got ${shapeString(logits.shape)}`);
+  return { N: logits.shape[0], V: logits.shape[1] };
+}
+
+function ceSample(rng: Rng, { N, V }: Dims): Record<string, HostTensor> {
+  const targets = new Uint32Array(N);
+  const mask = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    targets[i] = rng.int(V);
+    mask[i] = rng.next() < 0.2 ? 0 : rng.next() < 0.1 ? 0.5 : 1;
+  }
+  return { logits: normal(rng, [N, V], 4), targets: { shape: [N], data: targets }, mask: f32([N], mask) };
+}
+
+const ceInputs: TensorDoc[] = [
+  { name: 'logits', dtype: 'f32', shape: '[N, V]' },
+  { name: 'targets', dtype: 'u32', shape: '[N], integers in [0, V)' },
+  { name: 'mask', dtype: 'f32', shape: '[N]', optional: true, doc: 'per-position weight (0 = ignore); default all 1' },
+];
+
+/** Both cross-entropy entries: targets must index into V. */
+export function checkTargets(targets: HostTensor, V: number): void {
+  for (let i = 0; i < targets.data.length; i++) {
+    const t = targets.data[i];
+    if (!Number.isInteger(t) || t < 0 || t >= V) {
+      throw new InputError(`input targets: value ${t} at index ${i} is not an integer in [0, ${V}) (V = logits' last dimension)`);
+    }
+  }
+}
+
+const crossEntropyEntry: KernelEntry = {
+  name: 'cross_entropy',
+  summary: 'fused log-softmax + cross-entropy: losses[n] = mask[n] * (logsumexp(logits[n]) - logits[n, t]); loss = mean',
+  inputs: ceInputs,
+  options: [],
+  outputs: [
+    { name: 'losses', dtype: 'f32', shape: '[N]' },
+    { name: 'loss', dtype: 'f32', shape: '[1]', doc: 'sum(losses) / sum(mask) (0 when the mask is all zero)' },
+  ],
+  gpu(rt, { logits, targets, mask }, _opts, host) {
+    const { N } = ceSizes(logits);
+    const { losses, loss } = outputs(rt, { losses: [N], loss: [1] }, 'cross_entropy');
+    cross_entropy_forward(rt, losses, logits, targets, mask);
+    sum(rt, loss, losses, { scale: ceScale(host.mask, N, {}) });
+    return { losses, loss };
+  },
+  cpu({ logits, targets, mask }) {
+    const { N, V } = ceSizes(logits);
+    const losses = f32([N]);
+    ref.cross_entropy_forward(
+      losses.data as Float32Array,
+      logits.data as Float32Array,
+      targets.data as Uint32Array,
+      arr(mask),
+      N,
+      V,
+    );
+    const loss = f32([1]);
+    ref.sum(loss.data as Float32Array, losses.data as Float32Array, N);
+    (loss.data as Float32Array)[0] *= ceScale(mask, N, {});
+    return { losses, loss };
+  },
+  sample: ceSample,
+  checkDims: { N: 37, V: 129 },
+  cases: [{ dims: { N: 1, V: 1 } }, { dims: { N: 3, V: 17 } }, { dims: { N: 129, V: 63 } }, { dims: { N: 513, V: 600 } }],
+  tolerance: ({ N }) => ({ atol: 1e-5 * Math.sqrt(N), rtol: 1e-4 }),
+};
+
+const crossEntropyBackwardEntry: KernelEntry = {
+  name: 'cross_entropy_backward',
+  summary: 'dlogits = scale * mask[n] * (softmax(logits[n]) - onehot(t)); scale defaults to 1 / sum(mask)',
+  inputs: ceInputs,
+  options: [
+    {
+      name: 'scale',
+      type: 'number',
+      default: 0,
+      doc: 'gradient scale; 0 means 1 / sum(mask), the mean over unmasked positions',
+      check: finite('scale'),
+    },
+  ],
+  outputs: [{ name: 'dlogits', dtype: 'f32', shape: '[N, V]' }],
+  gpu(rt, { logits, targets, mask }, opts, host) {
+    const { N, V } = ceSizes(logits);
+    const { dlogits } = outputs(rt, { dlogits: [N, V] }, 'cross_entropy_backward');
+    cross_entropy_backward(rt, dlogits, logits, targets, mask, ceScale(host.mask, N, opts));
+    return { dlogits };
+  },
+  cpu({ logits, targets, mask }, opts) {
+    const { N, V } = ceSizes(logits);
+    const dlogits = f32([N, V]);
+    ref.cross_entropy_backward(
+      dlogits.data as Float32Array,
+      logits.data as Float32Array,
+      targets.data as Uint32Array,
+      arr(mask),
+      N,
+      V,
+      ceScale(mask, N, opts),
+    );
+    return { dlogits };
+  },
+  sample: ceSample,
+  checkDims: { N: 37, V: 129 },
+  cases: [{ dims: { N: 1, V: 1 } }, { dims: { N: 3, V: 17 } }, { dims: { N: 129, V: 63 } }, { dims: { N: 513, V: 600 } }],
+  tolerance: () => ({ atol: 1e-6, rtol: 1e-4 }),
+};
+
+/** The option scale, or 1 / sum(mask) (1 / N without a mask; 0 for an all-zero mask). */
+function ceScale(mask: HostTensor | undefined, N: number, opts: Options): number {
+  const s = num(opts.scale, 0);
+  if (s !== 0) return s;
+  let total = 0;
+  if (mask) for (const v of mask.data) total += v;
+  else total = N;
+  return total > 0 ? 1 / total : 0;
+}
+
+// --------------------------------------------------------------------------------------------
+// layernorm
+
+function lnSizes(x: { shape: Shape }): { N: number; C: number } {
+  if (x.shape.length !== 2) throw new ShapeError(`layernorm: x must be [N, C], got ${shapeString(x.shape)}`);
+  return { N: x.shape[0], C: x.shape[1] };
+}
+
+const lnSample = (rng: Rng, { N, C }: Dims): Record<string, HostTensor> => {
+  const x = normal(rng, [N, C], 2);
+  // A per-row offset, so the mean subtraction is exercised.
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) (x.data as Float32Array)[n * C + c] += (n % 7) - 3;
+  const weight = f32([C], randomArray(rng, C, { mean: 1, std: 0.3 }));
+  return { x, weight, bias: normal(rng, [C], 0.5), dy: normal(rng, [N, C]) };
+};
+
+const lnCases: CheckCase[] = [
+  { dims: { N: 1, C: 1 } },
+  { dims: { N: 3, C: 17 } },
+  { dims: { N: 129, C: 63 } },
+  { dims: { N: 257, C: 3 } },
+  { dims: { N: 513, C: 600 } },
+];
+
+const layernormEntry: KernelEntry = {
+  name: 'layernorm',
+  summary: 'y = (x - mean) * rstd * weight + bias over the last axis; also mean and rstd per row',
+  inputs: [
+    { name: 'x', dtype: 'f32', shape: '[N, C]' },
+    { name: 'weight', dtype: 'f32', shape: '[C]' },
+    { name: 'bias', dtype: 'f32', shape: '[C]' },
+  ],
+  options: [
+    {
+      name: 'eps',
+      type: 'number',
+      default: 1e-5,
+      doc: 'added to the variance',
+      check: (v) => (v > 0 && Number.isFinite(v) ? undefined : 'eps must be > 0'),
+    },
+  ],
+  outputs: [
+    { name: 'y', dtype: 'f32', shape: '[N, C]' },
+    { name: 'mean', dtype: 'f32', shape: '[N]' },
+    { name: 'rstd', dtype: 'f32', shape: '[N]' },
+  ],
+  gpu(rt, { x, weight, bias }, opts) {
+    const { N, C } = lnSizes(x);
+    const o = outputs(rt, { y: [N, C], mean: [N], rstd: [N] }, 'layernorm');
+    layernorm_forward(rt, o.y, o.mean, o.rstd, x, weight, bias, { eps: num(opts.eps, 1e-5) });
+    return o;
+  },
+  cpu({ x, weight, bias }, opts) {
+    const { N, C } = lnSizes(x);
+    const y = f32([N, C]);
+    const mu = f32([N]);
+    const rs = f32([N]);
+    ref.layernorm_forward(
+      y.data as Float32Array,
+      mu.data as Float32Array,
+      rs.data as Float32Array,
+      x.data as Float32Array,
+      weight.data as Float32Array,
+      bias.data as Float32Array,
+      N,
+      C,
+      num(opts.eps, 1e-5),
+    );
+    return { y, mean: mu, rstd: rs };
+  },
+  sample: (rng, dims) => {
+    const { x, weight, bias } = lnSample(rng, dims);
+    return { x, weight, bias };
+  },
+  checkDims: { N: 37, C: 129 },
+  cases: lnCases,
+  tolerance: () => ({ atol: 1e-5, rtol: 1e-4 }),
+};
+
+const layernormBackwardEntry: KernelEntry = {
+  name: 'layernorm_backward',
+  summary: 'dx, dweight, dbias of layernorm from dy and the forward inputs (mean and rstd recomputed by the caller)',
+  inputs: [
+    { name: 'dy', dtype: 'f32', shape: '[N, C]' },
+    { name: 'x', dtype: 'f32', shape: '[N, C]' },
+    { name: 'weight', dtype: 'f32', shape: '[C]' },
+    { name: 'mean', dtype: 'f32', shape: '[N] (from layernorm)' },
+    { name: 'rstd', dtype: 'f32', shape: '[N] (from layernorm)' },
+  ],
+  options: [],
+  outputs: [
+    { name: 'dx', dtype: 'f32', shape: '[N, C]' },
+    { name: 'dweight', dtype: 'f32', shape: '[C]' },
+    { name: 'dbias', dtype: 'f32', shape: '[C]' },
+  ],
+  gpu(rt, { dy, x, weight, mean: mu, rstd }) {
+    const { N, C } = lnSizes(x);
+    const o = outputs(rt, { dx: [N, C], dweight: [C], dbias: [C] }, 'layernorm_backward');
+    layernorm_backward(rt, o.dx, o.dweight, o.dbias, dy, x, weight, mu, rstd);
+    return o;
+  },
+  cpu({ dy, x, weight, mean: mu, rstd }) {
+    const { N, C } = lnSizes(x);
+    const dx = f32([N, C]);
+    const dweight = f32([C]);
+    const dbias = f32([C]);
+    ref.layernorm_backward(
+      dx.data as Float32Array,
+      dweight.data as Float32Array,
+      dbias.data as Float32Array,
+      dy.data as Float32Array,
+      x.data as Float32Array,
+      weight.data as Float32Array,
+      mu.data as Float32Array,
+      rstd.data as Float32Array,
+      N,
+      C,
+    );
+    return { dx, dweight, dbias };
+  },
+  sample(rng, dims) {
+    const { x, weight, bias, dy } = lnSample(rng, dims);
+    const { mean: mu, rstd } = layernormEntry.cpu({ x, weight, bias }, {});
+    return { dy, x, weight, mean: mu, rstd };
+  },
+  checkDims: { N: 37, C: 129 },
+  cases: lnCases,
+  tolerance: ({ N }) => ({ atol: 2e-5 * Math.sqrt(N), rtol: 1e-4 }),
+};
+
+// --------------------------------------------------------------------------------------------
+// elementwise and reductions
+
+/** An entry for a kernel whose inputs and output all have the same element count. */
+function elementwiseEntry(
+  name: string,
+  summary: string,
+  inputNames: string[],
+  outName: string,
+  gpuFn: (rt: Runtime, out: Tensor, ins: Tensor[], opts: Options) => void,
+  cpuFn: (out: Float32Array, ins: Float32Array[], n: number, opts: Options) => void,
+  options: OptionDoc[] = [],
+): KernelEntry {
+  const elementwiseCases: CheckCase[] = [
+    { dims: { N: 1 } },
+    { dims: { N: 3 } },
+    { dims: { N: 17 } },
+    { dims: { N: 63 } },
+    { dims: { N: 129 } },
+    { dims: { N: 257 } },
+    { dims: { N: 100003 } },
+  ];
+  return {
+    name,
+    summary,
+    inputs: inputNames.map((n) => ({ name: n, dtype: 'f32' as const, shape: 'any shape, N elements' })),
+    options,
+    outputs: [{ name: outName, dtype: 'f32', shape: `as ${inputNames[0]}` }],
+    gpu(rt, inputs, opts) {
+      const ins = inputNames.map((n) => inputs[n]);
+      const out = rt.empty(ins[0].shape, 'f32', `${name}.${outName}`);
+      gpuFn(rt, out, ins, opts);
+      return { [outName]: out };
+    },
+    cpu(inputs, opts) {
+      const ins = inputNames.map((n) => inputs[n]);
+      for (const [i, t] of ins.entries()) {
+        if (t.data.length !== ins[0].data.length) {
+          throw new ShapeError(
+            `${name}: ${inputNames[i]} has ${t.data.length} elements but ${inputNames[0]} has ${ins[0].data.length}`,
+          );
+        }
+      }
+      const out = f32([...ins[0].shape]);
+      cpuFn(
+        out.data as Float32Array,
+        ins.map((t) => t.data as Float32Array),
+        ins[0].data.length,
+        opts,
+      );
+      return { [outName]: out };
+    },
+    sample: (rng, { N }) => Object.fromEntries(inputNames.map((n) => [n, normal(rng, [N], 2)])),
+    checkDims: { N: 1000 },
+    cases: elementwiseCases,
+    tolerance: () => ({ atol: 1e-6, rtol: 1e-5 }),
+  };
+}
+
+function reductionEntry(
+  name: string,
+  summary: string,
+  gpuFn: (rt: Runtime, out: Tensor, x: Tensor) => void,
+  cpuFn: (out: Float32Array, x: Float32Array, n: number) => void,
+): KernelEntry {
+  return {
+    ...elementwiseEntry(
+      name,
+      summary,
+      ['x'],
+      'out',
+      () => {},
+      () => {},
+    ),
+    outputs: [{ name: 'out', dtype: 'f32', shape: '[1]' }],
+    gpu(rt, { x }) {
+      const out = rt.empty([1], 'f32', `${name}.out`);
+      gpuFn(rt, out, x);
+      return { out };
+    },
+    cpu({ x }) {
+      const out = f32([1]);
+      cpuFn(out.data as Float32Array, x.data as Float32Array, x.data.length);
+      return { out };
+    },
+    cases: [{ dims: { N: 1 } }, { dims: { N: 3 } }, { dims: { N: 1023 } }, { dims: { N: 1025 } }, { dims: { N: 1048577 } }],
+    tolerance: ({ N }) => ({ atol: 1e-6 * Math.sqrt(N), rtol: 1e-5 }),
+  };
+}
+
+/**
+ * The GPU's tanh is less exact than f64's (about 3e-7 relative on SwiftShader); gelu' multiplies
+ * that by dy, whose outliers reach |dy| ~ 100 here, so the absolute bound is 5e-5.
+ */
+const GELU_TOLERANCE = () => ({ atol: 5e-5, rtol: 1e-4 });
+
+export const kernels: KernelEntry[] = [
+  matmulEntry,
+  softmaxForwardEntry,
+  softmaxBackwardEntry,
+  crossEntropyEntry,
+  crossEntropyBackwardEntry,
+  layernormEntry,
+  layernormBackwardEntry,
+  {
+    ...elementwiseEntry(
+      'gelu',
+      'y = gelu(x), tanh approximation',
+      ['x'],
+      'y',
+      (rt, y, [x]) => gelu_forward(rt, y, x),
+      (y, [x], n) => ref.gelu_forward(y, x, n),
+    ),
+    tolerance: GELU_TOLERANCE,
+  },
+  {
+    ...elementwiseEntry(
+      'gelu_backward',
+      "dx = dy * gelu'(x)",
+      ['dy', 'x'],
+      'dx',
+      (rt, dx, [dy, x]) => gelu_backward(rt, dx, dy, x),
+      (dx, [dy, x], n) => ref.gelu_backward(dx, dy, x, n),
+    ),
+    tolerance: GELU_TOLERANCE,
+  },
+  elementwiseEntry(
+    'add',
+    'c = a + b',
+    ['a', 'b'],
+    'c',
+    (rt, c, [a, b]) => add(rt, c, a, b),
+    (c, [a, b], n) => ref.add(c, a, b, n),
+  ),
+  elementwiseEntry(
+    'scale',
+    'y = alpha * x',
+    ['x'],
+    'y',
+    (rt, y, [x], o) => scale(rt, y, x, num(o.alpha, 1)),
+    (y, [x], n, o) => ref.scale(y, x, num(o.alpha, 1), n),
+    [{ name: 'alpha', type: 'number', default: 1, doc: 'the factor', check: finite('alpha') }],
+  ),
+  elementwiseEntry(
+    'copy',
+    'y = x',
+    ['x'],
+    'y',
+    (rt, y, [x]) => copy(rt, y, x),
+    (y, [x], n) => ref.copy(y, x, n),
+  ),
+  reductionEntry('sum', 'out = sum of x (deterministic: fixed order, no atomics)', sum, ref.sum),
+  reductionEntry('mean', 'out = mean of x (deterministic)', mean, ref.mean),
+  reductionEntry('sumsq', 'out = sum of x squared (deterministic)', sumsq, ref.sumsq),
+];
+
+export function findKernel(name: string): KernelEntry {
+  const k = kernels.find((e) => e.name === name);
+  if (!k) {
+    throw new InputError(`unknown kernel "${name}"; valid kernels: ${kernels.map((e) => e.name).join(', ')}`);
+  }
+  return k;
+}

@@ -1,0 +1,102 @@
+/** softmax over the last axis (with scale and causal mask for attention) and its backward. */
+import { ShapeError } from '../gpu/errors.ts';
+import type { KernelSpec } from '../gpu/kernel.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { shaders } from '../gpu/shaders.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, lastDim, shapesOf } from './common.ts';
+
+const forwardSpec: KernelSpec<'R' | 'N' | 'Q' | 'causal' | 'scale'> = {
+  name: 'softmax_forward',
+  shader: shaders.softmax_forward,
+  params: [
+    ['R', 'u32'],
+    ['N', 'u32'],
+    ['Q', 'u32'],
+    ['causal', 'u32'],
+    ['scale', 'f32'],
+  ],
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ R }) => grid1d(R),
+};
+
+const backwardSpec: KernelSpec<'R' | 'N' | 'scale'> = {
+  name: 'softmax_backward',
+  shader: shaders.softmax_backward,
+  params: [
+    ['R', 'u32'],
+    ['N', 'u32'],
+    ['scale', 'f32'],
+  ],
+  bindings: [
+    { name: 'dy', access: 'read' },
+    { name: 'y', access: 'read' },
+    { name: 'dx', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ R }) => grid1d(R),
+};
+
+export interface SoftmaxOptions {
+  /** Multiplies x before the softmax (1/sqrt(head size) in attention). */
+  scale?: number;
+  /**
+   * Mask columns j > i + (N - Q) of query row i, where Q is x's second-to-last dimension (1 for a
+   * vector) and N its last: attention scores [B, H, Q, N] with the queries aligned to the end.
+   */
+  causal?: boolean;
+}
+
+function checkScale(kernel: string, scale: number): void {
+  if (!Number.isFinite(scale)) throw new ShapeError(`${kernel}: option scale must be a finite number, got ${scale}`);
+}
+
+/** y = softmax(scale * x) over the last axis; x, y of any shape [..., N]. */
+export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: SoftmaxOptions = {}): void {
+  const k = 'softmax_forward';
+  const { scale = 1, causal = false } = opts;
+  checkScale(k, scale);
+  expectDType(k, 'x', x, 'f32');
+  expectDType(k, 'y', y, 'f32');
+  expectShape(k, 'y', y, x.shape);
+  expectDistinct(k, { y }, { x });
+  const N = lastDim(x);
+  const R = x.size / N;
+  const Q = x.shape.length >= 2 ? x.shape[x.shape.length - 2] : 1;
+  if (causal && N < Q) {
+    throw new ShapeError(
+      `${k}: causal needs at least as many columns as query rows, but x ${shapesOf({ x })} has N = ${N} < Q = ${Q}`,
+    );
+  }
+  rt.dispatch(forwardSpec, {
+    params: { R, N, Q, causal: Number(causal), scale },
+    tensors: { x, y },
+    shapes: shapesOf({ x, y }) + (causal ? ' causal' : ''),
+  });
+}
+
+/** dx = scale * y * (dy - sum(dy * y)) per row: the gradient of softmax_forward with respect to x. */
+export function softmax_backward(rt: Runtime, dx: Tensor, dy: Tensor, y: Tensor, opts: { scale?: number } = {}): void {
+  const k = 'softmax_backward';
+  const { scale = 1 } = opts;
+  checkScale(k, scale);
+  for (const [n, t] of [
+    ['dx', dx],
+    ['dy', dy],
+    ['y', y],
+  ] as const)
+    expectDType(k, n, t, 'f32');
+  expectShape(k, 'dy', dy, y.shape);
+  expectShape(k, 'dx', dx, y.shape);
+  expectDistinct(k, { dx }, { dy, y });
+  const N = lastDim(y);
+  rt.dispatch(backwardSpec, {
+    params: { R: y.size / N, N, scale },
+    tensors: { dy, y, dx },
+    shapes: shapesOf({ dy, y, dx }),
+  });
+}
