@@ -2,13 +2,12 @@
  * One config for the demo build (`vite`, `vite build`) and for vitest, which runs the same test
  * files twice: in Node (Dawn from the `webgpu` package) and in headless Chromium (its own WebGPU).
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 
 const TEST_FILES = ['test/**/*.test.ts'];
+/** Tests of the Node command line (they spawn processes); the browser project leaves them out. */
+const NODE_ONLY = ['test/**/*.node.test.ts'];
 const TEST_TIMEOUT_MS = 120_000;
 
 /** Chromium from the system package (scripts/ensure-gpu-driver.sh installs it); never Playwright's download. */
@@ -31,32 +30,6 @@ const CHROMIUM_ARGS = [
   '--disable-default-apps',
   '--disable-dev-shm-usage',
 ];
-
-/**
- * Dawn prints "error: XDG_RUNTIME_DIR is invalid or not set" when that variable is missing. A
- * per-user 0700 directory silences it; the forks of the node project inherit it from here.
- */
-function xdgRuntimeDir(): string | undefined {
-  const current = process.env.XDG_RUNTIME_DIR;
-  try {
-    if (current) {
-      const st = statSync(current);
-      if (st.isDirectory() && (st.mode & 0o777) === 0o700 && st.uid === userInfo().uid) return current;
-    }
-  } catch {
-    // missing or unusable: make our own below
-  }
-  try {
-    const dir = join(tmpdir(), `webgpu-train-xdg-${userInfo().uid}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-    return dir;
-  } catch {
-    return undefined;
-  }
-}
-
-const xdg = xdgRuntimeDir();
 
 export default defineConfig({
   root: 'demo',
@@ -81,7 +54,6 @@ export default defineConfig({
           // Dawn reads VK_ICD_FILENAMES when it starts, and src/device/node.ts sets it in
           // process.env: worker threads would not pass that on, child processes do.
           pool: 'forks',
-          env: xdg ? { XDG_RUNTIME_DIR: xdg } : {},
         },
       },
       {
@@ -91,6 +63,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: TEST_FILES,
+          exclude: NODE_ONLY,
           fileParallelism: false,
           maxWorkers: 1,
           browser: {

@@ -3,7 +3,9 @@
  * find the SwiftShader ICD that Chromium ships and point the Vulkan loader at it before Dawn starts.
  * This file is imported dynamically by ./index.ts so that the browser bundle never sees it.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { NoWebGPUError } from './errors.ts';
 
 /** Where SwiftShader's Vulkan ICD is installed by the common Chromium/Chrome packages. */
@@ -94,6 +96,31 @@ export function chooseVulkanDriver(env: NodeJS.ProcessEnv = process.env): string
   return `SwiftShader: ${swiftshader}`;
 }
 
+/**
+ * Dawn prints a harmless "error: XDG_RUNTIME_DIR is invalid or not set" when that variable does not
+ * name a 0700 directory of this user; give it one of its own so every run's output stays clean.
+ */
+export function ensureXdgRuntimeDir(env: NodeJS.ProcessEnv = process.env): void {
+  const uid = userInfo().uid;
+  try {
+    const current = env.XDG_RUNTIME_DIR;
+    if (current) {
+      const st = statSync(current);
+      if (st.isDirectory() && (st.mode & 0o777) === 0o700 && st.uid === uid) return;
+    }
+  } catch {
+    // missing or unusable: make one below
+  }
+  try {
+    const dir = join(tmpdir(), `webgpu-train-xdg-${uid}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    env.XDG_RUNTIME_DIR = dir;
+  } catch {
+    // only a warning is at stake
+  }
+}
+
 // The object returned by create() must stay alive for the whole process: if it is garbage
 // collected, Dawn crashes the process. Keep it in a module-level variable.
 let gpu: GPU | undefined;
@@ -102,6 +129,7 @@ let driverNote = '';
 export async function nodeGPU(): Promise<{ gpu: GPU; driver: string }> {
   if (!gpu) {
     driverNote = chooseVulkanDriver();
+    ensureXdgRuntimeDir();
     const { create, globals } = await import('webgpu');
     Object.assign(globalThis, globals);
     gpu = create([]) as GPU;

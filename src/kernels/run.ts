@@ -47,7 +47,8 @@ export function parseTensor(entry: KernelEntry, name: string, raw: unknown): Hos
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) {
-      throw new InputError(`${where}: value at flat index ${i} is ${v === null ? 'null' : v}; inputs must be finite numbers`);
+      const what = Number.isNaN(v) ? 'NaN (null in the JSON)' : String(v);
+      throw new InputError(`${where}: value at flat index ${i} is ${what}; inputs must be finite numbers`);
     }
     if (doc.dtype === 'u32' && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
       throw new InputError(`${where}: value ${v} at flat index ${i} is not a non-negative integer (${name} is u32)`);

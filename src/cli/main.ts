@@ -1,0 +1,131 @@
+/**
+ * The command line. `start` (the main job, for now: every kernel against the CPU reference on this
+ * machine's adapter), `kernel` (list, run on your inputs, check), `bench` (kernel speeds).
+ * User errors print one line and exit 1; anything else is a bug and keeps its stack trace.
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { describeAdapter, UserError } from '../device/index.ts';
+import { Runtime } from '../gpu/runtime.ts';
+import { findKernel, kernels } from '../kernels/registry.ts';
+import { runBench } from './bench.ts';
+import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
+
+function integer(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+async function runtime(): Promise<Runtime> {
+  const rt = await Runtime.create();
+  console.error(describeAdapter(rt.report));
+  return rt;
+}
+
+const program = new Command()
+  .name('webgpu-train')
+  .description('WGSL kernels checked against a CPU reference, in Node (Dawn) and the browser')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program
+  .command('start')
+  .description('check every kernel on this adapter against the CPU reference and print the errors')
+  .option('--seed <n>', 'seed for the random inputs', integer('--seed'), 1)
+  .action(async (opts: { seed: number }) => {
+    const rt = await runtime();
+    const lines: CheckLine[] = [];
+    for (const entry of kernels) {
+      const line = await checkOne(rt, entry, { seed: opts.seed });
+      lines.push(line);
+      console.log(formatCheck([line]));
+    }
+    const failed = lines.filter((l) => !l.ok);
+    console.log(
+      failed.length === 0
+        ? `all ${lines.length} kernels match the CPU reference`
+        : `${failed.length} of ${lines.length} kernels do not match the CPU reference: ${failed.map((l) => l.kernel).join(', ')}`,
+    );
+    if (failed.length) process.exitCode = 1;
+  });
+
+program
+  .command('kernel')
+  .description('run one kernel on your inputs (--input/--output), check it (--check), or list all (--list)')
+  .argument('[name]', 'kernel name (see --list)')
+  .option('--list', 'list every kernel with its inputs, options and outputs')
+  .option('--input <file>', 'JSON: {"inputs": {"a": {"shape": [M, K], "data": [...]}, ...}, "options": {...}}')
+  .option('--output <file>', 'where to write {"outputs": {...}, "adapter": {...}}')
+  .option('--check', 'run on seeded random inputs and compare with the CPU reference')
+  .option('--dims <list>', 'sizes for --check, e.g. M=64,N=32,K=17')
+  .option('--options <json>', 'kernel options for --check, e.g. \'{"transB": true}\'')
+  .option('--seed <n>', 'seed for --check inputs', integer('--seed'), 1)
+  .action(
+    async (
+      name: string | undefined,
+      opts: { list?: boolean; input?: string; output?: string; check?: boolean; dims?: string; options?: string; seed: number },
+    ) => {
+      if (opts.list) {
+        console.log(listKernels());
+        return;
+      }
+      if (!name) throw new UserError('kernel: give a kernel name (see `kernel --list`) or --list');
+      const entry = findKernel(name);
+      if (opts.check) {
+        if (opts.input || opts.output) throw new UserError('kernel: --check makes its own inputs; leave out --input/--output');
+        let options: unknown;
+        if (opts.options) {
+          try {
+            options = JSON.parse(opts.options);
+          } catch (e) {
+            throw new UserError(`--options is not valid JSON: ${(e as Error).message}`);
+          }
+        }
+        const dims = opts.dims ? parseDims(entry, opts.dims) : undefined;
+        const rt = await runtime();
+        const line = await checkOne(rt, entry, { seed: opts.seed, dims, options: options as Record<string, unknown> });
+        console.log(formatCheck([line]));
+        if (!line.ok) process.exitCode = 1;
+        return;
+      }
+      if (!opts.input || !opts.output) {
+        throw new UserError(`kernel ${name}: give --input FILE and --output FILE, or --check (see --help)`);
+      }
+      await runKernelFile(runtime, entry, opts.input, opts.output);
+      console.error(`wrote ${opts.output}`);
+    },
+  );
+
+program
+  .command('bench')
+  .description('time matmul and softmax on this adapter against the CPU reference (median of repeats)')
+  .option('--json <file>', 'also write the results as JSON')
+  .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
+  .option('--quick', 'only the smaller shapes')
+  .action(async (opts: { json?: string; repeats: number; quick?: boolean }) => {
+    if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
+    const rt = await runtime();
+    await runBench(rt, opts);
+  });
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (unknown option, missing argument, --help).
+      process.exitCode = e.exitCode;
+      return;
+    }
+    if (e instanceof UserError) {
+      console.error(`error: ${e.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main(process.argv);

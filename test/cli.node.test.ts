@@ -1,0 +1,93 @@
+/**
+ * The command line as a user runs it: exit codes, messages without stack traces, and output files
+ * that are written whole or not at all. Node only (spawns processes).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as ref from '../src/reference/kernels.ts';
+
+const root = join(import.meta.dirname, '..');
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'webgpu-train-cli-'));
+
+describe('kernel command', () => {
+  it('--list names every kernel with inputs, options and outputs', () => {
+    const r = cli('kernel', '--list');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^matmul: /m);
+    expect(r.stdout).toMatch(/option transB \(boolean, default false\)/);
+    expect(r.stdout).toMatch(/^softmax: /m);
+    expect(r.stdout).toMatch(/output y \(f32\)/);
+  });
+
+  it('runs matmul on a user file and writes outputs and the adapter', () => {
+    const input = join(dir, 'mm.json');
+    const output = join(dir, 'mm-out.json');
+    const a = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+    const b = [0.5, -1, 2, 0, 1, 1, 3, -2];
+    writeFileSync(
+      input,
+      JSON.stringify({ inputs: { a: { shape: [3, 4], data: a }, b: { shape: [2, 4], data: b } }, options: { transB: true } }),
+    );
+    const r = cli('kernel', 'matmul', '--input', input, '--output', output);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/adapter: /);
+    const out = JSON.parse(readFileSync(output, 'utf8'));
+    const want = new Float32Array(6);
+    ref.matmul(want, Float32Array.from(a), Float32Array.from(b), null, 1, 3, 2, 4, { transB: true });
+    expect(out.outputs.c.shape).toEqual([3, 2]);
+    expect(out.outputs.c.data).toEqual(Array.from(want));
+    expect(typeof out.adapter.vendor).toBe('string');
+  });
+
+  it('--check compares with the CPU reference and prints the errors', () => {
+    const r = cli('kernel', 'softmax', '--check', '--dims', 'R=5,N=33', '--options', '{"causal": true, "scale": 0.5}');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ok\s+softmax\s+R=5 N=33 \{"causal":true,"scale":0.5\}\s+max abs err \S+\s+rel err/);
+  });
+
+  it.each([
+    [['kernel', 'nosuch', '--check'], /error: unknown kernel "nosuch"; valid kernels: matmul/],
+    [['kernel', 'matmul', '--bogus'], /error: unknown option '--bogus'/],
+    [['kernel', 'matmul', '--check', '--options', '{"alpha": 2}'], /error: matmul has no option "alpha"/],
+    [['kernel', 'matmul'], /error: kernel matmul: give --input FILE and --output FILE, or --check/],
+    [['frobnicate'], /error: unknown command 'frobnicate'/],
+  ])('%j exits 1 with a one-line message', (args, message) => {
+    const r = cli(...(args as string[]));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('malformed JSON and bad shapes fail without touching the output file', () => {
+    const output = join(dir, 'keep.json');
+    writeFileSync(output, 'previous results');
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"inputs": {"a": ');
+    let r = cli('kernel', 'matmul', '--input', broken, '--output', output);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: input file .*broken.json is not valid JSON/);
+    const mismatched = join(dir, 'mismatched.json');
+    writeFileSync(
+      mismatched,
+      JSON.stringify({ inputs: { a: { shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }, b: { shape: [2, 2], data: [1, 0, 0, 1] } } }),
+    );
+    r = cli('kernel', 'matmul', '--input', mismatched, '--output', output);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: matmul: inner dimensions differ/);
+    expect(readFileSync(output, 'utf8')).toBe('previous results');
+    expect(existsSync(join(dir, 'missing-out.json'))).toBe(false);
+  });
+});

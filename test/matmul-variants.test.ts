@@ -1,0 +1,76 @@
+/**
+ * Both matmul variants against the CPU reference: the training path picks one per adapter, so the
+ * other is never exercised by test/kernels.test.ts on this adapter. Awkward shapes, every transpose,
+ * bias, accumulate, batched with a shared and a batched B.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { defaultMatmulVariant, type MatmulVariant, matmul } from '../src/kernels/matmul.ts';
+import { compare } from '../src/reference/compare.ts';
+import * as ref from '../src/reference/kernels.ts';
+import { Rng, randomArray } from '../src/reference/random.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+interface Case {
+  B: number;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batchB?: boolean;
+  bias?: boolean;
+  accumulate?: boolean;
+}
+
+const cases: Case[] = [
+  { B: 1, M: 1, N: 1, K: 1 },
+  { B: 1, M: 3, N: 17, K: 63, bias: true },
+  { B: 1, M: 129, N: 65, K: 17, transA: true, accumulate: true },
+  { B: 1, M: 63, N: 129, K: 257, transB: true, bias: true },
+  { B: 2, M: 17, N: 3, K: 129, transA: true, transB: true, batchB: true },
+  { B: 3, M: 65, N: 63, K: 64, batchB: false, bias: true, accumulate: true },
+  { B: 1, M: 512, N: 520, K: 513 },
+];
+
+async function check(variant: MatmulVariant, c: Case): Promise<void> {
+  const rng = new Rng(11);
+  const { B, M, N, K, transA = false, transB = false, batchB = false, accumulate = false } = c;
+  const aShape = transA ? [K, M] : [M, K];
+  const bShape = transB ? [N, K] : [K, N];
+  const aHost = randomArray(rng, B * M * K);
+  const bHost = randomArray(rng, (batchB ? B : 1) * K * N);
+  const biasHost = c.bias ? randomArray(rng, N) : null;
+  const cInit = randomArray(rng, B * M * N);
+  const a = rt.tensor(aHost, B > 1 ? [B, ...aShape] : aShape);
+  const b = rt.tensor(bHost, batchB ? [B, ...bShape] : bShape);
+  const bias = biasHost ? rt.tensor(biasHost, [N]) : undefined;
+  const out = rt.tensor(cInit, B > 1 ? [B, M, N] : [M, N]);
+  matmul(rt, out, a, b, { bias, transA, transB, accumulate, variant });
+  const got = await rt.readF32(out);
+  const want = Float32Array.from(cInit);
+  ref.matmul(want, aHost, bHost, biasHost, B, M, N, K, { transA, transB, accumulate, batchB });
+  const cmp = compare(got, want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
+  for (const t of [a, b, bias, out]) t?.destroy();
+  expect(cmp.ok, cmp.report).toBe(true);
+}
+
+for (const variant of ['register', 'tiled'] as MatmulVariant[]) {
+  describe(`matmul variant ${variant}`, () => {
+    for (const c of cases) {
+      it(JSON.stringify(c), () => check(variant, c));
+    }
+  });
+}
+
+describe('matmul variant choice', () => {
+  it('picks the register tile on a CPU (fallback) adapter and the tiled form on a GPU', () => {
+    const want = rt.report.isFallbackAdapter || rt.report.architecture === 'swiftshader' ? 'register' : 'tiled';
+    expect(defaultMatmulVariant(rt)).toBe(want);
+  });
+});
