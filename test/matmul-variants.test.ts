@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
-import { defaultMatmulVariant, type MatmulVariant, matmul } from '../src/kernels/matmul.ts';
+import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../src/kernels/matmul.ts';
 import { compare } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/kernels.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
@@ -60,17 +60,21 @@ async function check(variant: MatmulVariant, c: Case): Promise<void> {
   expect(cmp.ok, cmp.report).toBe(true);
 }
 
-for (const variant of ['register', 'tiled'] as MatmulVariant[]) {
+for (const variant of ['register', 'subgroup', 'tiled'] as MatmulVariant[]) {
   describe(`matmul variant ${variant}`, () => {
     for (const c of cases) {
-      it(JSON.stringify(c), () => check(variant, c));
+      it(JSON.stringify(c), async (ctx) => {
+        if (variant === 'subgroup' && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+        await check(variant, c);
+      });
     }
   });
 }
 
 describe('matmul variant choice', () => {
-  it('picks the register tile on a CPU (fallback) adapter and the tiled form on a GPU', () => {
-    const want = rt.report.isFallbackAdapter || rt.report.architecture === 'swiftshader' ? 'register' : 'tiled';
+  it('picks a register tile on a CPU (fallback) adapter and the tiled form on a GPU', () => {
+    const cpu = rt.report.isFallbackAdapter || rt.report.architecture === 'swiftshader';
+    const want = cpu ? (canUseSubgroupMatmul(rt) ? 'subgroup' : 'register') : 'tiled';
     expect(defaultMatmulVariant(rt)).toBe(want);
   });
 });

@@ -9,7 +9,7 @@
  */
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
+import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
 import { softmax_forward } from '../kernels/softmax.ts';
 import { compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
@@ -111,7 +111,8 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const a = rt.tensor(aHost, [M, K], 'f32', 'bench.a');
     const b = rt.tensor(bHost, [K, N], 'f32', 'bench.b');
     const c = rt.empty([M, N], 'f32', 'bench.c');
-    for (const variant of ['register', 'tiled'] as MatmulVariant[]) {
+    const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
+    for (const variant of variants) {
       matmul(rt, c, a, b, { variant });
       const got = await rt.readF32(c);
       const cmp = compare(got, cRef, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);

@@ -10,7 +10,7 @@ import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { dummy, expectDType, expectDistinct, expectRank, expectShape, shapesOf } from './common.ts';
 
-export type MatmulVariant = 'register' | 'tiled';
+export type MatmulVariant = 'register' | 'subgroup' | 'tiled';
 
 const bindings = [
   { name: 'a', access: 'read' },
@@ -36,6 +36,19 @@ export const matmulRegister: KernelSpec<P> = {
   dispatch: ({ M, N, Bt }) => [ceilDiv(N, 8 * 4), ceilDiv(M, 8 * 8), Bt],
 };
 
+/**
+ * The register tile with A shared through subgroupBroadcast: a quarter of the A loads. Needs the
+ * `subgroups` feature and subgroups of at least 4 lanes; one 8-row block per workgroup.
+ */
+export const matmulSubgroup: KernelSpec<P> = {
+  name: 'matmul_subgroup',
+  shader: shaders.matmul_subgroup,
+  params,
+  bindings,
+  workgroupSize: [32, 1, 1],
+  dispatch: ({ M, N, Bt }) => [ceilDiv(N, 32 * 4), ceilDiv(M, 8), Bt],
+};
+
 /** 64 x 64 workgroup tiles staged in workgroup memory: the usual form for real GPUs. */
 export const matmulTiled: KernelSpec<P> = {
   name: 'matmul_tiled',
@@ -46,16 +59,29 @@ export const matmulTiled: KernelSpec<P> = {
   dispatch: ({ M, N, Bt }) => [ceilDiv(N, 64), ceilDiv(M, 64), Bt],
 };
 
+/** Whether this device can run the subgroup variant (the feature, and subgroups of 4+ lanes). */
+export function canUseSubgroupMatmul(rt: Runtime): boolean {
+  const info = rt.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
+  return rt.device.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 4;
+}
+
 /**
- * The variant for an adapter: barriers are very costly on CPU implementations (SwiftShader), where
- * the register tile is about 10x faster at 512^3 (see `npm run bench`); GPUs get the tiled form.
+ * The variant for an adapter. On CPU implementations (SwiftShader) barriers are very costly and
+ * every indexed load is a per-lane gather: the register tiles win there, the subgroup one when the
+ * device has subgroups (see `npm run bench`). GPUs get the workgroup-memory tiles.
  */
 export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
   const r = rt.report;
-  return r.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${r.architecture} ${r.vendor} ${r.device}`)
-    ? 'register'
-    : 'tiled';
+  const cpu = r.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${r.architecture} ${r.vendor} ${r.device}`);
+  if (!cpu) return 'tiled';
+  return canUseSubgroupMatmul(rt) ? 'subgroup' : 'register';
 }
+
+const specs: Record<MatmulVariant, KernelSpec<P>> = {
+  register: matmulRegister,
+  subgroup: matmulSubgroup,
+  tiled: matmulTiled,
+};
 
 export interface MatmulOptions {
   /** [N], added to every row of C. */
@@ -108,7 +134,11 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     expectShape(k, 'bias', bias, [N]);
   }
   expectDistinct(k, { c }, { a, b, bias });
-  const spec = (opts.variant ?? defaultMatmulVariant(rt)) === 'tiled' ? matmulTiled : matmulRegister;
+  const variant = opts.variant ?? defaultMatmulVariant(rt);
+  if (variant === 'subgroup' && !canUseSubgroupMatmul(rt)) {
+    throw new ShapeError('matmul: the subgroup variant needs the subgroups feature with at least 4 lanes; this device has not');
+  }
+  const spec = specs[variant];
   rt.dispatch(spec, {
     params: { M, N, K, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c },

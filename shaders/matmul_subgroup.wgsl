@@ -1,0 +1,162 @@
+// matmul (register tile + subgroup broadcast, for SIMD-on-CPU adapters with 4-wide subgroups).
+// The same contract as matmul.wgsl: C = op(A) · op(B) (+ bias) (+ C), batched, any M, N, K.
+// On SwiftShader every storage load with a run-time index is a 4-lane gather, and in matmul.wgsl all
+// four lanes of a subgroup gather the same A element. Here lane l loads A[m, k + l] once and
+// subgroupBroadcast hands each k's value to the others, so A costs a quarter of the loads.
+// Requires the `subgroups` feature and a subgroup size of exactly 4 (checked by the caller).
+// Shapes, bindings and dispatch as matmul.wgsl: workgroups (ceil(N / (WG_X*4)), ceil(M / (WG_Y*8)), Bt),
+// each invocation an 8-row x 4-column tile; no early return (subgroup operations need every lane).
+enable subgroups;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override BATCH_B: bool = true;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn store(row: u32, n0: u32, cBase: u32, acc: vec4f) {
+  if (row >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let col = n0 + j;
+    if (col < p.N) {
+      let idx = cBase + row * p.N + col;
+      var v = acc[j];
+      if (HAS_BIAS) {
+        v += bias[col];
+      }
+      if (ACCUMULATE) {
+        v += c[idx];
+      }
+      c[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let n0 = gid.x * 4u;
+  // One row block per workgroup, so every lane of any subgroup shares the 8 rows (WG_Y is 1).
+  let m0 = wid.y * 8u;
+  let z = gid.z;
+  let aM = select(K, 1u, TRANS_A);
+  let aK = select(1u, M, TRANS_A);
+  let bN = select(1u, K, TRANS_B);
+  let bK = select(N, 1u, TRANS_B);
+  let aBase = z * M * K;
+  let bBase = select(0u, z * K * N, BATCH_B);
+  let a0 = aBase + min(m0, M - 1u) * aM;
+  let a1 = aBase + min(m0 + 1u, M - 1u) * aM;
+  let a2 = aBase + min(m0 + 2u, M - 1u) * aM;
+  let a3 = aBase + min(m0 + 3u, M - 1u) * aM;
+  let a4 = aBase + min(m0 + 4u, M - 1u) * aM;
+  let a5 = aBase + min(m0 + 5u, M - 1u) * aM;
+  let a6 = aBase + min(m0 + 6u, M - 1u) * aM;
+  let a7 = aBase + min(m0 + 7u, M - 1u) * aM;
+  let b0 = bBase + min(n0, N - 1u) * bN;
+  let b1 = bBase + min(n0 + 1u, N - 1u) * bN;
+  let b2 = bBase + min(n0 + 2u, N - 1u) * bN;
+  let b3 = bBase + min(n0 + 3u, N - 1u) * bN;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  var acc4 = vec4f(0.0);
+  var acc5 = vec4f(0.0);
+  var acc6 = vec4f(0.0);
+  var acc7 = vec4f(0.0);
+  for (var k = 0u; k < K; k += 4u) {
+    // This lane's share of A: column k + lane of each of the 8 rows (0 past the end of K).
+    let kl = k + lane;
+    let live = kl < K;
+    let ka = min(kl, K - 1u) * aK;
+    let v0 = select(0.0, a[a0 + ka], live);
+    let v1 = select(0.0, a[a1 + ka], live);
+    let v2 = select(0.0, a[a2 + ka], live);
+    let v3 = select(0.0, a[a3 + ka], live);
+    let v4 = select(0.0, a[a4 + ka], live);
+    let v5 = select(0.0, a[a5 + ka], live);
+    let v6 = select(0.0, a[a6 + ka], live);
+    let v7 = select(0.0, a[a7 + ka], live);
+    {
+      let kb = min(k + 0u, K - 1u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 0u) * bv;
+      acc1 += subgroupBroadcast(v1, 0u) * bv;
+      acc2 += subgroupBroadcast(v2, 0u) * bv;
+      acc3 += subgroupBroadcast(v3, 0u) * bv;
+      acc4 += subgroupBroadcast(v4, 0u) * bv;
+      acc5 += subgroupBroadcast(v5, 0u) * bv;
+      acc6 += subgroupBroadcast(v6, 0u) * bv;
+      acc7 += subgroupBroadcast(v7, 0u) * bv;
+    }
+    {
+      let kb = min(k + 1u, K - 1u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 1u) * bv;
+      acc1 += subgroupBroadcast(v1, 1u) * bv;
+      acc2 += subgroupBroadcast(v2, 1u) * bv;
+      acc3 += subgroupBroadcast(v3, 1u) * bv;
+      acc4 += subgroupBroadcast(v4, 1u) * bv;
+      acc5 += subgroupBroadcast(v5, 1u) * bv;
+      acc6 += subgroupBroadcast(v6, 1u) * bv;
+      acc7 += subgroupBroadcast(v7, 1u) * bv;
+    }
+    {
+      let kb = min(k + 2u, K - 1u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 2u) * bv;
+      acc1 += subgroupBroadcast(v1, 2u) * bv;
+      acc2 += subgroupBroadcast(v2, 2u) * bv;
+      acc3 += subgroupBroadcast(v3, 2u) * bv;
+      acc4 += subgroupBroadcast(v4, 2u) * bv;
+      acc5 += subgroupBroadcast(v5, 2u) * bv;
+      acc6 += subgroupBroadcast(v6, 2u) * bv;
+      acc7 += subgroupBroadcast(v7, 2u) * bv;
+    }
+    {
+      let kb = min(k + 3u, K - 1u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 3u) * bv;
+      acc1 += subgroupBroadcast(v1, 3u) * bv;
+      acc2 += subgroupBroadcast(v2, 3u) * bv;
+      acc3 += subgroupBroadcast(v3, 3u) * bv;
+      acc4 += subgroupBroadcast(v4, 3u) * bv;
+      acc5 += subgroupBroadcast(v5, 3u) * bv;
+      acc6 += subgroupBroadcast(v6, 3u) * bv;
+      acc7 += subgroupBroadcast(v7, 3u) * bv;
+    }
+  }
+  let cBase = z * M * N;
+  store(m0, n0, cBase, acc0);
+  store(m0 + 1u, n0, cBase, acc1);
+  store(m0 + 2u, n0, cBase, acc2);
+  store(m0 + 3u, n0, cBase, acc3);
+  store(m0 + 4u, n0, cBase, acc4);
+  store(m0 + 5u, n0, cBase, acc5);
+  store(m0 + 6u, n0, cBase, acc6);
+  store(m0 + 7u, n0, cBase, acc7);
+}
