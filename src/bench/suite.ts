@@ -8,10 +8,9 @@
  * on the benchmark's own inputs before it is timed; a wrong variant is reported, not timed.
  */
 import type { Runtime } from '../gpu/runtime.ts';
-import type { Tensor } from '../gpu/tensor.ts';
 import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
 import { softmax_forward } from '../kernels/softmax.ts';
-import { compare } from '../reference/compare.ts';
+import { type Comparison, compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
 
@@ -74,148 +73,126 @@ function summary(times: number[]) {
   return { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), repeats: times.length };
 }
 
+/** What one run of a kernel does, for GFLOP/s and GB/s. */
+interface Work {
+  flops?: number;
+  bytes?: number;
+}
+
+const rates = (w: Work, ms: number) => ({
+  ...(w.flops ? { gflops: w.flops / ms / 1e6 } : {}),
+  ...(w.bytes ? { gbps: w.bytes / ms / 1e6 } : {}),
+});
+
+interface Figure {
+  kernel: string;
+  shape: string;
+  variant: string;
+  work: Work;
+}
+
 export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
-  const budgetMs = (opts.budgetSeconds ?? 20) * 1000;
+  const timing = { repeats: opts.repeats, budgetMs: (opts.budgetSeconds ?? 20) * 1000 };
   const results: BenchResult[] = [];
-  const rng = new Rng(1234);
-  const chosen = defaultMatmulVariant(rt);
-  const sizes = opts.quick ? [256, 512] : [256, 512, 1024];
 
-  for (const n of sizes) {
-    const M = n;
-    const N = n;
-    const K = n;
-    const shape = `${M}x${K} · ${K}x${N}`;
-    const flops = 2 * M * N * K;
-    const aHost = randomArray(rng, M * K);
-    const bHost = randomArray(rng, K * N);
-    const cRef = new Float32Array(M * N);
-    const cpu = await timeIt(
+  /** The CPU reference: `run` computes the reference result that our variants are checked against. */
+  async function cpu(f: Figure, run: () => void): Promise<void> {
+    const t = await timeIt(
       async (per) => {
-        for (let i = 0; i < per; i++) ref.matmul(cRef, aHost, bHost, null, 1, M, N, K);
+        for (let i = 0; i < per; i++) run();
       },
-      { repeats: opts.repeats, budgetMs, targetMs: 0 },
+      { ...timing, targetMs: 0 },
     );
-    const cpuSummary = summary(cpu.times);
+    const s = summary(t.times);
     results.push({
-      kernel: 'matmul',
+      kernel: f.kernel,
       impl: 'cpu-reference',
-      variant: 'f64 triple loop',
-      shape,
-      ...cpuSummary,
-      per_timing: cpu.per,
-      gflops: flops / cpuSummary.median_ms / 1e6,
+      variant: f.variant,
+      shape: f.shape,
+      ...s,
+      per_timing: t.per,
+      ...rates(f.work, s.median_ms),
     });
-    log(`matmul ${shape} cpu-reference: ${cpuSummary.median_ms.toFixed(1)} ms`);
-    const a = rt.tensor(aHost, [M, K], 'f32', 'bench.a');
-    const b = rt.tensor(bHost, [K, N], 'f32', 'bench.b');
-    const c = rt.empty([M, N], 'f32', 'bench.c');
-    const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
-    for (const variant of variants) {
-      matmul(rt, c, a, b, { variant });
-      const got = await rt.readF32(c);
-      const cmp = compare(got, cRef, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
-      const base = { kernel: 'matmul', impl: 'ours' as const, variant, shape, default: variant === chosen };
-      if (!cmp.ok) {
-        results.push({
-          ...base,
-          median_ms: Number.NaN,
-          min_ms: Number.NaN,
-          max_ms: Number.NaN,
-          repeats: 0,
-          per_timing: 0,
-          correct: false,
-          max_abs_error: cmp.maxAbsError,
-        });
-        log(`matmul ${shape} ${variant}: WRONG, not timed\n${cmp.report}`);
-        continue;
-      }
-      const t = await timeIt(
-        async (per) => {
-          for (let i = 0; i < per; i++) matmul(rt, c, a, b, { variant });
-          await rt.sync();
-        },
-        { repeats: opts.repeats, budgetMs },
-      );
-      const s = summary(t.times);
-      results.push({
-        ...base,
-        ...s,
-        per_timing: t.per,
-        gflops: flops / s.median_ms / 1e6,
-        correct: true,
-        max_abs_error: cmp.maxAbsError,
-      });
-      log(`matmul ${shape} ${variant}: ${s.median_ms.toFixed(1)} ms`);
-    }
-    for (const t of [a, b, c]) t.destroy();
+    log(`${f.kernel} ${f.shape} cpu-reference: ${s.median_ms.toFixed(1)} ms`);
   }
 
-  // softmax over attention-like rows
-  {
-    const R = 4096;
-    const N = 1024;
-    const shape = `${R}x${N}`;
-    const bytes = 2 * 4 * R * N;
-    const xHost = randomArray(rng, R * N, { std: 3 });
-    const yRef = new Float32Array(R * N);
-    const cpu = await timeIt(
-      async (per) => {
-        for (let i = 0; i < per; i++) ref.softmax_forward(yRef, xHost, R, N);
-      },
-      { repeats: opts.repeats, budgetMs, targetMs: 0 },
-    );
-    const cs = summary(cpu.times);
-    results.push({
-      kernel: 'softmax',
-      impl: 'cpu-reference',
-      variant: 'f64 loop',
-      shape,
-      ...cs,
-      per_timing: cpu.per,
-      gbps: bytes / cs.median_ms / 1e6,
-    });
-    log(`softmax ${shape} cpu-reference: ${cs.median_ms.toFixed(1)} ms`);
-    const x = rt.tensor(xHost, [R, N], 'f32', 'bench.x');
-    const y: Tensor = rt.empty([R, N], 'f32', 'bench.y');
-    softmax_forward(rt, y, x);
-    const cmp = compare(await rt.readF32(y), yRef, { atol: 1e-6, rtol: 1e-4 }, 'softmax');
-    const base = { kernel: 'softmax', impl: 'ours' as const, variant: 'row-per-invocation', shape, default: true };
-    if (cmp.ok) {
-      const t = await timeIt(
-        async (per) => {
-          for (let i = 0; i < per; i++) softmax_forward(rt, y, x);
-          await rt.sync();
-        },
-        { repeats: opts.repeats, budgetMs },
-      );
-      const s = summary(t.times);
+  /** One of our kernels: checked against the reference on these inputs first; a wrong one is not timed. */
+  async function ours(f: Figure, isDefault: boolean, dispatch: () => void, check: () => Promise<Comparison>): Promise<void> {
+    const base = { kernel: f.kernel, impl: 'ours' as const, variant: f.variant, shape: f.shape, default: isDefault };
+    dispatch();
+    const cmp = await check();
+    if (!cmp.ok) {
+      const nan = Number.NaN;
       results.push({
         ...base,
-        ...s,
-        per_timing: t.per,
-        gbps: bytes / s.median_ms / 1e6,
-        correct: true,
-        max_abs_error: cmp.maxAbsError,
-      });
-      log(`softmax ${shape}: ${s.median_ms.toFixed(1)} ms`);
-    } else {
-      results.push({
-        ...base,
-        median_ms: Number.NaN,
-        min_ms: Number.NaN,
-        max_ms: Number.NaN,
+        median_ms: nan,
+        min_ms: nan,
+        max_ms: nan,
         repeats: 0,
         per_timing: 0,
         correct: false,
         max_abs_error: cmp.maxAbsError,
       });
-      log(`softmax: WRONG, not timed\n${cmp.report}`);
+      log(`${f.kernel} ${f.shape} ${f.variant}: WRONG, not timed\n${cmp.report}`);
+      return;
     }
-    x.destroy();
-    y.destroy();
+    const t = await timeIt(async (per) => {
+      for (let i = 0; i < per; i++) dispatch();
+      await rt.sync();
+    }, timing);
+    const s = summary(t.times);
+    results.push({
+      ...base,
+      ...s,
+      per_timing: t.per,
+      ...rates(f.work, s.median_ms),
+      correct: true,
+      max_abs_error: cmp.maxAbsError,
+    });
+    log(`${f.kernel} ${f.shape} ${f.variant}: ${s.median_ms.toFixed(1)} ms`);
   }
+
+  const rng = new Rng(1234);
+  const chosen = defaultMatmulVariant(rt);
+  const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
+  for (const n of opts.quick ? [256, 512] : [256, 512, 1024]) {
+    const [M, N, K] = [n, n, n];
+    const figure = { kernel: 'matmul', shape: `${M}x${K} · ${K}x${N}`, work: { flops: 2 * M * N * K } };
+    const aHost = randomArray(rng, M * K);
+    const bHost = randomArray(rng, K * N);
+    const cRef = new Float32Array(M * N);
+    await cpu({ ...figure, variant: 'f64 triple loop' }, () => ref.matmul(cRef, aHost, bHost, null, 1, M, N, K));
+    const a = rt.tensor(aHost, [M, K], 'f32', 'bench.a');
+    const b = rt.tensor(bHost, [K, N], 'f32', 'bench.b');
+    const c = rt.empty([M, N], 'f32', 'bench.c');
+    for (const variant of variants) {
+      await ours(
+        { ...figure, variant },
+        variant === chosen,
+        () => matmul(rt, c, a, b, { variant }),
+        async () => compare(await rt.readF32(c), cRef, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`),
+      );
+    }
+    for (const t of [a, b, c]) t.destroy();
+  }
+
+  // softmax over attention-like rows
+  const [R, N] = [4096, 1024];
+  const figure = { kernel: 'softmax', shape: `${R}x${N}`, work: { bytes: 2 * 4 * R * N } };
+  const xHost = randomArray(rng, R * N, { std: 3 });
+  const yRef = new Float32Array(R * N);
+  await cpu({ ...figure, variant: 'f64 loop' }, () => ref.softmax_forward(yRef, xHost, R, N));
+  const x = rt.tensor(xHost, [R, N], 'f32', 'bench.x');
+  const y = rt.empty([R, N], 'f32', 'bench.y');
+  await ours(
+    { ...figure, variant: 'row-per-invocation' },
+    true,
+    () => softmax_forward(rt, y, x),
+    async () => compare(await rt.readF32(y), yRef, { atol: 1e-6, rtol: 1e-4 }, 'softmax'),
+  );
+  x.destroy();
+  y.destroy();
   return results;
 }
 
