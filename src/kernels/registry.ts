@@ -508,16 +508,10 @@ function elementwiseEntry(
   gpuFn: (rt: Runtime, out: Tensor, ins: Tensor[], opts: Options) => void,
   cpuFn: (out: Float32Array, ins: Float32Array[], n: number, opts: Options) => void,
   options: OptionDoc[] = [],
+  /** Options every test case runs with (so a kernel cannot pass by ignoring them). */
+  caseOptions?: Options,
 ): KernelEntry {
-  const elementwiseCases: CheckCase[] = [
-    { dims: { N: 1 } },
-    { dims: { N: 3 } },
-    { dims: { N: 17 } },
-    { dims: { N: 63 } },
-    { dims: { N: 129 } },
-    { dims: { N: 257 } },
-    { dims: { N: 100003 } },
-  ];
+  const elementwiseCases: CheckCase[] = [1, 3, 17, 63, 129, 257, 100003].map((N) => ({ dims: { N }, options: caseOptions }));
   return {
     name,
     summary,
@@ -638,6 +632,7 @@ export const kernels: KernelEntry[] = [
     (rt, y, [x], o) => scale(rt, y, x, num(o.alpha, 1)),
     (y, [x], n, o) => ref.scale(y, x, num(o.alpha, 1), n),
     [{ name: 'alpha', type: 'number', default: 1, doc: 'the factor', check: finite('alpha') }],
+    { alpha: -0.37 },
   ),
   elementwiseEntry(
     'copy',
