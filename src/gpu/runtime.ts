@@ -102,14 +102,39 @@ export class Runtime {
       throw new ShapeError(`tensor ${t.label}: data has ${data.length} values but shape ${shapeString(shape)} holds ${t.size}`);
     }
     const typed = dtype === 'f32' ? Float32Array.from(data) : Uint32Array.from(data);
-    this.device.queue.writeBuffer(t.buffer, 0, typed);
+    this.device.queue.writeBuffer(t.buffer, t.offset, typed);
     return t;
   }
 
   write(t: Tensor, data: ArrayLike<number>): void {
     if (data.length !== t.size) throw new ShapeError(`write to ${t}: data has ${data.length} values, expected ${t.size}`);
     const typed = t.dtype === 'f32' ? Float32Array.from(data) : Uint32Array.from(data);
-    this.device.queue.writeBuffer(t.buffer, 0, typed);
+    this.device.queue.writeBuffer(t.buffer, t.offset, typed);
+  }
+
+  /**
+   * A view of `parent`'s elements [elementOffset, elementOffset + numel(shape)), bound by kernels as a
+   * tensor of its own. The byte offset must be a multiple of the adapter's
+   * minStorageBufferOffsetAlignment (256 bytes = 64 f32 on most adapters); see Arena for packing.
+   * WebGPU forbids binding one buffer for reading and for writing in the same dispatch, even in
+   * disjoint ranges, so a kernel may not read one view of a buffer while writing another.
+   */
+  view(parent: Tensor, elementOffset: number, shape: Shape, label?: string): Tensor {
+    const name = label ?? `${parent.label}[${elementOffset}:]`;
+    const n = numel(shape);
+    if (!Number.isInteger(elementOffset) || elementOffset < 0 || elementOffset + n > parent.size) {
+      throw new ShapeError(
+        `view ${name}${shapeString(shape)} at element ${elementOffset} does not fit in ${parent} (${parent.size} elements)`,
+      );
+    }
+    const offset = parent.offset + elementOffset * 4;
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    if (offset % align !== 0) {
+      throw new LimitError(
+        `view ${name} starts at byte ${offset}, not a multiple of this adapter's minStorageBufferOffsetAlignment (${align} bytes)`,
+      );
+    }
+    return new Tensor(parent.buffer, [...shape], parent.dtype, name, offset, true);
   }
 
   /** Copy a tensor back to the CPU (waits for all work queued before it; rethrows kernel errors). */
@@ -121,7 +146,7 @@ export class Runtime {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const enc = this.device.createCommandEncoder({ label: `${t.label}.readback` });
-    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, Math.max(4, t.byteLength));
+    enc.copyBufferToBuffer(t.buffer, t.offset, staging, 0, Math.max(4, t.byteLength));
     this.device.queue.submit([enc.finish()]);
     try {
       await this.sync();
@@ -215,7 +240,7 @@ export class Runtime {
         ...spec.bindings.map((b, i) => {
           const t = call.tensors[b.name];
           if (!t) throw new Error(`kernel ${spec.name}: binding ${b.name} was not given a tensor`);
-          return { binding: i + 1, resource: { buffer: t.buffer } };
+          return { binding: i + 1, resource: { buffer: t.buffer, offset: t.offset, size: Math.max(4, t.byteLength) } };
         }),
       ],
     });

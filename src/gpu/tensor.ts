@@ -15,12 +15,18 @@ export function shapeString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+/**
+ * A tensor owns its buffer, or is a view of part of another tensor's buffer (see Runtime.view):
+ * `offset` is in bytes and kernels bind exactly [offset, offset + byteLength).
+ */
 export class Tensor {
   constructor(
     readonly buffer: GPUBuffer,
     readonly shape: Shape,
     readonly dtype: DType,
     readonly label: string,
+    readonly offset = 0,
+    readonly isView = false,
   ) {}
 
   get size(): number {
@@ -35,7 +41,17 @@ export class Tensor {
     return `${this.label}${shapeString(this.shape)}:${this.dtype}`;
   }
 
+  /** Frees the buffer; a view frees nothing (its parent owns the buffer). */
   destroy(): void {
-    this.buffer.destroy();
+    if (!this.isView) this.buffer.destroy();
+  }
+
+  /** Whether two tensors bind overlapping bytes of one buffer. */
+  overlaps(other: Tensor): boolean {
+    return (
+      this.buffer === other.buffer &&
+      this.offset < other.offset + other.byteLength &&
+      other.offset < this.offset + this.byteLength
+    );
   }
 }

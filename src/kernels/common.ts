@@ -48,7 +48,11 @@ export function expectSameSize(kernel: string, names: readonly string[], tensors
   });
 }
 
-/** An output bound for writing may not also be bound as an input of the same dispatch. */
+/**
+ * An output bound for writing may not share a buffer with an input of the same dispatch (WebGPU
+ * forbids a buffer bound both for reading and writing, even in disjoint ranges), and two outputs may
+ * not overlap (disjoint views of one buffer are fine: both are writable storage).
+ */
 export function expectDistinct(
   kernel: string,
   outputs: Record<string, Tensor>,
@@ -57,15 +61,16 @@ export function expectDistinct(
   for (const [on, o] of Object.entries(outputs)) {
     for (const [inName, i] of Object.entries(inputs)) {
       if (i && i.buffer === o.buffer) {
-        throw new ShapeError(`${kernel}: output ${on} is the same tensor as input ${inName}; give the output its own tensor`);
+        const what = i.overlaps(o) && i.offset === o.offset ? 'is the same tensor as' : 'shares a GPU buffer with';
+        throw new ShapeError(`${kernel}: output ${on} ${what} input ${inName}; give the output its own tensor`);
       }
     }
   }
   const outs = Object.entries(outputs);
   for (let i = 0; i < outs.length; i++) {
     for (let j = i + 1; j < outs.length; j++) {
-      if (outs[i][1].buffer === outs[j][1].buffer) {
-        throw new ShapeError(`${kernel}: outputs ${outs[i][0]} and ${outs[j][0]} are the same tensor`);
+      if (outs[i][1].overlaps(outs[j][1])) {
+        throw new ShapeError(`${kernel}: outputs ${outs[i][0]} and ${outs[j][0]} overlap in memory`);
       }
     }
   }
