@@ -1,0 +1,149 @@
+/** Registry entries for head permutation and attention (see attention.ts). */
+import { ShapeError } from '../gpu/errors.ts';
+import { shapeString } from '../gpu/tensor.ts';
+import * as ref from '../reference/attention.ts';
+import { attention_backward, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
+import { bool, type Dims, f32, type HostTensor, type KernelEntry, normal, outputs } from './entry.ts';
+
+function headDims(q: { shape: readonly number[] }): { B: number; H: number; T: number; hs: number } {
+  if (q.shape.length !== 4) throw new ShapeError(`attention: q must be [B, H, T, hs], got ${shapeString(q.shape)}`);
+  const [B, H, T, hs] = q.shape;
+  return { B, H, T, hs };
+}
+
+const attentionCases = [
+  { dims: { B: 1, H: 1, T: 1, hs: 1 } },
+  { dims: { B: 2, H: 3, T: 17, hs: 3 }, options: { causal: true } },
+  { dims: { B: 1, H: 2, T: 63, hs: 17 } },
+  { dims: { B: 1, H: 1, T: 129, hs: 8 }, options: { causal: true } },
+  { dims: { B: 1, H: 1, T: 520, hs: 16 }, options: { causal: true } },
+  { dims: { B: 1, H: 2, T: 24, hs: 512 } },
+];
+
+const qkv = (rng: Parameters<KernelEntry['sample']>[0], { B, H, T, hs }: Dims): Record<string, HostTensor> => ({
+  q: normal(rng, [B, H, T, hs]),
+  k: normal(rng, [B, H, T, hs]),
+  v: normal(rng, [B, H, T, hs]),
+});
+
+const attentionEntry: KernelEntry = {
+  name: 'attention',
+  summary: 'multi-head attention: att = softmax(q·kᵀ/sqrt(hs), causal), out = att·v (matmul + softmax kernels)',
+  inputs: [
+    { name: 'q', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'k', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'v', dtype: 'f32', shape: '[B, H, T, hs]' },
+  ],
+  options: [{ name: 'causal', type: 'boolean', default: false, doc: 'position i attends to j <= i only' }],
+  outputs: [
+    { name: 'out', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'att', dtype: 'f32', shape: '[B, H, T, T]', doc: 'the attention probabilities' },
+  ],
+  gpu(rt, { q, k, v }, opts) {
+    const { B, H, T, hs } = headDims(q);
+    const o = outputs(rt, { out: [B, H, T, hs], att: [B, H, T, T] }, 'attention');
+    const scratch = attentionScratch(rt, B, H, T);
+    attention_forward(rt, o.out, o.att, q, k, v, scratch, { causal: bool(opts.causal) });
+    scratch.s0.destroy();
+    scratch.s1.destroy();
+    return o;
+  },
+  cpu({ q, k, v }, opts) {
+    const { B, H, T, hs } = headDims(q);
+    const out = f32([B, H, T, hs]);
+    const att = f32([B, H, T, T]);
+    ref.attention_forward(
+      out.data as Float32Array,
+      att.data as Float32Array,
+      q.data as Float32Array,
+      k.data as Float32Array,
+      v.data as Float32Array,
+      B,
+      H,
+      T,
+      hs,
+      { causal: bool(opts.causal) },
+    );
+    return { out, att };
+  },
+  sample: qkv,
+  checkDims: { B: 2, H: 2, T: 33, hs: 8 },
+  cases: attentionCases,
+  tolerance: ({ hs }) => ({ atol: 2e-6 * Math.sqrt(hs) * 8, rtol: 1e-4 }),
+};
+
+const attentionBackwardEntry: KernelEntry = {
+  name: 'attention_backward',
+  summary: 'dq, dk, dv of attention from dout and the forward att (matmul + softmax_backward kernels)',
+  inputs: [
+    { name: 'dout', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'q', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'k', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'v', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'att', dtype: 'f32', shape: '[B, H, T, T] (from attention)' },
+  ],
+  options: [],
+  outputs: [
+    { name: 'dq', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'dk', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'dv', dtype: 'f32', shape: '[B, H, T, hs]' },
+  ],
+  gpu(rt, { dout, q, k, v, att }) {
+    const { B, H, T, hs } = headDims(q);
+    const o = outputs(rt, { dq: [B, H, T, hs], dk: [B, H, T, hs], dv: [B, H, T, hs] }, 'attention_backward');
+    const scratch = attentionScratch(rt, B, H, T);
+    attention_backward(rt, o.dq, o.dk, o.dv, dout, q, k, v, att, scratch);
+    scratch.s0.destroy();
+    scratch.s1.destroy();
+    return o;
+  },
+  cpu({ dout, q, k, v, att }) {
+    const { B, H, T, hs } = headDims(q);
+    const [dq, dk, dv] = [f32([B, H, T, hs]), f32([B, H, T, hs]), f32([B, H, T, hs])];
+    const d = (t: HostTensor) => t.data as Float32Array;
+    ref.attention_backward(d(dq), d(dk), d(dv), d(dout), d(q), d(k), d(v), d(att), B, H, T, hs);
+    return { dq, dk, dv };
+  },
+  sample(rng, dims) {
+    const inputs = qkv(rng, dims);
+    const { att } = attentionEntry.cpu(inputs, {});
+    return { dout: normal(rng, [dims.B, dims.H, dims.T, dims.hs]), ...inputs, att };
+  },
+  checkDims: { B: 2, H: 2, T: 33, hs: 8 },
+  // The causal mask lives in att (its zeros), so the backward has no option; test/attention.test.ts
+  // also checks it on a causal att.
+  cases: attentionCases.map((c) => ({ dims: c.dims })),
+  tolerance: ({ T, hs }) => ({ atol: 2e-6 * Math.sqrt(T * hs) * 8, rtol: 1e-4 }),
+};
+
+const permuteEntry: KernelEntry = {
+  name: 'permute_0213',
+  summary: 'y[a, c, b, d] = x[a, b, c, d]: split or merge attention heads',
+  inputs: [{ name: 'x', dtype: 'f32', shape: '[A, B, C, D]' }],
+  options: [],
+  outputs: [{ name: 'y', dtype: 'f32', shape: '[A, C, B, D]' }],
+  gpu(rt, { x }) {
+    if (x.shape.length !== 4) throw new ShapeError(`permute_0213: x must have rank 4, got ${shapeString(x.shape)}`);
+    const [A, B, C, D] = x.shape;
+    const { y } = outputs(rt, { y: [A, C, B, D] }, 'permute_0213');
+    permute_0213(rt, y, x);
+    return { y };
+  },
+  cpu({ x }) {
+    const [A, B, C, D] = x.shape;
+    const y = f32([A, C, B, D]);
+    ref.permute_0213(y.data as Float32Array, x.data as Float32Array, A, B, C, D);
+    return { y };
+  },
+  sample: (rng, { A, B, C, D }) => ({ x: normal(rng, [A, B, C, D]) }),
+  checkDims: { A: 2, B: 5, C: 3, D: 7 },
+  cases: [
+    { dims: { A: 1, B: 1, C: 1, D: 1 } },
+    { dims: { A: 3, B: 17, C: 4, D: 63 } },
+    { dims: { A: 2, B: 129, C: 257, D: 3 } },
+    { dims: { A: 1, B: 512, C: 2, D: 513 } },
+  ],
+  tolerance: () => ({ atol: 0, rtol: 0 }),
+};
+
+export const attentionKernels: KernelEntry[] = [permuteEntry, attentionEntry, attentionBackwardEntry];

@@ -1,0 +1,136 @@
+/**
+ * Multi-head attention composed from the kernels: permute_0213 (heads), batched matmul and softmax.
+ *   forward:  att = softmax(q·kᵀ / sqrt(hs), causal), out = att·v
+ *   backward: dv = attᵀ·dout, datt = dout·vᵀ, dscores = softmax_backward(datt, att, 1/sqrt(hs)),
+ *             dq = dscores·k, dk = dscoresᵀ·q
+ * q, k, v, out are [B, H, T, hs]; att is [B, H, T, T] (kept for the backward pass).
+ */
+import type { KernelSpec } from '../gpu/kernel.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { shaders } from '../gpu/shaders.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { WG_1D, expectDType, expectDistinct, expectRank, expectShape, grid1d, shapesOf } from './common.ts';
+import { matmul } from './matmul.ts';
+import { softmax_backward, softmax_forward } from './softmax.ts';
+
+const permuteSpec: KernelSpec<'A' | 'Bd' | 'Cd' | 'D' | 'N'> = {
+  name: 'permute_0213',
+  shader: shaders.permute_0213,
+  params: [
+    ['A', 'u32'],
+    ['Bd', 'u32'],
+    ['Cd', 'u32'],
+    ['D', 'u32'],
+  ],
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ N }) => grid1d(N),
+};
+
+/** y [A, C, B, D] = x [A, B, C, D] with the middle axes swapped. */
+export function permute_0213(rt: Runtime, y: Tensor, x: Tensor): void {
+  const k = 'permute_0213';
+  expectRank(k, 'x', x, [4]);
+  expectDType(k, 'x', x, 'f32');
+  expectDType(k, 'y', y, 'f32');
+  const [A, Bd, Cd, D] = x.shape;
+  expectShape(k, 'y', y, [A, Cd, Bd, D]);
+  expectDistinct(k, { y }, { x });
+  rt.dispatch(permuteSpec, { params: { A, Bd, Cd, D, N: x.size }, tensors: { x, y }, shapes: shapesOf({ x, y }) });
+}
+
+function heads(k: string, q: Tensor, kt: Tensor, v: Tensor): { B: number; H: number; T: number; hs: number } {
+  expectRank(k, 'q', q, [4]);
+  const [B, H, T, hs] = q.shape;
+  expectShape(k, 'k', kt, q.shape);
+  expectShape(k, 'v', v, q.shape);
+  return { B, H, T, hs };
+}
+
+/** [B, H, R, C] as a batch of B*H matrices, for the batched matmul. */
+const asBatch = (rt: Runtime, t: Tensor): Tensor => rt.view(t, 0, [t.shape[0] * t.shape[1], t.shape[2], t.shape[3]], t.label);
+
+export interface AttentionOptions {
+  causal?: boolean;
+}
+
+/**
+ * Two [B, H, T, T] work tensors the caller allocates once per model (WebGPU cannot read and write
+ * one buffer in a dispatch, so the scores and their gradients need their own).
+ */
+export interface AttentionScratch {
+  s0: Tensor;
+  s1: Tensor;
+}
+
+export function attentionScratch(rt: Runtime, B: number, H: number, T: number, label = 'attention'): AttentionScratch {
+  return { s0: rt.empty([B, H, T, T], 'f32', `${label}.s0`), s1: rt.empty([B, H, T, T], 'f32', `${label}.s1`) };
+}
+
+function checkScratch(name: string, scratch: AttentionScratch, B: number, H: number, T: number): void {
+  expectShape(name, 'scratch.s0', scratch.s0, [B, H, T, T]);
+  expectShape(name, 'scratch.s1', scratch.s1, [B, H, T, T]);
+}
+
+/** out [B, H, T, hs] and att [B, H, T, T] (the probabilities, kept for backward) from q, k, v. */
+export function attention_forward(
+  rt: Runtime,
+  out: Tensor,
+  att: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  scratch: AttentionScratch,
+  opts: AttentionOptions = {},
+): void {
+  const name = 'attention_forward';
+  const { B, H, T, hs } = heads(name, q, k, v);
+  expectShape(name, 'out', out, q.shape);
+  expectShape(name, 'att', att, [B, H, T, T]);
+  checkScratch(name, scratch, B, H, T);
+  expectDistinct(name, { out, att, scores: scratch.s0 }, { q, k, v });
+  const scores = asBatch(rt, scratch.s0);
+  const P = asBatch(rt, att);
+  matmul(rt, scores, asBatch(rt, q), asBatch(rt, k), { transB: true });
+  softmax_forward(rt, P, scores, { scale: 1 / Math.sqrt(hs), causal: opts.causal });
+  matmul(rt, asBatch(rt, out), P, asBatch(rt, v));
+}
+
+/** dq, dk, dv [B, H, T, hs] from dout [B, H, T, hs] and the forward's q, k, v, att. */
+export function attention_backward(
+  rt: Runtime,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  dout: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  att: Tensor,
+  scratch: AttentionScratch,
+): void {
+  const name = 'attention_backward';
+  const { B, H, T, hs } = heads(name, q, k, v);
+  for (const [n, t] of [
+    ['dq', dq],
+    ['dk', dk],
+    ['dv', dv],
+    ['dout', dout],
+  ] as const)
+    expectShape(name, n, t, q.shape);
+  expectShape(name, 'att', att, [B, H, T, T]);
+  checkScratch(name, scratch, B, H, T);
+  expectDistinct(name, { dq, dk, dv, datt: scratch.s0, dscores: scratch.s1 }, { dout, q, k, v, att });
+  const P = asBatch(rt, att);
+  const dO = asBatch(rt, dout);
+  const datt = asBatch(rt, scratch.s0);
+  const dscores = asBatch(rt, scratch.s1);
+  matmul(rt, asBatch(rt, dv), P, dO, { transA: true });
+  matmul(rt, datt, dO, asBatch(rt, v), { transB: true });
+  softmax_backward(rt, dscores, datt, P, { scale: 1 / Math.sqrt(hs) });
+  matmul(rt, asBatch(rt, dq), dscores, asBatch(rt, k));
+  matmul(rt, asBatch(rt, dk), dscores, asBatch(rt, q), { transA: true });
+}
