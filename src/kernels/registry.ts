@@ -14,6 +14,7 @@ import { add, copy, gelu_backward, gelu_forward, scale } from './elementwise.ts'
 import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
 import { mean, sum, sumsq } from './reduce.ts';
+import { regressionKernels } from './regression.entries.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
 import {
   arr,
@@ -595,6 +596,7 @@ export const kernels: KernelEntry[] = [
   reductionEntry('mean', 'out = mean of x (deterministic)', mean, ref.mean),
   reductionEntry('sumsq', 'out = sum of x squared (deterministic)', sumsq, ref.sumsq),
   ...attentionKernels,
+  ...regressionKernels,
 ];
 
 export function findKernel(name: string): KernelEntry {
