@@ -13,6 +13,7 @@ import { attentionKernels } from './attention.entries.ts';
 import { add, copy, gelu_backward, gelu_forward, scale } from './elementwise.ts';
 import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
+import { optimKernels } from './optim.entries.ts';
 import { mean, sum, sumsq } from './reduce.ts';
 import { regressionKernels } from './regression.entries.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
@@ -597,6 +598,7 @@ export const kernels: KernelEntry[] = [
   reductionEntry('sumsq', 'out = sum of x squared (deterministic)', sumsq, ref.sumsq),
   ...attentionKernels,
   ...regressionKernels,
+  ...optimKernels,
 ];
 
 export function findKernel(name: string): KernelEntry {
