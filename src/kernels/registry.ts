@@ -11,11 +11,13 @@ import { type Rng, randomArray } from '../reference/random.ts';
 import { cross_entropy_backward, cross_entropy_forward } from './cross_entropy.ts';
 import { attentionKernels } from './attention.entries.ts';
 import { add, copy, gelu_backward, gelu_forward, scale } from './elementwise.ts';
+import { embeddingKernels } from './embedding.entries.ts';
 import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
 import { optimKernels } from './optim.entries.ts';
 import { mean, sum, sumsq } from './reduce.ts';
 import { regressionKernels } from './regression.entries.ts';
+import { samplingKernels } from './sampling.entries.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
 import {
   arr,
@@ -599,6 +601,8 @@ export const kernels: KernelEntry[] = [
   ...attentionKernels,
   ...regressionKernels,
   ...optimKernels,
+  ...samplingKernels,
+  ...embeddingKernels,
 ];
 
 export function findKernel(name: string): KernelEntry {

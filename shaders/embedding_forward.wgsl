@@ -1,0 +1,36 @@
+// embedding_forward: out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :] (token plus position embedding).
+// Token ids must be < V: the wrappers' callers check the data on the CPU (the registry and the
+// command line refuse ids >= V with an InputError). As a guard, the kernel clamps the id to V - 1,
+// so an unchecked bad id reads a wrong row but never out of bounds.
+// Shapes: tokens [B, T] u32, wte [V, C], wpe [Tmax, C] (T <= Tmax), out [B, T, C] (N = B * T * C).
+// Bindings: 0 params {N, T, C, V}, 1 tokens (read), 2 wte (read), 3 wpe (read), 4 out (read_write).
+// Dispatch: one invocation per output element, folded 2D grid: i = gid.x + gid.y * (num_workgroups.x * WG_X).
+struct Params {
+  N: u32,
+  T: u32,
+  C: u32,
+  V: u32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> tokens: array<u32>;
+@group(0) @binding(2) var<storage, read> wte: array<f32>;
+@group(0) @binding(3) var<storage, read> wpe: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG_X;
+  if (i >= p.N) {
+    return;
+  }
+  let c = i % p.C;
+  let bt = i / p.C;
+  let t = bt % p.T;
+  let v = min(tokens[bt], p.V - 1u);
+  out[i] = wte[v * p.C + c] + wpe[t * p.C + c];
+}
