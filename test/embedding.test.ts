@@ -9,7 +9,7 @@ import { InputError, ShapeError } from '../src/gpu/errors.ts';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { embedding_backward, embedding_forward } from '../src/kernels/embedding.ts';
 import { embeddingKernels } from '../src/kernels/embedding.entries.ts';
-import { checkKernel, runKernel } from '../src/kernels/run.ts';
+import { runKernel } from '../src/kernels/run.ts';
 import { compare, type Tolerance } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/embedding.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
