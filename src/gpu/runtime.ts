@@ -27,6 +27,8 @@ export class Runtime {
   private uniforms: GPUBuffer;
   private uniformSlot = 0;
   private lostReason: string | undefined;
+  private batchState: { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[] } | undefined;
+  private readonly released: Tensor[] = [];
   private tensorCount = 0;
 
   constructor(acquired: AcquiredDevice) {
@@ -140,6 +142,7 @@ export class Runtime {
   /** Copy a tensor back to the CPU (waits for all work queued before it; rethrows kernel errors). */
   async read(t: Tensor): Promise<Float32Array | Uint32Array> {
     this.assertAlive();
+    if (this.batchState) throw new Error(`read(${t.label}) inside batch ${this.batchState.label}: read after the batch ends`);
     const staging = this.device.createBuffer({
       label: `${t.label}.readback`,
       size: Math.max(4, t.byteLength),
@@ -225,9 +228,13 @@ export class Runtime {
     }
     if (groups.some((g) => g === 0)) return;
     const { device } = this;
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('internal');
-    device.pushErrorScope('validation');
+    const batch = this.batchState;
+    if (batch && batch.names.length >= UNIFORM_SLOTS) {
+      // Each dispatch of a submission needs its own uniform slot until the submission runs.
+      this.flushBatch();
+      this.beginBatch(batch.label);
+    }
+    if (!this.batchState) this.pushScopes();
     const { pipeline, layout } = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
     const slot = this.uniformSlot;
     this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
@@ -244,6 +251,14 @@ export class Runtime {
         }),
       ],
     });
+    if (this.batchState) {
+      const { pass, names } = this.batchState;
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+      names.push(`${spec.name} (${call.shapes})`);
+      return;
+    }
     const encoder = device.createCommandEncoder({ label: spec.name });
     const pass = encoder.beginComputePass({ label: spec.name });
     pass.setPipeline(pipeline);
@@ -251,14 +266,66 @@ export class Runtime {
     pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
     pass.end();
     device.queue.submit([encoder.finish()]);
+    this.popScopes(spec.name, call.shapes);
+  }
+
+  private pushScopes(): void {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('internal');
+    this.device.pushErrorScope('validation');
+  }
+
+  private popScopes(kernel: string, shapes: string): void {
+    const { device } = this;
     const scopes = [device.popErrorScope(), device.popErrorScope(), device.popErrorScope()];
     const kinds = ['validation', 'internal', 'out-of-memory'];
     this.pending.push(
       Promise.all(scopes).then((errors) => {
         const i = errors.findIndex((e) => e);
-        return i < 0 ? undefined : new KernelError(spec.name, call.shapes, kinds[i], errors[i]?.message ?? '');
+        return i < 0 ? undefined : new KernelError(kernel, shapes, kinds[i], errors[i]?.message ?? '');
       }),
     );
+  }
+
+  /**
+   * Run `fn` with every dispatch it makes recorded into one compute pass and submitted once at the
+   * end (a training step: hundreds of dispatches, one submission). Shapes are still checked before
+   * each dispatch is recorded; a GPU error inside the batch is reported with the batch's label and
+   * the kernels it held (run without batching to pin it to one kernel). Tensors released with
+   * `release` inside the batch are destroyed after the submission.
+   */
+  batch<T>(label: string, fn: () => T): T {
+    if (this.batchState) return fn(); // already inside a batch: join it
+    this.beginBatch(label);
+    try {
+      return fn();
+    } finally {
+      this.flushBatch();
+    }
+  }
+
+  private beginBatch(label: string): void {
+    this.assertAlive();
+    const encoder = this.device.createCommandEncoder({ label });
+    this.pushScopes();
+    this.batchState = { label, encoder, pass: encoder.beginComputePass({ label }), names: [] };
+  }
+
+  private flushBatch(): void {
+    const b = this.batchState;
+    if (!b) return;
+    this.batchState = undefined;
+    b.pass.end();
+    if (b.names.length > 0) this.device.queue.submit([b.encoder.finish()]);
+    const shown = b.names.slice(0, 6).join('; ');
+    this.popScopes(b.label, `${b.names.length} dispatches: ${shown}${b.names.length > 6 ? '; ...' : ''}`);
+    for (const t of this.released.splice(0)) t.destroy();
+  }
+
+  /** Destroy a temporary tensor once the work queued so far no longer needs it. */
+  release(t: Tensor): void {
+    if (this.batchState) this.released.push(t);
+    else t.destroy();
   }
 
   /** Wait for all submitted work; throw the first GPU error any kernel raised since the last sync. */

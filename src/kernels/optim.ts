@@ -265,8 +265,8 @@ export function global_norm_sumsq(rt: Runtime, out: Tensor, tensors: readonly Te
   });
   sum(rt, out, partials);
   // Safe right after submission: the implementation keeps a buffer alive until queued work using it is done.
-  partials.destroy();
-  for (const s of scratch) s?.destroy();
+  rt.release(partials);
+  for (const s of scratch) if (s) rt.release(s);
 }
 
 /** The name the optimizer code uses for global_norm_sumsq. */
@@ -295,5 +295,5 @@ export function nonfinite_count(rt: Runtime, out: Tensor, x: Tensor): void {
       shapes,
     }),
   );
-  for (const s of scratch) s?.destroy();
+  for (const s of scratch) if (s) rt.release(s);
 }

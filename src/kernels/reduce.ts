@@ -58,8 +58,9 @@ function reduceAll(rt: Runtime, kernel: string, out: Tensor, x: Tensor, square: 
     n = groups;
     first = false;
   }
-  // Safe right after submission: the implementation keeps a buffer alive until queued work using it is done.
-  for (const t of temps) t.destroy();
+  // Safe right after submission (the implementation keeps a buffer alive until queued work using it
+  // is done); inside a batch the runtime waits for the batch's submission.
+  for (const t of temps) rt.release(t);
 }
 
 /** out [1] = sum of x, times opts.scale (default 1). */

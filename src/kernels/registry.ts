@@ -15,6 +15,7 @@ import { embeddingKernels } from './embedding.entries.ts';
 import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
 import { optimKernels } from './optim.entries.ts';
+import { policyKernels } from './policy.entries.ts';
 import { mean, sum, sumsq } from './reduce.ts';
 import { regressionKernels } from './regression.entries.ts';
 import { samplingKernels } from './sampling.entries.ts';
@@ -603,6 +604,7 @@ export const kernels: KernelEntry[] = [
   ...optimKernels,
   ...samplingKernels,
   ...embeddingKernels,
+  ...policyKernels,
 ];
 
 export function findKernel(name: string): KernelEntry {

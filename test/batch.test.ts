@@ -1,0 +1,83 @@
+/**
+ * Batched submission: many dispatches recorded into one compute pass and submitted once give the
+ * same bits as one submission each; GPU errors inside a batch are reported with its label.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { KernelError } from '../src/gpu/errors.ts';
+import type { KernelSpec } from '../src/gpu/kernel.ts';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { add, scale } from '../src/kernels/elementwise.ts';
+import { sum } from '../src/kernels/reduce.ts';
+import { TransformerModel } from '../src/models/transformer.ts';
+import { Rng, randomArray } from '../src/reference/random.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+describe('Runtime.batch', () => {
+  it('a transformer step in one submission gives the same bits as one submission per kernel', async () => {
+    const cfg = { vocab: 13, context: 16, dModel: 16, layers: 2, heads: 2 };
+    const rng = new Rng(3);
+    const tokens = Array.from({ length: 2 * 16 }, () => rng.int(13));
+    const targets = Array.from({ length: 2 * 16 }, () => rng.int(13));
+    const results: Float32Array[] = [];
+    for (const batched of [false, true]) {
+      const model = new TransformerModel(rt, cfg, { B: 2, T: 16 }, 4);
+      model.setBatch(tokens, targets);
+      if (batched) rt.batch('train step', () => model.forwardBackward());
+      else model.forwardBackward();
+      results.push(await rt.readF32(model.grads.all));
+      results.push(await rt.readF32(model.loss));
+      model.destroy();
+    }
+    expect(Array.from(results[2])).toEqual(Array.from(results[0]));
+    expect(results[3][0]).toBe(results[1][0]);
+  });
+
+  it('more dispatches than uniform slots: the batch is split and stays correct', async () => {
+    const x = rt.tensor([1, 2, 3], [3]);
+    const y = rt.empty([3]);
+    rt.batch('ping-pong', () => {
+      for (let i = 0; i < 300; i++) {
+        if (i % 2 === 0) scale(rt, y, x, 1.01);
+        else scale(rt, x, y, 1 / 1.01);
+      }
+    });
+    const got = Array.from(await rt.readF32(x));
+    for (const [i, v] of got.entries()) expect(v).toBeCloseTo(i + 1, 4);
+  });
+
+  it('temporaries released inside a batch live until its submission (multi-pass sum)', async () => {
+    const data = randomArray(new Rng(8), 3_000_001);
+    const x = rt.tensor(data, [data.length]);
+    const outside = rt.empty([1]);
+    const inside = rt.empty([1]);
+    sum(rt, outside, x);
+    const a = rt.empty([data.length]);
+    rt.batch('sum in batch', () => {
+      add(rt, a, x, x);
+      sum(rt, inside, x);
+    });
+    expect((await rt.readF32(inside))[0]).toBe((await rt.readF32(outside))[0]);
+  });
+
+  it('a GPU error inside a batch names the batch and its kernels; reads inside a batch are refused', async () => {
+    const broken: KernelSpec<'N'> = {
+      name: 'broken_in_batch',
+      shader: 'not wgsl',
+      params: [['N', 'u32']],
+      bindings: [{ name: 'x', access: 'read_write' }],
+      workgroupSize: [1, 1, 1],
+      dispatch: () => [1, 1, 1],
+    };
+    const t = rt.empty([4]);
+    rt.batch('my step', () => rt.dispatch(broken, { params: { N: 4 }, tensors: { x: t }, shapes: 'x[4]' }));
+    const err = await rt.sync().catch((e) => e);
+    expect(err).toBeInstanceOf(KernelError);
+    expect(err.message).toMatch(/^kernel my step \(1 dispatches: broken_in_batch \(x\[4\]\)\): GPU validation error/);
+    await expect(rt.batch('reading', () => rt.read(t))).rejects.toThrow(/inside batch reading/);
+  });
+});
