@@ -235,16 +235,29 @@ export class TransformerModel {
     sum(rt, this.loss, this.losses, { scale: this.maskSum > 0 ? 1 / this.maskSum : 0 });
   }
 
-  /** forward, then the gradient of the mean loss for every parameter (overwritten). */
+  /** The gradient of the loss with respect to the logits [BT, V], written by lossBackward or by an RL objective. */
+  get dlogits(): Tensor {
+    return this.w.dlogits;
+  }
+
+  /** forward, then the gradient of the mean cross-entropy for every parameter (overwritten). */
   forwardBackward(): void {
     this.forward();
+    cross_entropy_backward(this.rt, this.w.dlogits, this.logits, this.targets, this.mask, this.maskSum > 0 ? 1 / this.maskSum : 0);
+    this.backward(this.w.dlogits);
+  }
+
+  /**
+   * The gradient of every parameter (overwritten) from dlogits [BT, V], the gradient of any loss with
+   * respect to the logits of the last forward (cross-entropy, or a policy-gradient objective).
+   */
+  backward(dlogits: Tensor): void {
     const { rt, B, T, H, hs } = this;
     const p = this.params.views;
     const g = this.grads.views;
     const w = this.w;
-    cross_entropy_backward(rt, w.dlogits, this.logits, this.targets, this.mask, this.maskSum > 0 ? 1 / this.maskSum : 0);
-    matmul(rt, g.head, w.dlogits, this.f, { transA: true });
-    matmul(rt, w.dln, w.dlogits, p.head);
+    matmul(rt, g.head, dlogits, this.f, { transA: true });
+    matmul(rt, w.dln, dlogits, p.head);
     let dres = w.dres0;
     let spare = w.dres1;
     layernorm_backward(rt, dres, g['lnf.w'], g['lnf.b'], w.dln, this.out, p['lnf.w'], this.meanf, this.rstdf);

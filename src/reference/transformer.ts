@@ -579,8 +579,7 @@ export function transformer_loss_and_grads(
   T: number,
 ): { loss: number; grads: TransformerParams; logits: Float64Array } {
   const { logits, cache } = transformer_forward(params, cfg, tokens, B, T);
-  const { vocab: V, dModel: C, layers: L, heads: H } = cfg;
-  const M = mlpWidth(cfg);
+  const { vocab: V } = cfg;
   const N = B * T;
   const tgt = checkIds(targets, 'targets', B, T, V);
   if (mask !== null && mask.length !== N)
@@ -609,6 +608,23 @@ export function transformer_loss_and_grads(
   }
   loss /= wsum;
 
+  return { loss, grads: transformer_backward(params, cfg, cache, dlogits), logits };
+}
+
+/**
+ * The gradient of every parameter given dlogits [B, T, V], the gradient of any loss with respect to
+ * the logits of transformer_forward (cross-entropy above; a policy-gradient objective in RL).
+ */
+export function transformer_backward(
+  params: TransformerParams,
+  cfg: TransformerConfig,
+  cache: TransformerCache,
+  dlogits: Float64Array,
+): TransformerParams {
+  const { vocab: V, dModel: C, layers: L, heads: H } = cfg;
+  const M = mlpWidth(cfg);
+  const { B, T } = cache;
+  const N = B * T;
   // Every gradient starts at 0; the backward functions accumulate into them.
   const grads: TransformerParams = {};
   for (const { name, shape } of transformer_param_shapes(cfg)) grads[name] = new Float64Array(shape.reduce((a, b) => a * b, 1));
@@ -651,5 +667,5 @@ export function transformer_loss_and_grads(
   // x = wte[tok] + wpe[t]
   embedding_backward(grads.wte, grads.wpe, dx, cache.tokens, B, T, C);
 
-  return { loss, grads, logits };
+  return grads;
 }
