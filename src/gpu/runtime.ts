@@ -29,6 +29,8 @@ export class Runtime {
   private lostReason: string | undefined;
   private batchState: { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[] } | undefined;
   private readonly released: Tensor[] = [];
+  private readonly scratches = new Map<string, Tensor>();
+  private profiler: { querySet: GPUQuerySet; capacity: number; names: string[] } | undefined;
   private tensorCount = 0;
 
   constructor(acquired: AcquiredDevice) {
@@ -260,7 +262,17 @@ export class Runtime {
       return;
     }
     const encoder = device.createCommandEncoder({ label: spec.name });
-    const pass = encoder.beginComputePass({ label: spec.name });
+    const prof = this.profiler;
+    const timestampWrites =
+      prof && prof.names.length < prof.capacity
+        ? {
+            querySet: prof.querySet,
+            beginningOfPassWriteIndex: 2 * prof.names.length,
+            endOfPassWriteIndex: 2 * prof.names.length + 1,
+          }
+        : undefined;
+    if (timestampWrites) prof?.names.push(`${spec.name} (${call.shapes})`);
+    const pass = encoder.beginComputePass({ label: spec.name, timestampWrites });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
@@ -320,6 +332,60 @@ export class Runtime {
     const shown = b.names.slice(0, 6).join('; ');
     this.popScopes(b.label, `${b.names.length} dispatches: ${shown}${b.names.length > 6 ? '; ...' : ''}`);
     for (const t of this.released.splice(0)) t.destroy();
+  }
+
+  /**
+   * Start timing every dispatch with GPU timestamps (adapters with 'timestamp-query'; dispatches in
+   * a batch are not timed). `endProfile` returns each dispatch's GPU time in milliseconds.
+   */
+  startProfile(capacity = 1024): boolean {
+    if (!this.device.features.has('timestamp-query')) return false;
+    const querySet = this.device.createQuerySet({ label: 'profile', type: 'timestamp', count: 2 * capacity });
+    this.profiler = { querySet, capacity, names: [] };
+    return true;
+  }
+
+  async endProfile(): Promise<{ name: string; ms: number }[]> {
+    const prof = this.profiler;
+    if (!prof) return [];
+    this.profiler = undefined;
+    const n = prof.names.length;
+    const bytes = Math.max(16, 2 * n * 8);
+    const resolve = this.device.createBuffer({
+      label: 'profile.resolve',
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = this.device.createBuffer({
+      label: 'profile.read',
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder({ label: 'profile' });
+    if (n > 0) enc.resolveQuerySet(prof.querySet, 0, 2 * n, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    await this.sync();
+    await read.mapAsync(GPUMapMode.READ);
+    const ticks = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    for (const b of [resolve, read]) b.destroy();
+    prof.querySet.destroy();
+    return prof.names.map((name, i) => ({ name, ms: Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6 }));
+  }
+
+  /**
+   * A work tensor named `name` with at least `elements` f32 elements, kept by the runtime and reused
+   * by every caller of the same name (dispatches run in order, so reuse between kernels is safe; a
+   * kernel must not bind the same scratch for reading and writing). Grown when too small.
+   */
+  scratch(name: string, elements: number): Tensor {
+    const cur = this.scratches.get(name);
+    if (cur && cur.size >= elements) return cur;
+    if (cur) this.release(cur);
+    const t = this.createTensor([Math.max(elements, cur ? cur.size * 2 : 0)], 'f32', `scratch.${name}`);
+    this.scratches.set(name, t);
+    return t;
   }
 
   /** Destroy a temporary tensor once the work queued so far no longer needs it. */

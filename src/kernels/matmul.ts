@@ -38,16 +38,28 @@ export const matmulRegister: KernelSpec<P> = {
 
 /**
  * The register tile with A shared through subgroupBroadcast: a quarter of the A loads. Needs the
- * `subgroups` feature and subgroups of at least 4 lanes; one 8-row block per workgroup.
+ * `subgroups` feature and subgroups of at least 4 lanes. A workgroup is one 8-row block of WG_X * 4
+ * columns; every lane computes (no early return, subgroup operations need them all), so WG_X follows
+ * N: 4 to 32 lanes, the fewest that cover N, and narrow outputs (attention heads) waste no lanes.
  */
-export const matmulSubgroup: KernelSpec<P> = {
-  name: 'matmul_subgroup',
-  shader: shaders.matmul_subgroup,
-  params,
-  bindings,
-  workgroupSize: [32, 1, 1],
-  dispatch: ({ M, N, Bt }) => [ceilDiv(N, 32 * 4), ceilDiv(M, 8), Bt],
-};
+function subgroupSpec(wg: number): KernelSpec<P> {
+  return {
+    name: 'matmul_subgroup',
+    shader: shaders.matmul_subgroup,
+    params,
+    bindings,
+    workgroupSize: [wg, 1, 1],
+    dispatch: ({ M, N, Bt }) => [ceilDiv(N, wg * 4), ceilDiv(M, 8), Bt],
+  };
+}
+const subgroupSpecs = new Map<number, KernelSpec<P>>([4, 8, 16, 32].map((wg) => [wg, subgroupSpec(wg)]));
+
+/** The subgroup variant's workgroup width for N output columns. */
+export function subgroupWidth(N: number): number {
+  let wg = 4;
+  while (wg < 32 && wg * 4 < N) wg *= 2;
+  return wg;
+}
 
 /** 64 x 64 workgroup tiles staged in workgroup memory: the usual form for real GPUs. */
 export const matmulTiled: KernelSpec<P> = {
@@ -77,11 +89,6 @@ export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
   return canUseSubgroupMatmul(rt) ? 'subgroup' : 'register';
 }
 
-const specs: Record<MatmulVariant, KernelSpec<P>> = {
-  register: matmulRegister,
-  subgroup: matmulSubgroup,
-  tiled: matmulTiled,
-};
 
 export interface MatmulOptions {
   /** [N], added to every row of C. */
@@ -138,7 +145,8 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
   if (variant === 'subgroup' && !canUseSubgroupMatmul(rt)) {
     throw new ShapeError('matmul: the subgroup variant needs the subgroups feature with at least 4 lanes; this device has not');
   }
-  const spec = specs[variant];
+  const spec =
+    variant === 'subgroup' ? (subgroupSpecs.get(subgroupWidth(N)) as KernelSpec<P>) : variant === 'tiled' ? matmulTiled : matmulRegister;
   rt.dispatch(spec, {
     params: { M, N, K, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c },

@@ -9,7 +9,7 @@ import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import { type Tensor, shapeString } from '../gpu/tensor.ts';
 import { WG_1D, expectDType, expectDistinct, expectSameSize, expectShape, grid1d, shapesOf } from './common.ts';
-import { sum } from './reduce.ts';
+import { reduceInto, sum } from './reduce.ts';
 
 // --------------------------------------------------------------------------------------------
 // adamw
@@ -148,28 +148,11 @@ export function adamw(
 }
 
 // --------------------------------------------------------------------------------------------
-// multi-pass reductions (same chunking as reduce.ts, so one tensor gives the bits of sumsq)
+// multi-pass reduction for nonfinite_count
 
 const REDUCE_WG = 256;
 const PER_THREAD = 4;
 const CHUNK = REDUCE_WG * PER_THREAD;
-
-const sumsqIntoSpec: KernelSpec<'N' | 'per_thread' | 'square' | 'offset' | 'groups'> = {
-  name: 'global_norm_sumsq',
-  shader: shaders.sumsq_into,
-  params: [
-    ['N', 'u32'],
-    ['per_thread', 'u32'],
-    ['square', 'u32'],
-    ['offset', 'u32'],
-  ],
-  bindings: [
-    { name: 'x', access: 'read' },
-    { name: 'out', access: 'read_write' },
-  ],
-  workgroupSize: [REDUCE_WG, 1, 1],
-  dispatch: ({ groups }) => grid1d(groups, 1),
-};
 
 const nonfiniteSpec: KernelSpec<'N' | 'per_thread' | 'classify' | 'groups'> = {
   name: 'nonfinite_count',
@@ -251,22 +234,16 @@ export function global_norm_sumsq(rt: Runtime, out: Tensor, tensors: readonly Te
     }
   });
   const T = tensors.length;
-  const partials = rt.empty([T], 'f32', `${k}.partials`);
-  const scratch = scratchFor(rt, Math.max(...tensors.map((t) => t.size)), 'f32', k);
+  // Tensor t's sum of squares lands in element t: the same passes as sumsq, so the same bits.
+  const partials = rt.scratch('global_norm_sumsq.partials', T);
   tensors.forEach((t, i) => {
-    const shapes = `tensors[${i}] ${t.label}${shapeString(t.shape)} of ${T}`;
-    multiPass(t.size, t, partials, i, scratch, (src, dst, N, groups, offset, first) =>
-      rt.dispatch(sumsqIntoSpec, {
-        params: { N, per_thread: PER_THREAD, square: Number(first), offset, groups },
-        tensors: { x: src, out: dst },
-        shapes,
-      }),
-    );
+    reduceInto(rt, k, partials, i, t, {
+      square: true,
+      finalScale: 1,
+      shapes: `tensors[${i}] ${t.label}${shapeString(t.shape)} of ${T}`,
+    });
   });
-  sum(rt, out, partials);
-  // Safe right after submission: the implementation keeps a buffer alive until queued work using it is done.
-  rt.release(partials);
-  for (const s of scratch) if (s) rt.release(s);
+  sum(rt, out, T === partials.size ? partials : rt.view(partials, 0, [T]));
 }
 
 /** The name the optimizer code uses for global_norm_sumsq. */

@@ -1,19 +1,18 @@
 /**
  * Deterministic reductions of a whole tensor to one value: sum, mean, sum of squares. Passes of
- * reduce.wgsl shrink N by a fixed chunk each time; the order of additions depends only on N.
+ * reduce.wgsl shrink N by PER_THREAD each time; the order of additions depends only on N. The
+ * partial sums live in two scratch tensors the runtime keeps (allocated once, grown when needed).
  */
 import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { expectDType, expectDistinct, expectShape, grid1d, shapesOf } from './common.ts';
+import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, shapesOf } from './common.ts';
 
-const WG = 256;
-/** Elements each invocation sums before the tree: a pass reduces by WG * PER_THREAD = 1024. */
-const PER_THREAD = 4;
-const CHUNK = WG * PER_THREAD;
+/** Elements each invocation adds in one pass. */
+const PER_THREAD = 64;
 
-const reduceSpec: KernelSpec<'N' | 'per_thread' | 'square' | 'scale' | 'groups'> = {
+const reduceSpec: KernelSpec<'N' | 'per_thread' | 'square' | 'scale' | 'offset' | 'groups'> = {
   name: 'reduce',
   shader: shaders.reduce,
   params: [
@@ -21,46 +20,62 @@ const reduceSpec: KernelSpec<'N' | 'per_thread' | 'square' | 'scale' | 'groups'>
     ['per_thread', 'u32'],
     ['square', 'u32'],
     ['scale', 'f32'],
+    ['offset', 'u32'],
   ],
   bindings: [
     { name: 'x', access: 'read' },
     { name: 'out', access: 'read_write' },
   ],
-  workgroupSize: [WG, 1, 1],
-  dispatch: ({ groups }) => grid1d(groups, 1),
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ groups }) => grid1d(groups),
 };
+
+/**
+ * Reduce x to one value written at out[offset], as kernel `name` (for errors and profiles): the sum
+ * of f(x) times finalScale, with f the square when `square`. Shapes are the caller's to check.
+ */
+export function reduceInto(
+  rt: Runtime,
+  name: string,
+  out: Tensor,
+  offset: number,
+  x: Tensor,
+  opts: { square: boolean; finalScale: number; shapes: string },
+): void {
+  const spec = { ...reduceSpec, name };
+  let src = x;
+  let n = x.size;
+  let pass = 0;
+  for (;;) {
+    const groups = Math.ceil(n / PER_THREAD);
+    const last = groups === 1;
+    // Ping-pong between two scratch tensors: a pass may not read and write one buffer.
+    const dst = last ? out : rt.scratch(`reduce${pass % 2}`, groups);
+    rt.dispatch(spec, {
+      params: {
+        N: n,
+        per_thread: PER_THREAD,
+        square: Number(opts.square && pass === 0),
+        scale: last ? opts.finalScale : 1,
+        offset: last ? offset : 0,
+        groups,
+      },
+      tensors: { x: src, out: dst },
+      shapes: opts.shapes,
+    });
+    if (last) return;
+    src = dst;
+    n = groups;
+    pass++;
+  }
+}
 
 function reduceAll(rt: Runtime, kernel: string, out: Tensor, x: Tensor, square: boolean, finalScale: number): void {
   expectDType(kernel, 'x', x, 'f32');
   expectDType(kernel, 'out', out, 'f32');
   expectShape(kernel, 'out', out, [1]);
   expectDistinct(kernel, { out }, { x });
-  const shapes = shapesOf({ x });
-  let src = x;
-  let n = x.size;
-  let first = true;
-  const temps: Tensor[] = [];
-  for (;;) {
-    const groups = Math.ceil(n / CHUNK);
-    const last = groups === 1;
-    const dst = last ? out : rt.empty([groups], 'f32', `${kernel}.partials${temps.length}`);
-    if (!last) temps.push(dst);
-    rt.dispatch(
-      { ...reduceSpec, name: kernel },
-      {
-        params: { N: n, per_thread: PER_THREAD, square: Number(square && first), scale: last ? finalScale : 1, groups },
-        tensors: { x: src, out: dst },
-        shapes,
-      },
-    );
-    if (last) break;
-    src = dst;
-    n = groups;
-    first = false;
-  }
-  // Safe right after submission (the implementation keeps a buffer alive until queued work using it
-  // is done); inside a batch the runtime waits for the batch's submission.
-  for (const t of temps) rt.release(t);
+  reduceInto(rt, kernel, out, 0, x, { square, finalScale, shapes: shapesOf({ x }) });
 }
 
 /** out [1] = sum of x, times opts.scale (default 1). */
