@@ -8,6 +8,14 @@
  * on the benchmark's own inputs before it is timed; a wrong variant is reported, not timed.
  */
 import type { Runtime } from '../gpu/runtime.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { LsaModel } from '../models/lsa.ts';
+import { lsaPresets, transformerPresets } from '../models/presets.ts';
+import { TransformerModel } from '../models/transformer.ts';
+import { type LsaParams, lsa_loss_and_grads } from '../reference/lsa.ts';
+import { adamw as refAdamW } from '../reference/optim.ts';
+import { transformer_loss_and_grads } from '../reference/transformer.ts';
+import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
 import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
 import { softmax_forward } from '../kernels/softmax.ts';
 import { type Comparison, compare } from '../reference/compare.ts';
@@ -28,6 +36,9 @@ export interface BenchResult {
   per_timing: number;
   gflops?: number;
   gbps?: number;
+  /** Training steps: examples (LSA) or tokens (transformer) per second. */
+  items_per_s?: number;
+  items?: 'examples' | 'tokens';
   /** Max abs error against the CPU reference on these inputs (ours only). */
   max_abs_error?: number;
   correct?: boolean;
@@ -38,6 +49,8 @@ export interface BenchResult {
 export interface BenchOptions {
   repeats: number;
   quick?: boolean;
+  /** Also time one training step per model preset (GPU against the CPU reference model). */
+  train?: boolean;
   /** Seconds one figure may take at most; fewer repeats are made past it (at least one). */
   budgetSeconds?: number;
   log?: (line: string) => void;
@@ -77,11 +90,14 @@ function summary(times: number[]) {
 interface Work {
   flops?: number;
   bytes?: number;
+  items?: number;
+  itemName?: 'examples' | 'tokens';
 }
 
 const rates = (w: Work, ms: number) => ({
   ...(w.flops ? { gflops: w.flops / ms / 1e6 } : {}),
   ...(w.bytes ? { gbps: w.bytes / ms / 1e6 } : {}),
+  ...(w.items ? { items_per_s: (w.items / ms) * 1000, items: w.itemName } : {}),
 });
 
 interface Figure {
@@ -193,21 +209,128 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   );
   x.destroy();
   y.destroy();
+  if (opts.train) await trainingSteps(rt, cpu, ours);
   return results;
 }
 
+type TimeCpu = (f: Figure, run: () => void) => Promise<void>;
+type TimeOurs = (f: Figure, isDefault: boolean, dispatch: () => void, check: () => Promise<Comparison>) => Promise<void>;
+
+/** The reference AdamW over f64 parameter records (f32 state, like the GPU's). */
+function referenceOptimizer(
+  params: Record<string, Float64Array>,
+  opt: AdamWConfig,
+): (grads: Record<string, Float64Array>) => void {
+  const f32 = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, Float32Array.from(p)]));
+  const m = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, new Float32Array(p.length)]));
+  const v = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, new Float32Array(p.length)]));
+  let step = 0;
+  return (grads) => {
+    step += 1;
+    let ss = 0;
+    for (const g of Object.values(grads)) for (const x of g) ss += x * x;
+    for (const k of Object.keys(params)) {
+      refAdamW(f32[k], m[k], v[k], Float32Array.from(grads[k]), Float32Array.of(ss), f32[k].length, { ...opt, step });
+      params[k].set(f32[k]);
+    }
+  };
+}
+
+/** The loss of one forward and backward on the GPU, against the reference loss on the same inputs. */
+async function lossCheck(rt: Runtime, run: () => void, loss: Tensor, want: number, label: string): Promise<Comparison> {
+  run();
+  return compare(await rt.readF32(loss), [want], { atol: 1e-6, rtol: 1e-4 }, `${label} loss`);
+}
+
+/**
+ * One training step (forward, backward, AdamW) per model preset: on the GPU in one submission, and
+ * with the CPU reference model and reference AdamW. Before timing, the GPU's loss at the initial
+ * parameters is checked against the reference's on the same batch.
+ */
+async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<void> {
+  const opt: AdamWConfig = { lr: 1e-3, maxNorm: 1 };
+  for (const [name, cfg] of Object.entries(lsaPresets)) {
+    const shape = { B: cfg.batch, n: cfg.n, d: cfg.d, k: cfg.k ?? cfg.d };
+    const rng = new Rng(3);
+    const X = randomArray(rng, shape.B * shape.n * shape.d);
+    const y = randomArray(rng, shape.B * shape.n);
+    const w = randomArray(rng, shape.B * shape.d);
+    const model = new LsaModel(rt, cfg);
+    model.setBatch(X, y, w);
+    const params: Record<string, Float64Array> = {};
+    for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
+    const want = lsa_loss_and_grads(params as LsaParams, X, y, w, shape).loss;
+    const figure = {
+      kernel: 'train step',
+      shape: `LSA ${name} d=${shape.d} n=${shape.n} B=${shape.B}`,
+      work: { items: shape.B, itemName: 'examples' as const },
+    };
+    const refStep = referenceOptimizer(params, opt);
+    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () =>
+      refStep(lsa_loss_and_grads(params as LsaParams, X, y, w, shape).grads),
+    );
+    const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `LSA ${name}`);
+    const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
+    await ours(
+      { ...figure, variant: 'one submission' },
+      true,
+      () =>
+        rt.batch('train step', () => {
+          model.forwardBackward();
+          gpuOpt.update();
+        }),
+      async () => check,
+    );
+    model.destroy();
+    gpuOpt.destroy();
+  }
+  for (const [name, preset] of Object.entries(transformerPresets).filter(([n]) => n === 'tiny')) {
+    const { config, B, T } = preset;
+    const rng = new Rng(4);
+    const tokens = Array.from({ length: B * T }, () => rng.int(config.vocab));
+    const targets = Array.from({ length: B * T }, () => rng.int(config.vocab));
+    const model = new TransformerModel(rt, config, { B, T });
+    model.setBatch(tokens, targets);
+    const params: Record<string, Float64Array> = {};
+    for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
+    const want = transformer_loss_and_grads(params, config, tokens, targets, null, B, T).loss;
+    const figure = {
+      kernel: 'train step',
+      shape: `transformer ${name} C=${config.dModel} L=${config.layers} H=${config.heads} B=${B} T=${T}`,
+      work: { items: B * T, itemName: 'tokens' as const },
+    };
+    const refStep = referenceOptimizer(params, opt);
+    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () =>
+      refStep(transformer_loss_and_grads(params, config, tokens, targets, null, B, T).grads),
+    );
+    const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `transformer ${name}`);
+    const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
+    await ours(
+      { ...figure, variant: 'one submission' },
+      true,
+      () =>
+        rt.batch('train step', () => {
+          model.forwardBackward();
+          gpuOpt.update();
+        }),
+      async () => check,
+    );
+    model.destroy();
+    gpuOpt.destroy();
+  }
+}
 /** A markdown table; each of our rows also shows its speed-up over the CPU reference of the same shape. */
 export function markdownTable(results: BenchResult[]): string {
   const rows = [
-    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | vs CPU reference |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | items/s | vs CPU reference |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const cpu = results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === 'cpu-reference');
     const ratio = r.impl === 'ours' && cpu && r.correct ? `${(cpu.median_ms / r.median_ms).toFixed(2)}x` : '';
     const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(d));
     rows.push(
-      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${ratio} |`,
+      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio} |`,
     );
   }
   return rows.join('\n');

@@ -15,7 +15,10 @@ export function machineInfo() {
   };
 }
 
-export async function runBench(rt: Runtime, opts: { json?: string; repeats: number; quick?: boolean }): Promise<void> {
+export async function runBench(
+  rt: Runtime,
+  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean },
+): Promise<void> {
   const machine = machineInfo();
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.platform}, node ${machine.node}`,
@@ -23,7 +26,12 @@ export async function runBench(rt: Runtime, opts: { json?: string; repeats: numb
   console.error(
     'timing: wall clock from first dispatch to completed submission (onSubmittedWorkDone); CPU reference timed in the same run',
   );
-  const results = await runSuite(rt, { repeats: opts.repeats, quick: opts.quick, log: (l) => console.error(l) });
+  const results = await runSuite(rt, {
+    repeats: opts.repeats,
+    quick: opts.quick,
+    train: opts.train,
+    log: (l) => console.error(l),
+  });
   console.log(markdownTable(results));
   if (opts.json) {
     const body = { adapter: rt.report, machine, timing: 'wall-clock', results };

@@ -100,11 +100,12 @@ program
 
 program
   .command('bench')
-  .description('time matmul and softmax on this adapter against the CPU reference (median of repeats)')
+  .description('time kernels and a training step per model preset on this adapter against the CPU reference')
   .option('--json <file>', 'also write the results as JSON')
   .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
   .option('--quick', 'only the smaller shapes')
-  .action(async (opts: { json?: string; repeats: number; quick?: boolean }) => {
+  .option('--no-train', 'leave out the training steps per model preset')
+  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean }) => {
     if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
     const rt = await runtime();
     await runBench(rt, opts);
