@@ -89,7 +89,6 @@ export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
   return canUseSubgroupMatmul(rt) ? 'subgroup' : 'register';
 }
 
-
 export interface MatmulOptions {
   /** [N], added to every row of C. */
   bias?: Tensor;
@@ -146,7 +145,11 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     throw new ShapeError('matmul: the subgroup variant needs the subgroups feature with at least 4 lanes; this device has not');
   }
   const spec =
-    variant === 'subgroup' ? (subgroupSpecs.get(subgroupWidth(N)) as KernelSpec<P>) : variant === 'tiled' ? matmulTiled : matmulRegister;
+    variant === 'subgroup'
+      ? (subgroupSpecs.get(subgroupWidth(N)) as KernelSpec<P>)
+      : variant === 'tiled'
+        ? matmulTiled
+        : matmulRegister;
   rt.dispatch(spec, {
     params: { M, N, K, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c },

@@ -243,7 +243,14 @@ export class TransformerModel {
   /** forward, then the gradient of the mean cross-entropy for every parameter (overwritten). */
   forwardBackward(): void {
     this.forward();
-    cross_entropy_backward(this.rt, this.w.dlogits, this.logits, this.targets, this.mask, this.maskSum > 0 ? 1 / this.maskSum : 0);
+    cross_entropy_backward(
+      this.rt,
+      this.w.dlogits,
+      this.logits,
+      this.targets,
+      this.mask,
+      this.maskSum > 0 ? 1 / this.maskSum : 0,
+    );
     this.backward(this.w.dlogits);
   }
 
