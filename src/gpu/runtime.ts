@@ -30,6 +30,9 @@ export class Runtime {
   private batchState: { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[] } | undefined;
   private readonly released: Tensor[] = [];
   private readonly scratches = new Map<string, Tensor>();
+  /** Bytes and buffers held by live tensors made here (staging and uniform buffers excluded). */
+  bytesAllocated = 0;
+  buffersAllocated = 0;
   private profiler: { querySet: GPUQuerySet; capacity: number; names: string[] } | undefined;
   private tensorCount = 0;
 
@@ -90,7 +93,13 @@ export class Runtime {
       size: Math.max(4, bytes),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
-    return new Tensor(buffer, [...shape], dtype, name);
+    const allocated = Math.max(4, bytes);
+    this.bytesAllocated += allocated;
+    this.buffersAllocated += 1;
+    return new Tensor(buffer, [...shape], dtype, name, 0, false, () => {
+      this.bytesAllocated -= allocated;
+      this.buffersAllocated -= 1;
+    });
   }
 
   /** A zero-filled tensor. */
@@ -379,11 +388,11 @@ export class Runtime {
    * by every caller of the same name (dispatches run in order, so reuse between kernels is safe; a
    * kernel must not bind the same scratch for reading and writing). Grown when too small.
    */
-  scratch(name: string, elements: number): Tensor {
+  scratch(name: string, elements: number, dtype: DType = 'f32'): Tensor {
     const cur = this.scratches.get(name);
-    if (cur && cur.size >= elements) return cur;
+    if (cur && cur.size >= elements && cur.dtype === dtype) return cur;
     if (cur) this.release(cur);
-    const t = this.createTensor([Math.max(elements, cur ? cur.size * 2 : 0)], 'f32', `scratch.${name}`);
+    const t = this.createTensor([Math.max(elements, cur ? cur.size * 2 : 0)], dtype, `scratch.${name}`);
     this.scratches.set(name, t);
     return t;
   }

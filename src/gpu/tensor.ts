@@ -27,6 +27,7 @@ export class Tensor {
     readonly label: string,
     readonly offset = 0,
     readonly isView = false,
+    private onDestroy?: () => void,
   ) {}
 
   get size(): number {
@@ -43,7 +44,10 @@ export class Tensor {
 
   /** Frees the buffer; a view frees nothing (its parent owns the buffer). */
   destroy(): void {
-    if (!this.isView) this.buffer.destroy();
+    if (this.isView) return;
+    this.buffer.destroy();
+    this.onDestroy?.();
+    this.onDestroy = undefined;
   }
 
   /** Whether two tensors bind overlapping bytes of one buffer. */

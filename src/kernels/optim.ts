@@ -201,14 +201,11 @@ function multiPass(
   }
 }
 
-/** Two scratch tensors big enough for every pass of a reduction of up to maxN elements. */
+/** Two scratch tensors (kept by the runtime) big enough for every pass of a reduction of up to maxN elements. */
 function scratchFor(rt: Runtime, maxN: number, dtype: 'f32' | 'u32', label: string): [Tensor | undefined, Tensor | undefined] {
   const a = Math.ceil(maxN / CHUNK);
   const b = Math.ceil(a / CHUNK);
-  return [
-    a > 1 ? rt.empty([a], dtype, `${label}.scratch0`) : undefined,
-    b > 1 ? rt.empty([b], dtype, `${label}.scratch1`) : undefined,
-  ];
+  return [a > 1 ? rt.scratch(`${label}0`, a, dtype) : undefined, b > 1 ? rt.scratch(`${label}1`, b, dtype) : undefined];
 }
 
 // --------------------------------------------------------------------------------------------
@@ -272,5 +269,4 @@ export function nonfinite_count(rt: Runtime, out: Tensor, x: Tensor): void {
       shapes,
     }),
   );
-  for (const s of scratch) if (s) rt.release(s);
 }
