@@ -131,19 +131,28 @@ export class LsaModel {
 
   /** forward, the loss and dpred, then every parameter gradient (overwritten). */
   forwardBackward(): void {
+    this.forward();
+    mse_loss(this.rt, this.losses, this.dpred, this.pred, this.w);
+    sum(this.rt, this.loss, this.losses, { scale: 1 / this.config.batch });
+    this.backward(this.dpred);
+  }
+
+  /**
+   * Every parameter gradient (overwritten) from dpred [B, d], the gradient of any loss with respect
+   * to the last forward's prediction: the regression loss, or a policy gradient (RL with a Gaussian
+   * policy around pred).
+   */
+  backward(dpred: Tensor): void {
     const { rt } = this;
     const p = this.params.views;
     const g = this.grads.views;
-    this.forward();
-    mse_loss(rt, this.losses, this.dpred, this.pred, this.w);
-    sum(rt, this.loss, this.losses, { scale: 1 / this.config.batch });
     if (this.config.form === 'merged') {
-      matmul(rt, g.gamma, this.dpred, this.h2, { transA: true });
+      matmul(rt, g.gamma, dpred, this.h2, { transA: true });
     } else {
       const u = this.u as Tensor;
       const du = this.du as Tensor;
-      matmul(rt, g.P, this.dpred, u, { transA: true });
-      matmul(rt, du, this.dpred, p.P);
+      matmul(rt, g.P, dpred, u, { transA: true });
+      matmul(rt, du, dpred, p.P);
       matmul(rt, g.Q, du, this.h2, { transA: true });
     }
   }
