@@ -247,7 +247,7 @@ function embedding_backward(
  * y [N,C] = (x - mean) * rstd * w + b over the last axis of x [N,C], w [C], b [C];
  * also mean [N] and rstd [N] = 1/sqrt(var + eps), biased variance (divide by C).
  */
-function layernorm_forward(
+export function layernorm_forward(
   y: Float64Array,
   mean: Float64Array,
   rstd: Float64Array,
@@ -276,7 +276,7 @@ function layernorm_forward(
  * Given dy [N,C]: dx [N,C] +=, dw [C] +=, db [C] +=. With xhat = (x - mean) * rstd and g = dy * w:
  * dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)); dw = sum_n dy * xhat; db = sum_n dy.
  */
-function layernorm_backward(
+export function layernorm_backward(
   dx: Float64Array,
   dw: Float64Array,
   db: Float64Array,
@@ -315,7 +315,7 @@ function layernorm_backward(
 // linear (y = x·Wᵀ + b, W stored [out, in])
 
 /** y [N,O] = x [N,I]·wᵀ + b, with w [O,I] and b [O] (or null: no bias). */
-function linear_forward(
+export function linear_forward(
   y: Float64Array,
   x: Float64Array,
   w: Float64Array,
@@ -334,7 +334,7 @@ function linear_forward(
 }
 
 /** Given dy [N,O]: dx [N,I] += dy·w; dw [O,I] += dyᵀ·x; db [O] += sum_n dy (skipped when null). */
-function linear_backward(
+export function linear_backward(
   dx: Float64Array,
   dw: Float64Array,
   db: Float64Array | null,
@@ -466,7 +466,7 @@ const GELU_K = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
 /** y [N] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise on x [N]. */
-function gelu_forward(y: Float64Array, x: Float64Array, N: number): void {
+export function gelu_forward(y: Float64Array, x: Float64Array, N: number): void {
   for (let i = 0; i < N; i++) {
     const u = x[i];
     y[i] = 0.5 * u * (1 + Math.tanh(GELU_K * (u + GELU_A * u * u * u)));
@@ -474,7 +474,7 @@ function gelu_forward(y: Float64Array, x: Float64Array, N: number): void {
 }
 
 /** dx [N] += dy [N] * gelu'(x [N]). */
-function gelu_backward(dx: Float64Array, dy: Float64Array, x: Float64Array, N: number): void {
+export function gelu_backward(dx: Float64Array, dy: Float64Array, x: Float64Array, N: number): void {
   for (let i = 0; i < N; i++) {
     const u = x[i];
     const t = Math.tanh(GELU_K * (u + GELU_A * u * u * u));

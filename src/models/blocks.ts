@@ -1,0 +1,245 @@
+/**
+ * A stack of pre-layernorm transformer blocks on the GPU, shared by the token transformer and the
+ * in-context regression transformer: per block, a = LN1(x); q, k, v = a·W{q,k,v}ᵀ + b; multi-head
+ * attention (causal or not); mid = x + o·woᵀ + bo; m = LN2(mid); out = mid + GELU(m·w1ᵀ + b1)·w2ᵀ + b2.
+ * Parameters `h{l}.ln1.w` ... `h{l}.mlp.b2` (names of src/reference/transformer.ts) are read from the
+ * model's parameter arena and their gradients written (overwritten) into its gradient arena. Every
+ * activation and work tensor is allocated once, for B sequences of T positions.
+ */
+import type { Arena } from '../gpu/arena.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import {
+  type AttentionScratch,
+  attention_backward,
+  attention_forward,
+  attentionScratch,
+  permute_0213,
+} from '../kernels/attention.ts';
+import { add, gelu_backward, gelu_forward } from '../kernels/elementwise.ts';
+import { layernorm_backward, layernorm_forward } from '../kernels/layernorm.ts';
+import { matmul } from '../kernels/matmul.ts';
+
+export interface BlocksShape {
+  B: number;
+  T: number;
+  /** Model width C, heads H (dividing C), MLP width M, layers L. */
+  C: number;
+  H: number;
+  M: number;
+  L: number;
+  causal: boolean;
+}
+
+/** Activations of one block, kept for the backward pass. */
+interface BlockActs {
+  x: Tensor; // block input [BT, C]
+  a: Tensor; // ln1 out
+  mean1: Tensor;
+  rstd1: Tensor;
+  q: Tensor; // [BT, C]
+  k: Tensor;
+  v: Tensor;
+  qh: Tensor; // [B, H, T, hs]
+  kh: Tensor;
+  vh: Tensor;
+  att: Tensor; // [B, H, T, T]
+  oh: Tensor; // [B, H, T, hs]
+  o: Tensor; // heads merged [BT, C]
+  proj: Tensor; // o·woᵀ + bo
+  mid: Tensor; // x + proj
+  m: Tensor; // ln2 out
+  mean2: Tensor;
+  rstd2: Tensor;
+  fc: Tensor; // [BT, M] before GELU
+  g: Tensor; // GELU(fc)
+  mlp: Tensor; // g·w2ᵀ + b2 [BT, C]
+}
+
+export class TransformerBlocks {
+  /** The first block's input [BT, C]: the caller writes the embedded sequence here. */
+  readonly input: Tensor;
+  /** The last block's output [BT, C]. */
+  readonly output: Tensor;
+  private readonly acts: BlockActs[] = [];
+  /** Ones [1, BT]: bias gradients are column sums, done as a matmul. */
+  private readonly ones: Tensor;
+  private readonly scratch: AttentionScratch;
+  private readonly w: Record<string, Tensor>;
+  private readonly owned: Tensor[] = [];
+  private readonly hs: number;
+
+  constructor(
+    private readonly rt: Runtime,
+    readonly shape: BlocksShape,
+    private readonly params: Arena,
+    private readonly grads: Arena,
+    label: string,
+  ) {
+    const { B, T, C, H, M, L } = shape;
+    const BT = B * T;
+    this.hs = C / H;
+    const t = (s: number[], name: string) => {
+      const x = rt.empty(s, 'f32', `${label}.${name}`);
+      this.owned.push(x);
+      return x;
+    };
+    const heads = [B, H, T, this.hs];
+    for (let l = 0; l < L; l++) {
+      const p = `h${l}.`;
+      this.acts.push({
+        x: t([BT, C], `${p}x`),
+        a: t([BT, C], `${p}a`),
+        mean1: t([BT], `${p}mean1`),
+        rstd1: t([BT], `${p}rstd1`),
+        q: t([BT, C], `${p}q`),
+        k: t([BT, C], `${p}k`),
+        v: t([BT, C], `${p}v`),
+        qh: t(heads, `${p}qh`),
+        kh: t(heads, `${p}kh`),
+        vh: t(heads, `${p}vh`),
+        att: t([B, H, T, T], `${p}att`),
+        oh: t(heads, `${p}oh`),
+        o: t([BT, C], `${p}o`),
+        proj: t([BT, C], `${p}proj`),
+        mid: t([BT, C], `${p}mid`),
+        m: t([BT, C], `${p}m`),
+        mean2: t([BT], `${p}mean2`),
+        rstd2: t([BT], `${p}rstd2`),
+        fc: t([BT, M], `${p}fc`),
+        g: t([BT, M], `${p}g`),
+        mlp: t([BT, C], `${p}mlp`),
+      });
+    }
+    this.input = this.acts[0].x;
+    this.output = t([BT, C], 'out');
+    this.ones = t([1, BT], 'ones');
+    rt.write(this.ones, new Float32Array(BT).fill(1));
+    this.scratch = attentionScratch(rt, B, H, T, `${label}.attention`);
+    this.owned.push(this.scratch.s0, this.scratch.s1);
+    this.w = {
+      dres0: t([BT, C], 'dres0'),
+      dres1: t([BT, C], 'dres1'),
+      dln: t([BT, C], 'dln'),
+      dmid: t([BT, C], 'dmid'),
+      dg: t([BT, M], 'dg'),
+      dfc: t([BT, M], 'dfc'),
+      dm: t([BT, C], 'dm'),
+      do: t([BT, C], 'do'),
+      doh: t(heads, 'doh'),
+      dqh: t(heads, 'dqh'),
+      dkh: t(heads, 'dkh'),
+      dvh: t(heads, 'dvh'),
+      dq: t([BT, C], 'dq'),
+      dk: t([BT, C], 'dk'),
+      dv: t([BT, C], 'dv'),
+      da: t([BT, C], 'da'),
+    };
+  }
+
+  /** The gradient named `name` as a [1, n] row view (bias gradients are written by a [1, BT] matmul). */
+  row(name: string): Tensor {
+    const v = this.grads.views[name];
+    return this.rt.view(this.grads.all, this.grads.offsets[name], [1, v.size], `${v.label}.row`);
+  }
+
+  /** The ones row [1, BT], for the callers' own bias gradients. */
+  get onesRow(): Tensor {
+    return this.ones;
+  }
+
+  /** output from input, through every block. */
+  forward(): void {
+    const { rt } = this;
+    const { B, T, H, causal } = this.shape;
+    const hs = this.hs;
+    const p = this.params.views;
+    for (let l = 0; l < this.acts.length; l++) {
+      const a = this.acts[l];
+      const n = `h${l}.`;
+      layernorm_forward(rt, a.a, a.mean1, a.rstd1, a.x, p[`${n}ln1.w`], p[`${n}ln1.b`]);
+      for (const [out, wn] of [
+        [a.q, 'q'],
+        [a.k, 'k'],
+        [a.v, 'v'],
+      ] as const) {
+        matmul(rt, out, a.a, p[`${n}attn.w${wn}`], { transB: true, bias: p[`${n}attn.b${wn}`] });
+      }
+      permute_0213(rt, a.qh, rt.view(a.q, 0, [B, T, H, hs]));
+      permute_0213(rt, a.kh, rt.view(a.k, 0, [B, T, H, hs]));
+      permute_0213(rt, a.vh, rt.view(a.v, 0, [B, T, H, hs]));
+      attention_forward(rt, a.oh, a.att, a.qh, a.kh, a.vh, this.scratch, { causal });
+      permute_0213(rt, rt.view(a.o, 0, [B, T, H, hs]), a.oh);
+      matmul(rt, a.proj, a.o, p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`] });
+      add(rt, a.mid, a.x, a.proj);
+      layernorm_forward(rt, a.m, a.mean2, a.rstd2, a.mid, p[`${n}ln2.w`], p[`${n}ln2.b`]);
+      matmul(rt, a.fc, a.m, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`] });
+      gelu_forward(rt, a.g, a.fc);
+      matmul(rt, a.mlp, a.g, p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`] });
+      add(rt, l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, a.mid, a.mlp);
+    }
+  }
+
+  /**
+   * Every block parameter's gradient (overwritten) from dout [BT, C], the gradient of the loss with
+   * respect to output; returns the gradient with respect to input (a work tensor of this object,
+   * valid until the next backward).
+   */
+  backward(dout: Tensor): Tensor {
+    const { rt } = this;
+    const { B, T, H } = this.shape;
+    const hs = this.hs;
+    const p = this.params.views;
+    const g = this.grads.views;
+    const w = this.w;
+    let dres = dout;
+    let spare = w.dres0;
+    for (let l = this.acts.length - 1; l >= 0; l--) {
+      const a = this.acts[l];
+      const n = `h${l}.`;
+      // MLP: out = mid + GELU(m·w1ᵀ + b1)·w2ᵀ + b2.
+      matmul(rt, g[`${n}mlp.w2`], dres, a.g, { transA: true });
+      matmul(rt, this.row(`${n}mlp.b2`), this.ones, dres);
+      matmul(rt, w.dg, dres, p[`${n}mlp.w2`]);
+      gelu_backward(rt, w.dfc, w.dg, a.fc);
+      matmul(rt, g[`${n}mlp.w1`], w.dfc, a.m, { transA: true });
+      matmul(rt, this.row(`${n}mlp.b1`), this.ones, w.dfc);
+      matmul(rt, w.dm, w.dfc, p[`${n}mlp.w1`]);
+      layernorm_backward(rt, w.dln, g[`${n}ln2.w`], g[`${n}ln2.b`], w.dm, a.mid, p[`${n}ln2.w`], a.mean2, a.rstd2);
+      add(rt, w.dmid, dres, w.dln);
+      // Attention: mid = x + o·woᵀ + bo.
+      matmul(rt, g[`${n}attn.wo`], w.dmid, a.o, { transA: true });
+      matmul(rt, this.row(`${n}attn.bo`), this.ones, w.dmid);
+      matmul(rt, w.do, w.dmid, p[`${n}attn.wo`]);
+      permute_0213(rt, w.doh, rt.view(w.do, 0, [B, T, H, hs]));
+      attention_backward(rt, w.dqh, w.dkh, w.dvh, w.doh, a.qh, a.kh, a.vh, a.att, this.scratch);
+      permute_0213(rt, rt.view(w.dq, 0, [B, T, H, hs]), w.dqh);
+      permute_0213(rt, rt.view(w.dk, 0, [B, T, H, hs]), w.dkh);
+      permute_0213(rt, rt.view(w.dv, 0, [B, T, H, hs]), w.dvh);
+      const projections = [
+        [w.dq, 'q'],
+        [w.dk, 'k'],
+        [w.dv, 'v'],
+      ] as const;
+      for (const [d, wn] of projections) {
+        matmul(rt, g[`${n}attn.w${wn}`], d, a.a, { transA: true });
+        matmul(rt, this.row(`${n}attn.b${wn}`), this.ones, d);
+      }
+      projections.forEach(([d, wn], i) => {
+        matmul(rt, w.da, d, p[`${n}attn.w${wn}`], { accumulate: i > 0 });
+      });
+      layernorm_backward(rt, w.dln, g[`${n}ln1.w`], g[`${n}ln1.b`], w.da, a.x, p[`${n}ln1.w`], a.mean1, a.rstd1);
+      add(rt, spare, w.dmid, w.dln);
+      [dres, spare] = [spare, dres === dout ? w.dres1 : dres];
+    }
+    return dres;
+  }
+
+  get bytes(): number {
+    return this.owned.reduce((s, t) => s + t.byteLength, 0);
+  }
+
+  destroy(): void {
+    for (const t of this.owned) t.destroy();
+  }
+}
