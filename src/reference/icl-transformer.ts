@@ -143,7 +143,12 @@ export function icl_param_shapes(cfg: IclTransformerConfig): { name: string; sha
       { name: `${p}mlp.b2`, shape: [C] },
     );
   }
-  shapes.push({ name: 'lnf.w', shape: [C] }, { name: 'lnf.b', shape: [C] }, { name: 'out.w', shape: [d, C] }, { name: 'out.b', shape: [d] });
+  shapes.push(
+    { name: 'lnf.w', shape: [C] },
+    { name: 'lnf.b', shape: [C] },
+    { name: 'out.w', shape: [d, C] },
+    { name: 'out.b', shape: [d] },
+  );
   return shapes;
 }
 
@@ -184,7 +189,8 @@ function checkParams(params: IclTransformerParams, cfg: IclTransformerConfig): v
 }
 
 function checkLength(a: ArrayLike<number>, what: string, expected: number, formula: string): void {
-  if (a.length !== expected) throw new Error(`icl_transformer: ${what} has ${a.length} values, expected ${formula} = ${expected}`);
+  if (a.length !== expected)
+    throw new Error(`icl_transformer: ${what} has ${a.length} values, expected ${formula} = ${expected}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,9 +421,11 @@ export function icl_backward(
   dpred: Float64Array,
 ): IclTransformerParams {
   checkConfig(cfg);
+  checkParams(params, cfg);
   const { d, n, dModel: C, layers: L, heads: H } = cfg;
   const M = mlpWidth(cfg);
   const { B } = cache;
+  if (cache.layers.length !== L) throw new Error(`icl_backward: the cache has ${cache.layers.length} layers, the config ${L}`);
   const N = B * n;
   const D1 = d + 1;
   checkLength(dpred, 'dpred', B * d, `B*d = ${B}*${d}`);
