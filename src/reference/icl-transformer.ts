@@ -23,12 +23,13 @@
 
 import { Rng } from './random.ts';
 import {
-  gelu_backward,
-  gelu_forward,
+  blocks_backward,
+  blocks_forward,
   layernorm_backward,
   layernorm_forward,
   linear_backward,
   linear_forward,
+  type TransformerLayerCache,
 } from './transformer.ts';
 
 export interface IclTransformerConfig {
@@ -42,33 +43,8 @@ export interface IclTransformerConfig {
 
 export type IclTransformerParams = Record<string, Float64Array>;
 
-/** What icl_forward keeps for the backward, per layer. Shapes with N = B*n token rows. */
-export interface IclLayerCache {
-  /** [B,n,C] the residual stream entering the layer. */
-  xIn: Float64Array;
-  /** [B,n,C] a = LN1(xIn), with its per-row mean [B*n] and rstd [B*n] = 1/sqrt(var + eps). */
-  ln1: Float64Array;
-  ln1Mean: Float64Array;
-  ln1Rstd: Float64Array;
-  /** [B,n,C] each; head h is columns h*hs..h*hs+hs-1. */
-  q: Float64Array;
-  k: Float64Array;
-  v: Float64Array;
-  /** [B,H,n,n] attention probabilities, every entry in use (no mask); each row sums to 1. */
-  att: Float64Array;
-  /** [B,n,C] attention output with the heads concatenated back, before wo. */
-  o: Float64Array;
-  /** [B,n,C] the residual stream after the attention block: xIn + o·woᵀ + bo. */
-  xMid: Float64Array;
-  /** [B,n,C] m = LN2(xMid), with its mean [B*n] and rstd [B*n]. */
-  ln2: Float64Array;
-  ln2Mean: Float64Array;
-  ln2Rstd: Float64Array;
-  /** [B,n,M] the MLP pre-activation m·w1ᵀ + b1. */
-  h: Float64Array;
-  /** [B,n,M] GELU(h). */
-  g: Float64Array;
-}
+/** What icl_forward keeps for the backward, per layer: the blocks' cache of transformer.ts (T = n). */
+export type IclLayerCache = TransformerLayerCache;
 
 /** What icl_forward keeps for the backward. */
 export interface IclTransformerCache {
@@ -194,108 +170,6 @@ function checkLength(a: ArrayLike<number>, what: string, expected: number, formu
 }
 
 // ---------------------------------------------------------------------------------------------
-// multi-head attention over the whole prompt (no mask), on q, k, v [B,T,C], head h in columns h*hs..
-
-/**
- * att [B,H,T,T]: att[b,h,i,j] = softmax over all j of q_i·k_j / sqrt(hs);
- * o [B,T,C]: o[b,i, head h] = sum_j att[b,h,i,j] v[b,j, head h]. q, k, v [B,T,C], hs = C/H.
- */
-function attention_forward(
-  o: Float64Array,
-  att: Float64Array,
-  q: Float64Array,
-  k: Float64Array,
-  v: Float64Array,
-  B: number,
-  T: number,
-  C: number,
-  H: number,
-): void {
-  const hs = C / H;
-  const scale = 1 / Math.sqrt(hs);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let i = 0; i < T; i++) {
-        const qi = (b * T + i) * C + h * hs;
-        const arow = ((b * H + h) * T + i) * T;
-        let max = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j < T; j++) {
-          const kj = (b * T + j) * C + h * hs;
-          let dot = 0;
-          for (let e = 0; e < hs; e++) dot += q[qi + e] * k[kj + e];
-          att[arow + j] = dot * scale;
-          max = Math.max(max, att[arow + j]);
-        }
-        let sum = 0;
-        for (let j = 0; j < T; j++) {
-          att[arow + j] = Math.exp(att[arow + j] - max);
-          sum += att[arow + j];
-        }
-        for (let j = 0; j < T; j++) att[arow + j] /= sum;
-        for (let e = 0; e < hs; e++) {
-          let acc = 0;
-          for (let j = 0; j < T; j++) acc += att[arow + j] * v[(b * T + j) * C + h * hs + e];
-          o[qi + e] = acc;
-        }
-      }
-    }
-  }
-}
-
-/**
- * Given do [B,T,C]: dq, dk, dv [B,T,C] +=. Per (b, h), with P = att and S = q·kᵀ / sqrt(hs):
- * dv_j = sum_i P_ij do_i; dP_ij = do_i·v_j; dS_ij = P_ij (dP_ij - sum_l P_il dP_il);
- * dq_i = sum_j dS_ij k_j / sqrt(hs); dk_j = sum_i dS_ij q_i / sqrt(hs).
- */
-function attention_backward(
-  dq: Float64Array,
-  dk: Float64Array,
-  dv: Float64Array,
-  dout: Float64Array,
-  q: Float64Array,
-  k: Float64Array,
-  v: Float64Array,
-  att: Float64Array,
-  B: number,
-  T: number,
-  C: number,
-  H: number,
-): void {
-  const hs = C / H;
-  const scale = 1 / Math.sqrt(hs);
-  const dP = new Float64Array(T);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let i = 0; i < T; i++) {
-        const qi = (b * T + i) * C + h * hs;
-        const arow = ((b * H + h) * T + i) * T;
-        // dP_ij = do_i·v_j, and dv_j += P_ij do_i, for every key j.
-        let rowDot = 0;
-        for (let j = 0; j < T; j++) {
-          const vj = (b * T + j) * C + h * hs;
-          let acc = 0;
-          for (let e = 0; e < hs; e++) {
-            acc += dout[qi + e] * v[vj + e];
-            dv[vj + e] += att[arow + j] * dout[qi + e];
-          }
-          dP[j] = acc;
-          rowDot += att[arow + j] * acc;
-        }
-        // Softmax backward, then the scores' backward into q_i and k_j.
-        for (let j = 0; j < T; j++) {
-          const kj = (b * T + j) * C + h * hs;
-          const dS = att[arow + j] * (dP[j] - rowDot) * scale;
-          for (let e = 0; e < hs; e++) {
-            dq[qi + e] += dS * k[kj + e];
-            dk[kj + e] += dS * q[qi + e];
-          }
-        }
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // the model: forward
 
 /**
@@ -326,47 +200,11 @@ export function icl_forward(
     for (let j = 0; j < d; j++) z[r * D1 + j] = X[r * d + j];
     z[r * D1 + d] = y[r];
   }
-  let x = new Float64Array(N * C);
-  linear_forward(x, z, params['in.w'], params['in.b'], N, D1, C);
+  const h0 = new Float64Array(N * C);
+  linear_forward(h0, z, params['in.w'], params['in.b'], N, D1, C);
 
-  const layers: IclLayerCache[] = [];
-  for (let l = 0; l < L; l++) {
-    const p = (name: string): Float64Array => params[`h${l}.${name}`];
-    const xIn = x;
-    // attention block: xMid = xIn + attn(LN1(xIn))·woᵀ + bo
-    const ln1 = new Float64Array(N * C);
-    const ln1Mean = new Float64Array(N);
-    const ln1Rstd = new Float64Array(N);
-    layernorm_forward(ln1, ln1Mean, ln1Rstd, xIn, p('ln1.w'), p('ln1.b'), N, C);
-    const q = new Float64Array(N * C);
-    const k = new Float64Array(N * C);
-    const v = new Float64Array(N * C);
-    linear_forward(q, ln1, p('attn.wq'), p('attn.bq'), N, C, C);
-    linear_forward(k, ln1, p('attn.wk'), p('attn.bk'), N, C, C);
-    linear_forward(v, ln1, p('attn.wv'), p('attn.bv'), N, C, C);
-    const att = new Float64Array(B * H * n * n);
-    const o = new Float64Array(N * C);
-    attention_forward(o, att, q, k, v, B, n, C, H);
-    const xMid = new Float64Array(N * C);
-    linear_forward(xMid, o, p('attn.wo'), p('attn.bo'), N, C, C);
-    for (let i = 0; i < N * C; i++) xMid[i] += xIn[i];
-
-    // MLP block: xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2
-    const ln2 = new Float64Array(N * C);
-    const ln2Mean = new Float64Array(N);
-    const ln2Rstd = new Float64Array(N);
-    layernorm_forward(ln2, ln2Mean, ln2Rstd, xMid, p('ln2.w'), p('ln2.b'), N, C);
-    const h = new Float64Array(N * M);
-    linear_forward(h, ln2, p('mlp.w1'), p('mlp.b1'), N, C, M);
-    const g = new Float64Array(N * M);
-    gelu_forward(g, h, N * M);
-    const xOut = new Float64Array(N * C);
-    linear_forward(xOut, g, p('mlp.w2'), p('mlp.b2'), N, M, C);
-    for (let i = 0; i < N * C; i++) xOut[i] += xMid[i];
-
-    layers.push({ xIn, ln1, ln1Mean, ln1Rstd, q, k, v, att, o, xMid, ln2, ln2Mean, ln2Rstd, h, g });
-    x = xOut;
-  }
+  // the blocks of the token transformer (transformer.ts), with attention over every token
+  const { out: x, layers } = blocks_forward(params, h0, B, n, C, H, M, L, false);
 
   // pooled [B,C] = (1/n) sum_i x[b,i,:]; f = LNf(pooled); pred [B,d] = f·out.wᵀ + out.b
   const pooled = new Float64Array(B * C);
@@ -456,34 +294,7 @@ export function icl_backward(
   for (let b = 0; b < B; b++)
     for (let i = 0; i < n; i++) for (let c = 0; c < C; c++) dx[(b * n + i) * C + c] = dpooled[b * C + c] / n;
 
-  for (let l = L - 1; l >= 0; l--) {
-    const p = (name: string): Float64Array => params[`h${l}.${name}`];
-    const g = (name: string): Float64Array => grads[`h${l}.${name}`];
-    const c = cache.layers[l];
-
-    // MLP block, xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2: on entry dx = dL/dxOut; the residual
-    // passes it through and the branch's gradient is added, so afterwards dx = dL/dxMid.
-    const dg = new Float64Array(N * M);
-    linear_backward(dg, g('mlp.w2'), g('mlp.b2'), dx, c.g, p('mlp.w2'), N, M, C);
-    const dh = new Float64Array(N * M);
-    gelu_backward(dh, dg, c.h, N * M);
-    const dln2 = new Float64Array(N * C);
-    linear_backward(dln2, g('mlp.w1'), g('mlp.b1'), dh, c.ln2, p('mlp.w1'), N, C, M);
-    layernorm_backward(dx, g('ln2.w'), g('ln2.b'), dln2, c.xMid, p('ln2.w'), c.ln2Mean, c.ln2Rstd, N, C);
-
-    // Attention block, xMid = xIn + attn(LN1(xIn))·woᵀ + bo: likewise, afterwards dx = dL/dxIn.
-    const dout = new Float64Array(N * C);
-    linear_backward(dout, g('attn.wo'), g('attn.bo'), dx, c.o, p('attn.wo'), N, C, C);
-    const dq = new Float64Array(N * C);
-    const dk = new Float64Array(N * C);
-    const dv = new Float64Array(N * C);
-    attention_backward(dq, dk, dv, dout, c.q, c.k, c.v, c.att, B, n, C, H);
-    const dln1 = new Float64Array(N * C); // q, k and v all read LN1's output: their gradients add up
-    linear_backward(dln1, g('attn.wq'), g('attn.bq'), dq, c.ln1, p('attn.wq'), N, C, C);
-    linear_backward(dln1, g('attn.wk'), g('attn.bk'), dk, c.ln1, p('attn.wk'), N, C, C);
-    linear_backward(dln1, g('attn.wv'), g('attn.bv'), dv, c.ln1, p('attn.wv'), N, C, C);
-    layernorm_backward(dx, g('ln1.w'), g('ln1.b'), dln1, c.xIn, p('ln1.w'), c.ln1Mean, c.ln1Rstd, N, C);
-  }
+  blocks_backward(params, grads, cache.layers, dx, B, n, C, H, M, false);
 
   // h0 = z·in.wᵀ + in.b (the gradient of z itself is not needed)
   const dz = new Float64Array(N * D1);

@@ -358,11 +358,11 @@ export function linear_backward(
 }
 
 // ---------------------------------------------------------------------------------------------
-// causal multi-head attention, on q, k, v [B,T,C] with head h in columns h*hs..h*hs+hs-1
+// multi-head attention (causal or not), on q, k, v [B,T,C] with head h in columns h*hs..h*hs+hs-1
 
 /**
- * att [B,H,T,T]: att[b,h,i,j] = softmax over j <= i of q_i·k_j / sqrt(hs) (0 for j > i);
- * o [B,T,C]: o[b,i, head h] = sum_j att[b,h,i,j] v[b,j, head h]. q, k, v [B,T,C], hs = C/H.
+ * att [B,H,T,T]: att[b,h,i,j] = softmax over the visible keys j (j <= i when causal, else all) of
+ * q_i·k_j / sqrt(hs), 0 elsewhere; o [B,T,C]: o[b,i, head h] = sum_j att[b,h,i,j] v[b,j, head h].
  */
 function attention_forward(
   o: Float64Array,
@@ -374,6 +374,7 @@ function attention_forward(
   T: number,
   C: number,
   H: number,
+  causal: boolean,
 ): void {
   const hs = C / H;
   const scale = 1 / Math.sqrt(hs);
@@ -382,8 +383,9 @@ function attention_forward(
       for (let i = 0; i < T; i++) {
         const qi = (b * T + i) * C + h * hs;
         const arow = ((b * H + h) * T + i) * T;
+        const visible = causal ? i + 1 : T;
         let max = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < visible; j++) {
           const kj = (b * T + j) * C + h * hs;
           let dot = 0;
           for (let d = 0; d < hs; d++) dot += q[qi + d] * k[kj + d];
@@ -391,14 +393,14 @@ function attention_forward(
           max = Math.max(max, att[arow + j]);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < visible; j++) {
           att[arow + j] = Math.exp(att[arow + j] - max);
           sum += att[arow + j];
         }
-        for (let j = 0; j < T; j++) att[arow + j] = j <= i ? att[arow + j] / sum : 0;
+        for (let j = 0; j < T; j++) att[arow + j] = j < visible ? att[arow + j] / sum : 0;
         for (let d = 0; d < hs; d++) {
           let acc = 0;
-          for (let j = 0; j <= i; j++) acc += att[arow + j] * v[(b * T + j) * C + h * hs + d];
+          for (let j = 0; j < visible; j++) acc += att[arow + j] * v[(b * T + j) * C + h * hs + d];
           o[qi + d] = acc;
         }
       }
@@ -424,6 +426,7 @@ function attention_backward(
   T: number,
   C: number,
   H: number,
+  causal: boolean,
 ): void {
   const hs = C / H;
   const scale = 1 / Math.sqrt(hs);
@@ -433,9 +436,10 @@ function attention_backward(
       for (let i = 0; i < T; i++) {
         const qi = (b * T + i) * C + h * hs;
         const arow = ((b * H + h) * T + i) * T;
-        // dP_ij = do_i·v_j, and dv_j += P_ij do_i, for the visible keys j <= i.
+        const visible = causal ? i + 1 : T;
+        // dP_ij = do_i·v_j, and dv_j += P_ij do_i, for the visible keys j.
         let rowDot = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < visible; j++) {
           const vj = (b * T + j) * C + h * hs;
           let acc = 0;
           for (let d = 0; d < hs; d++) {
@@ -446,7 +450,7 @@ function attention_backward(
           rowDot += att[arow + j] * acc;
         }
         // Softmax backward, then the scores' backward into q_i and k_j.
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < visible; j++) {
           const kj = (b * T + j) * C + h * hs;
           const dS = att[arow + j] * (dP[j] - rowDot) * scale;
           for (let d = 0; d < hs; d++) {
@@ -486,6 +490,117 @@ export function gelu_backward(dx: Float64Array, dy: Float64Array, x: Float64Arra
 // ---------------------------------------------------------------------------------------------
 // the model: forward
 
+// ---------------------------------------------------------------------------------------------
+// the blocks, shared with the in-context regression transformer (icl-transformer.ts)
+
+/**
+ * L pre-layernorm blocks on x [B,T,C] (parameters h{l}.*): per block, xMid = xIn + attn(LN1(xIn))·woᵀ
+ * + bo, then xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2. Attention is causal or over all T.
+ * Returns the last block's output and each block's cache.
+ */
+export function blocks_forward(
+  params: TransformerParams,
+  input: Float64Array,
+  B: number,
+  T: number,
+  C: number,
+  H: number,
+  M: number,
+  L: number,
+  causal: boolean,
+): { out: Float64Array; layers: TransformerLayerCache[] } {
+  const N = B * T;
+  let x = input;
+  const layers: TransformerLayerCache[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = (name: string): Float64Array => params[`h${l}.${name}`];
+    const xIn = x;
+    // attention block: xMid = xIn + attn(LN1(xIn))·woᵀ + bo
+    const ln1 = new Float64Array(N * C);
+    const ln1Mean = new Float64Array(N);
+    const ln1Rstd = new Float64Array(N);
+    layernorm_forward(ln1, ln1Mean, ln1Rstd, xIn, p('ln1.w'), p('ln1.b'), N, C);
+    const q = new Float64Array(N * C);
+    const k = new Float64Array(N * C);
+    const v = new Float64Array(N * C);
+    linear_forward(q, ln1, p('attn.wq'), p('attn.bq'), N, C, C);
+    linear_forward(k, ln1, p('attn.wk'), p('attn.bk'), N, C, C);
+    linear_forward(v, ln1, p('attn.wv'), p('attn.bv'), N, C, C);
+    const att = new Float64Array(B * H * T * T);
+    const o = new Float64Array(N * C);
+    attention_forward(o, att, q, k, v, B, T, C, H, causal);
+    const xMid = new Float64Array(N * C);
+    linear_forward(xMid, o, p('attn.wo'), p('attn.bo'), N, C, C);
+    for (let i = 0; i < N * C; i++) xMid[i] += xIn[i];
+
+    // MLP block: xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2
+    const ln2 = new Float64Array(N * C);
+    const ln2Mean = new Float64Array(N);
+    const ln2Rstd = new Float64Array(N);
+    layernorm_forward(ln2, ln2Mean, ln2Rstd, xMid, p('ln2.w'), p('ln2.b'), N, C);
+    const h = new Float64Array(N * M);
+    linear_forward(h, ln2, p('mlp.w1'), p('mlp.b1'), N, C, M);
+    const g = new Float64Array(N * M);
+    gelu_forward(g, h, N * M);
+    const xOut = new Float64Array(N * C);
+    linear_forward(xOut, g, p('mlp.w2'), p('mlp.b2'), N, M, C);
+    for (let i = 0; i < N * C; i++) xOut[i] += xMid[i];
+
+    layers.push({ xIn, ln1, ln1Mean, ln1Rstd, q, k, v, att, o, xMid, ln2, ln2Mean, ln2Rstd, h, g });
+    x = xOut;
+  }
+
+  return { out: x, layers };
+}
+
+/**
+ * Backward through blocks_forward: given dx = dL/d(output) [B,T,C], accumulates every block
+ * parameter's gradient into grads and leaves dL/d(input) in dx (overwritten in place).
+ */
+export function blocks_backward(
+  params: TransformerParams,
+  grads: TransformerParams,
+  layers: TransformerLayerCache[],
+  dx: Float64Array,
+  B: number,
+  T: number,
+  C: number,
+  H: number,
+  M: number,
+  causal: boolean,
+): void {
+  const N = B * T;
+  const L = layers.length;
+  for (let l = L - 1; l >= 0; l--) {
+    const p = (name: string): Float64Array => params[`h${l}.${name}`];
+    const d = (name: string): Float64Array => grads[`h${l}.${name}`];
+    const c = layers[l];
+
+    // MLP block, xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2: on entry dx = dL/dxOut. The residual
+    // passes dx through unchanged, and the branch's gradient is added to it, so afterwards dx = dL/dxMid.
+    const dg = new Float64Array(N * M);
+    linear_backward(dg, d('mlp.w2'), d('mlp.b2'), dx, c.g, p('mlp.w2'), N, M, C);
+    const dh = new Float64Array(N * M);
+    gelu_backward(dh, dg, c.h, N * M);
+    const dln2 = new Float64Array(N * C);
+    linear_backward(dln2, d('mlp.w1'), d('mlp.b1'), dh, c.ln2, p('mlp.w1'), N, C, M);
+    layernorm_backward(dx, d('ln2.w'), d('ln2.b'), dln2, c.xMid, p('ln2.w'), c.ln2Mean, c.ln2Rstd, N, C);
+
+    // Attention block, xMid = xIn + attn(LN1(xIn))·woᵀ + bo: likewise, afterwards dx = dL/dxIn.
+    const dout = new Float64Array(N * C);
+    linear_backward(dout, d('attn.wo'), d('attn.bo'), dx, c.o, p('attn.wo'), N, C, C);
+    const dq = new Float64Array(N * C);
+    const dk = new Float64Array(N * C);
+    const dv = new Float64Array(N * C);
+    attention_backward(dq, dk, dv, dout, c.q, c.k, c.v, c.att, B, T, C, H, causal);
+    const dln1 = new Float64Array(N * C); // q, k and v all read LN1's output: their gradients add up
+    linear_backward(dln1, d('attn.wq'), d('attn.bq'), dq, c.ln1, p('attn.wq'), N, C, C);
+    linear_backward(dln1, d('attn.wk'), d('attn.bk'), dk, c.ln1, p('attn.wk'), N, C, C);
+    linear_backward(dln1, d('attn.wv'), d('attn.bv'), dv, c.ln1, p('attn.wv'), N, C, C);
+    layernorm_backward(dx, d('ln1.w'), d('ln1.b'), dln1, c.xIn, p('ln1.w'), c.ln1Mean, c.ln1Rstd, N, C);
+  }
+}
+
 /**
  * logits [B,T,V] for tokens [B,T] (integers in [0, V)), T <= context (throw otherwise, naming T and
  * context). Returns also the cache the backward needs (see TransformerCache).
@@ -508,47 +623,9 @@ export function transformer_forward(
   const ids = checkIds(tokens, 'tokens', B, T, V);
 
   // x [B,T,C] = wte[tok] + wpe[t]
-  let x = new Float64Array(N * C);
-  embedding_forward(x, ids, params.wte, params.wpe, B, T, C);
-
-  const layers: TransformerLayerCache[] = [];
-  for (let l = 0; l < L; l++) {
-    const p = (name: string): Float64Array => params[`h${l}.${name}`];
-    const xIn = x;
-    // attention block: xMid = xIn + attn(LN1(xIn))·woᵀ + bo
-    const ln1 = new Float64Array(N * C);
-    const ln1Mean = new Float64Array(N);
-    const ln1Rstd = new Float64Array(N);
-    layernorm_forward(ln1, ln1Mean, ln1Rstd, xIn, p('ln1.w'), p('ln1.b'), N, C);
-    const q = new Float64Array(N * C);
-    const k = new Float64Array(N * C);
-    const v = new Float64Array(N * C);
-    linear_forward(q, ln1, p('attn.wq'), p('attn.bq'), N, C, C);
-    linear_forward(k, ln1, p('attn.wk'), p('attn.bk'), N, C, C);
-    linear_forward(v, ln1, p('attn.wv'), p('attn.bv'), N, C, C);
-    const att = new Float64Array(B * H * T * T);
-    const o = new Float64Array(N * C);
-    attention_forward(o, att, q, k, v, B, T, C, H);
-    const xMid = new Float64Array(N * C);
-    linear_forward(xMid, o, p('attn.wo'), p('attn.bo'), N, C, C);
-    for (let i = 0; i < N * C; i++) xMid[i] += xIn[i];
-
-    // MLP block: xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2
-    const ln2 = new Float64Array(N * C);
-    const ln2Mean = new Float64Array(N);
-    const ln2Rstd = new Float64Array(N);
-    layernorm_forward(ln2, ln2Mean, ln2Rstd, xMid, p('ln2.w'), p('ln2.b'), N, C);
-    const h = new Float64Array(N * M);
-    linear_forward(h, ln2, p('mlp.w1'), p('mlp.b1'), N, C, M);
-    const g = new Float64Array(N * M);
-    gelu_forward(g, h, N * M);
-    const xOut = new Float64Array(N * C);
-    linear_forward(xOut, g, p('mlp.w2'), p('mlp.b2'), N, M, C);
-    for (let i = 0; i < N * C; i++) xOut[i] += xMid[i];
-
-    layers.push({ xIn, ln1, ln1Mean, ln1Rstd, q, k, v, att, o, xMid, ln2, ln2Mean, ln2Rstd, h, g });
-    x = xOut;
-  }
+  const x0 = new Float64Array(N * C);
+  embedding_forward(x0, ids, params.wte, params.wpe, B, T, C);
+  const { out: x, layers } = blocks_forward(params, x0, B, T, C, H, M, L, true);
 
   // f = LNf(x); logits [B,T,V] = f·headᵀ
   const lnf = new Float64Array(N * C);
@@ -621,7 +698,7 @@ export function transformer_backward(
   cache: TransformerCache,
   dlogits: Float64Array,
 ): TransformerParams {
-  const { vocab: V, dModel: C, layers: L, heads: H } = cfg;
+  const { vocab: V, dModel: C, heads: H } = cfg;
   const M = mlpWidth(cfg);
   const { B, T } = cache;
   const N = B * T;
@@ -635,34 +712,7 @@ export function transformer_backward(
   const dx = new Float64Array(N * C);
   layernorm_backward(dx, grads['lnf.w'], grads['lnf.b'], dlnf, cache.xFinal, params['lnf.w'], cache.lnfMean, cache.lnfRstd, N, C);
 
-  for (let l = L - 1; l >= 0; l--) {
-    const p = (name: string): Float64Array => params[`h${l}.${name}`];
-    const d = (name: string): Float64Array => grads[`h${l}.${name}`];
-    const c = cache.layers[l];
-
-    // MLP block, xOut = xMid + GELU(LN2(xMid)·w1ᵀ + b1)·w2ᵀ + b2: on entry dx = dL/dxOut. The residual
-    // passes dx through unchanged, and the branch's gradient is added to it, so afterwards dx = dL/dxMid.
-    const dg = new Float64Array(N * M);
-    linear_backward(dg, d('mlp.w2'), d('mlp.b2'), dx, c.g, p('mlp.w2'), N, M, C);
-    const dh = new Float64Array(N * M);
-    gelu_backward(dh, dg, c.h, N * M);
-    const dln2 = new Float64Array(N * C);
-    linear_backward(dln2, d('mlp.w1'), d('mlp.b1'), dh, c.ln2, p('mlp.w1'), N, C, M);
-    layernorm_backward(dx, d('ln2.w'), d('ln2.b'), dln2, c.xMid, p('ln2.w'), c.ln2Mean, c.ln2Rstd, N, C);
-
-    // Attention block, xMid = xIn + attn(LN1(xIn))·woᵀ + bo: likewise, afterwards dx = dL/dxIn.
-    const dout = new Float64Array(N * C);
-    linear_backward(dout, d('attn.wo'), d('attn.bo'), dx, c.o, p('attn.wo'), N, C, C);
-    const dq = new Float64Array(N * C);
-    const dk = new Float64Array(N * C);
-    const dv = new Float64Array(N * C);
-    attention_backward(dq, dk, dv, dout, c.q, c.k, c.v, c.att, B, T, C, H);
-    const dln1 = new Float64Array(N * C); // q, k and v all read LN1's output: their gradients add up
-    linear_backward(dln1, d('attn.wq'), d('attn.bq'), dq, c.ln1, p('attn.wq'), N, C, C);
-    linear_backward(dln1, d('attn.wk'), d('attn.bk'), dk, c.ln1, p('attn.wk'), N, C, C);
-    linear_backward(dln1, d('attn.wv'), d('attn.bv'), dv, c.ln1, p('attn.wv'), N, C, C);
-    layernorm_backward(dx, d('ln1.w'), d('ln1.b'), dln1, c.xIn, p('ln1.w'), c.ln1Mean, c.ln1Rstd, N, C);
-  }
+  blocks_backward(params, grads, cache.layers, dx, B, T, C, H, M, true);
 
   // x = wte[tok] + wpe[t]
   embedding_backward(grads.wte, grads.wpe, dx, cache.tokens, B, T, C);
