@@ -10,39 +10,17 @@ import type { Runtime } from '../src/gpu/runtime.ts';
 import { embedding_backward, embedding_forward } from '../src/kernels/embedding.ts';
 import { embeddingKernels } from '../src/kernels/embedding.entries.ts';
 import { runKernel } from '../src/kernels/run.ts';
-import { compare, type Tolerance } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/embedding.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
 import { getTestRuntime } from './runtime.ts';
+import { expectClose, fdGrad } from './helpers.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
   rt = await getTestRuntime();
 });
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
-
 // Every case of these registry entries runs in test/kernels.test.ts with the other kernels.
-
-/** Central differences of loss() w.r.t. each entry of x (perturbed in place, then restored). */
-function fdGrad(x: Float32Array, loss: () => number, h = 1e-2): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const xp = x[i];
-    const lp = loss();
-    x[i] = v - h;
-    const xm = x[i];
-    const lm = loss();
-    x[i] = v;
-    grad[i] = (lp - lm) / (xp - xm);
-  }
-  return grad;
-}
 
 describe('embedding reference', () => {
   it('backward matches finite differences of sum(g * forward), with repeated and unused tokens and Tmax > T', () => {
@@ -64,8 +42,8 @@ describe('embedding reference', () => {
       return acc;
     };
     // The loss is linear in the weights, so a large step is exact up to f32 rounding.
-    const fdTe = fdGrad(wte, loss);
-    const fdPe = fdGrad(wpe, loss);
+    const fdTe = fdGrad(wte, loss, 1e-2);
+    const fdPe = fdGrad(wpe, loss, 1e-2);
     const dwte = new Float32Array(V * C).fill(5); // stale values must be overwritten
     const dwpe = new Float32Array(Tmax * C).fill(-5);
     ref.embedding_backward(dwte, dwpe, g, tokens, B, T, C, V, Tmax);

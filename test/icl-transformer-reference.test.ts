@@ -20,6 +20,7 @@ import {
 } from '../src/reference/icl-transformer.ts';
 import { add, gelu_forward, layernorm_forward, matmul } from '../src/reference/kernels.ts';
 import { Rng } from '../src/reference/random.ts';
+import { expectClose } from './helpers.ts';
 
 const CFG: IclTransformerConfig = { d: 3, n: 5, dModel: 8, layers: 2, heads: 2, mlp: 12 };
 const B = 2;
@@ -28,11 +29,6 @@ const FD_STEP = 1e-5;
 const FD_TOL: Tolerance = { atol: 1e-7, rtol: 1e-5 };
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
 
 function normals(rng: Rng, count: number, std = 1): number[] {
   return Array.from({ length: count }, () => std * rng.normal());

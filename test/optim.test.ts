@@ -19,6 +19,7 @@ import { compare, type Tolerance } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/optim.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
 import { getTestRuntime } from './runtime.ts';
+import { expectClose } from './helpers.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -30,11 +31,6 @@ const entry = (name: string): KernelEntry => {
   if (!e) throw new Error(`no entry ${name}`);
   return e;
 };
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
 
 const bitsOf = (a: Float32Array | Uint32Array): Uint32Array => new Uint32Array(a.buffer.slice(0));
 

@@ -14,16 +14,12 @@ import { compare, type Tolerance } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/policy.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
 import { getTestRuntime } from './runtime.ts';
+import { expectClose, fdGrad } from './helpers.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
   rt = await getTestRuntime();
 });
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
 
 const bitsEqual = (a: Float32Array, b: Float32Array): boolean =>
   a.length === b.length && new Uint32Array(a.buffer).every((v, i) => v === new Uint32Array(b.buffer)[i]);
@@ -203,23 +199,6 @@ function runRef(p: LossProblem, o: ref.PolicyLossOptions) {
     o,
   );
   return { dlogits, losses, clipped, total };
-}
-
-/** Central differences of loss() w.r.t. each entry of x, with the f32-rounded step actually taken. */
-function fdGrad(x: Float32Array, loss: () => number, h = 1e-3): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const xp = x[i];
-    const lp = loss();
-    x[i] = v - h;
-    const xm = x[i];
-    const lm = loss();
-    x[i] = v;
-    grad[i] = (lp - lm) / (xp - xm);
-  }
-  return grad;
 }
 
 // --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * Runs in Node and in the browser (no node: imports).
  */
 import { describe, expect, it } from 'vitest';
-import { compare, type Tolerance } from '../src/reference/compare.ts';
+import type { Tolerance } from '../src/reference/compare.ts';
 import {
   add,
   copy,
@@ -24,6 +24,7 @@ import {
   sumsq,
 } from '../src/reference/kernels.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
+import { expectClose, fdGrad } from './helpers.ts';
 
 /** Finite differences against analytic gradients: loose enough for f32 outputs, tight enough to catch a wrong formula. */
 const FD_TOL: Tolerance = { atol: 1e-3, rtol: 1e-2 };
@@ -35,31 +36,6 @@ function dot(g: ArrayLike<number>, y: ArrayLike<number>): number {
   let acc = 0;
   for (let i = 0; i < y.length; i++) acc += g[i] * y[i];
   return acc;
-}
-
-/**
- * Central differences of loss() w.r.t. each entry of x (perturbed in place, then restored). The step is
- * the f32-rounded one actually taken, so rounding of x ± h does not bias the quotient.
- */
-function fdGrad(x: Float32Array, loss: () => number, h = H): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const xp = x[i];
-    const lp = loss();
-    x[i] = v - h;
-    const xm = x[i];
-    const lm = loss();
-    x[i] = v;
-    grad[i] = (lp - lm) / (xp - xm);
-  }
-  return grad;
-}
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
 }
 
 describe('softmax', () => {
@@ -75,7 +51,7 @@ describe('softmax', () => {
       softmax_forward(y, x, R, N, { scale: s });
       return dot(g, y);
     };
-    const fd = fdGrad(x, loss);
+    const fd = fdGrad(x, loss, H);
     softmax_forward(y, x, R, N, { scale: s });
     const dx = new Float32Array(R * N);
     softmax_backward(dx, g, y, R, N, { scale: s });
@@ -96,7 +72,7 @@ describe('softmax', () => {
       softmax_forward(y, x, R, N, opts);
       return dot(g, y);
     };
-    const fd = fdGrad(x, loss);
+    const fd = fdGrad(x, loss, H);
     softmax_forward(y, x, R, N, opts);
     const dx = new Float32Array(R * N);
     softmax_backward(dx, g, y, R, N, { scale: s });
@@ -188,7 +164,7 @@ describe('cross-entropy', () => {
         for (let n = 0; n < N; n++) acc += losses[n];
         return s * acc;
       };
-      const fd = fdGrad(logits, loss);
+      const fd = fdGrad(logits, loss, H);
       const dlogits = new Float32Array(N * V);
       cross_entropy_backward(dlogits, logits, targets, mask, N, V, s);
       expectClose(dlogits, fd, FD_TOL, `dlogits (mask ${mask === null ? 'null' : 'given'})`);
@@ -262,9 +238,9 @@ describe('layernorm', () => {
       layernorm_forward(y, mu, rstd, x, weight, bias, N, C, eps);
       return dot(g, y);
     };
-    const fdx = fdGrad(x, loss);
-    const fdw = fdGrad(weight, loss);
-    const fdb = fdGrad(bias, loss);
+    const fdx = fdGrad(x, loss, H);
+    const fdw = fdGrad(weight, loss, H);
+    const fdb = fdGrad(bias, loss, H);
     layernorm_forward(y, mu, rstd, x, weight, bias, N, C, eps);
     const dx = new Float32Array(N * C);
     const dweight = new Float32Array(C).fill(123); // stale values must not leak into the result
@@ -295,7 +271,7 @@ describe('gelu', () => {
       gelu_forward(y, x, N);
       return dot(g, y);
     };
-    const fd = fdGrad(x, loss);
+    const fd = fdGrad(x, loss, H);
     const dx = new Float32Array(N);
     gelu_backward(dx, g, x, N);
     expectClose(dx, fd, FD_TOL, 'gelu dx');

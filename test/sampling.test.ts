@@ -12,21 +12,16 @@ import type { Tensor } from '../src/gpu/tensor.ts';
 import { shaders } from '../src/gpu/shaders.ts';
 import { gaussian_reinforce_backward, gaussian_sample, philox_fill, sample_tokens } from '../src/kernels/sampling.ts';
 import { BOUNDARY_MARGIN, sampleLogits } from '../src/kernels/sampling.entries.ts';
-import { compare, type Tolerance } from '../src/reference/compare.ts';
 import { mulhi32, mullo32, philox4x32_10, uniform24, uniform24Open0 } from '../src/reference/philox.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
 import * as ref from '../src/reference/sampling.ts';
 import { getTestRuntime } from './runtime.ts';
+import { expectClose, fdGrad } from './helpers.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
   rt = await getTestRuntime();
 });
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
 
 /** Read a u32 tensor back and free it. */
 async function readU32(t: Tensor): Promise<Uint32Array> {
@@ -253,23 +248,6 @@ describe('sample_tokens', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Gaussian policy
-
-/** Central differences of loss() w.r.t. each entry of x (perturbed in place, then restored). */
-function fdGrad(x: Float32Array, loss: () => number, h = 1e-3): Float64Array {
-  const grad = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const xp = x[i];
-    const lp = loss();
-    x[i] = v - h;
-    const xm = x[i];
-    const lm = loss();
-    x[i] = v;
-    grad[i] = (lp - lm) / (xp - xm);
-  }
-  return grad;
-}
 
 describe('gaussian_sample', () => {
   it('xi is within 1e-6 of the f64 Box-Muller on 200000 draws, and sample = mean + sigma * xi', async () => {

@@ -19,6 +19,7 @@ import {
   transformer_loss_and_grads,
   transformer_param_shapes,
 } from '../src/reference/transformer.ts';
+import { expectClose } from './helpers.ts';
 
 const CFG: TransformerConfig = { vocab: 7, context: 6, dModel: 8, layers: 2, heads: 2, mlp: 12 };
 const B = 2;
@@ -26,11 +27,6 @@ const T = 5;
 /** Finite differences of an f64 loss: step 1e-5, so truncation (~h^2) and rounding (~1e-16/h) are both tiny. */
 const FD_STEP = 1e-5;
 const FD_TOL: Tolerance = { atol: 1e-7, rtol: 1e-5 };
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
-  const cmp = compare(actual, expected, tol, label);
-  expect(cmp.ok, cmp.report).toBe(true);
-}
 
 function randomIds(rng: Rng, n: number, V: number): number[] {
   return Array.from({ length: n }, () => rng.int(V));
