@@ -39,6 +39,8 @@ export interface BenchResult {
   /** Training steps: examples (LSA) or tokens (transformer) per second. */
   items_per_s?: number;
   items?: 'examples' | 'tokens';
+  /** GPU memory held by the timed model and optimizer (training steps). */
+  gpu_bytes?: number;
   /** Max abs error against the CPU reference on these inputs (ours only). */
   max_abs_error?: number;
   correct?: boolean;
@@ -105,6 +107,8 @@ interface Figure {
   shape: string;
   variant: string;
   work: Work;
+  /** GPU memory held by what is timed (training steps: the model and optimizer). */
+  gpuBytes?: number;
 }
 
 export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchResult[]> {
@@ -114,12 +118,9 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
 
   /** The CPU reference: `run` computes the reference result that our variants are checked against. */
   async function cpu(f: Figure, run: () => void): Promise<void> {
-    const t = await timeIt(
-      async (per) => {
-        for (let i = 0; i < per; i++) run();
-      },
-      { ...timing, targetMs: 0 },
-    );
+    const t = await timeIt(async (per) => {
+      for (let i = 0; i < per; i++) run();
+    }, timing);
     const s = summary(t.times);
     results.push({
       kernel: f.kernel,
@@ -135,7 +136,14 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
 
   /** One of our kernels: checked against the reference on these inputs first; a wrong one is not timed. */
   async function ours(f: Figure, isDefault: boolean, dispatch: () => void, check: () => Promise<Comparison>): Promise<void> {
-    const base = { kernel: f.kernel, impl: 'ours' as const, variant: f.variant, shape: f.shape, default: isDefault };
+    const base = {
+      kernel: f.kernel,
+      impl: 'ours' as const,
+      variant: f.variant,
+      shape: f.shape,
+      default: isDefault,
+      ...(f.gpuBytes ? { gpu_bytes: f.gpuBytes } : {}),
+    };
     dispatch();
     const cmp = await check();
     if (!cmp.ok) {
@@ -272,7 +280,7 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
     const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `LSA ${name}`);
     const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
     await ours(
-      { ...figure, variant: 'one submission' },
+      { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
       true,
       () =>
         rt.batch('train step', () => {
@@ -306,7 +314,7 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
     const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `transformer ${name}`);
     const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
     await ours(
-      { ...figure, variant: 'one submission' },
+      { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
       true,
       () =>
         rt.batch('train step', () => {
@@ -322,15 +330,15 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
 /** A markdown table; each of our rows also shows its speed-up over the CPU reference of the same shape. */
 export function markdownTable(results: BenchResult[]): string {
   const rows = [
-    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | items/s | vs CPU reference |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | items/s | vs CPU reference | GPU memory |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const cpu = results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === 'cpu-reference');
     const ratio = r.impl === 'ours' && cpu && r.correct ? `${(cpu.median_ms / r.median_ms).toFixed(2)}x` : '';
     const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(d));
     rows.push(
-      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio} |`,
+      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio} |${r.gpu_bytes ? ` ${(r.gpu_bytes / 2 ** 20).toFixed(1)} MiB |` : ' |'}`,
     );
   }
   return rows.join('\n');
