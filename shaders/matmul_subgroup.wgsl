@@ -6,6 +6,7 @@
 // Requires the `subgroups` feature and a subgroup size of exactly 4 (checked by the caller).
 // Shapes, bindings and dispatch as matmul.wgsl: workgroups (ceil(N / (WG_X*4)), ceil(M / (WG_Y*8)), Bt),
 // each invocation an 8-row x 4-column tile; no early return (subgroup operations need every lane).
+// K runs in whole steps of 4 without index clamps, then one clamped step for the remainder.
 enable subgroups;
 
 struct Params {
@@ -88,7 +89,71 @@ fn main(
   var acc5 = vec4f(0.0);
   var acc6 = vec4f(0.0);
   var acc7 = vec4f(0.0);
-  for (var k = 0u; k < K; k += 4u) {
+  // Whole steps of 4 along K: every index is in range, no clamps.
+  let K4 = K - K % 4u;
+  var k = 0u;
+  for (; k < K4; k += 4u) {
+    // This lane's share of A: column k + lane of each of the 8 rows.
+    let ka = (k + lane) * aK;
+    let v0 = a[a0 + ka];
+    let v1 = a[a1 + ka];
+    let v2 = a[a2 + ka];
+    let v3 = a[a3 + ka];
+    let v4 = a[a4 + ka];
+    let v5 = a[a5 + ka];
+    let v6 = a[a6 + ka];
+    let v7 = a[a7 + ka];
+    {
+      let kb = (k + 0u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 0u) * bv;
+      acc1 += subgroupBroadcast(v1, 0u) * bv;
+      acc2 += subgroupBroadcast(v2, 0u) * bv;
+      acc3 += subgroupBroadcast(v3, 0u) * bv;
+      acc4 += subgroupBroadcast(v4, 0u) * bv;
+      acc5 += subgroupBroadcast(v5, 0u) * bv;
+      acc6 += subgroupBroadcast(v6, 0u) * bv;
+      acc7 += subgroupBroadcast(v7, 0u) * bv;
+    }
+    {
+      let kb = (k + 1u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 1u) * bv;
+      acc1 += subgroupBroadcast(v1, 1u) * bv;
+      acc2 += subgroupBroadcast(v2, 1u) * bv;
+      acc3 += subgroupBroadcast(v3, 1u) * bv;
+      acc4 += subgroupBroadcast(v4, 1u) * bv;
+      acc5 += subgroupBroadcast(v5, 1u) * bv;
+      acc6 += subgroupBroadcast(v6, 1u) * bv;
+      acc7 += subgroupBroadcast(v7, 1u) * bv;
+    }
+    {
+      let kb = (k + 2u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 2u) * bv;
+      acc1 += subgroupBroadcast(v1, 2u) * bv;
+      acc2 += subgroupBroadcast(v2, 2u) * bv;
+      acc3 += subgroupBroadcast(v3, 2u) * bv;
+      acc4 += subgroupBroadcast(v4, 2u) * bv;
+      acc5 += subgroupBroadcast(v5, 2u) * bv;
+      acc6 += subgroupBroadcast(v6, 2u) * bv;
+      acc7 += subgroupBroadcast(v7, 2u) * bv;
+    }
+    {
+      let kb = (k + 3u) * bK;
+      let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
+      acc0 += subgroupBroadcast(v0, 3u) * bv;
+      acc1 += subgroupBroadcast(v1, 3u) * bv;
+      acc2 += subgroupBroadcast(v2, 3u) * bv;
+      acc3 += subgroupBroadcast(v3, 3u) * bv;
+      acc4 += subgroupBroadcast(v4, 3u) * bv;
+      acc5 += subgroupBroadcast(v5, 3u) * bv;
+      acc6 += subgroupBroadcast(v6, 3u) * bv;
+      acc7 += subgroupBroadcast(v7, 3u) * bv;
+    }
+  }
+  // The last K % 4 columns: loads clamped in range, A zeroed past the end (its products vanish).
+  if (k < K) {
     // This lane's share of A: column k + lane of each of the 8 rows (0 past the end of K).
     let kl = k + lane;
     let live = kl < K;
