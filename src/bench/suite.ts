@@ -128,7 +128,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   async function cpu(f: Figure, run: () => void): Promise<void> {
     const t = await timeIt(async (per) => {
       for (let i = 0; i < per; i++) run();
-    }, timing);
+    }, cpuTiming);
     const s = summary(t.times);
     results.push({
       kernel: f.kernel,

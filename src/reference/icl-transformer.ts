@@ -21,10 +21,11 @@
  * LayerNorm with eps = 1e-5 and biased variance; GELU is the tanh approximation.
  */
 
-import { Rng } from './random.ts';
 import {
+  block_param_shapes,
   blocks_backward,
   blocks_forward,
+  init_params,
   layernorm_backward,
   layernorm_forward,
   linear_backward,
@@ -63,8 +64,6 @@ export interface IclTransformerCache {
   lnfRstd: Float64Array;
 }
 
-const INIT_STD = 0.02;
-
 // ---------------------------------------------------------------------------------------------
 // config and parameters
 
@@ -98,27 +97,7 @@ export function icl_param_shapes(cfg: IclTransformerConfig): { name: string; sha
     { name: 'in.w', shape: [C, d + 1] },
     { name: 'in.b', shape: [C] },
   ];
-  for (let l = 0; l < L; l++) {
-    const p = `h${l}.`;
-    shapes.push(
-      { name: `${p}ln1.w`, shape: [C] },
-      { name: `${p}ln1.b`, shape: [C] },
-      { name: `${p}attn.wq`, shape: [C, C] },
-      { name: `${p}attn.bq`, shape: [C] },
-      { name: `${p}attn.wk`, shape: [C, C] },
-      { name: `${p}attn.bk`, shape: [C] },
-      { name: `${p}attn.wv`, shape: [C, C] },
-      { name: `${p}attn.bv`, shape: [C] },
-      { name: `${p}attn.wo`, shape: [C, C] },
-      { name: `${p}attn.bo`, shape: [C] },
-      { name: `${p}ln2.w`, shape: [C] },
-      { name: `${p}ln2.b`, shape: [C] },
-      { name: `${p}mlp.w1`, shape: [M, C] },
-      { name: `${p}mlp.b1`, shape: [M] },
-      { name: `${p}mlp.w2`, shape: [C, M] },
-      { name: `${p}mlp.b2`, shape: [C] },
-    );
-  }
+  shapes.push(...block_param_shapes(L, C, M));
   shapes.push(
     { name: 'lnf.w', shape: [C] },
     { name: 'lnf.b', shape: [C] },
@@ -135,23 +114,8 @@ export function icl_param_shapes(cfg: IclTransformerConfig): { name: string; sha
  * N(0, (0.02/sqrt(2L))^2), the other block matrices N(0, 0.02^2). Biases 0, layernorm weights 1.
  */
 export function icl_init(cfg: IclTransformerConfig, seed: number): IclTransformerParams {
-  const rng = new Rng(seed);
-  const projScale = 1 / Math.sqrt(2 * cfg.layers);
-  const params: IclTransformerParams = {};
-  for (const { name, shape } of icl_param_shapes(cfg)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const w = new Float64Array(size);
-    if (shape.length === 2) {
-      let std = INIT_STD;
-      if (name === 'in.w') std = 1 / Math.sqrt(cfg.d + 1);
-      else if (name.endsWith('.attn.wo') || name.endsWith('.mlp.w2')) std = INIT_STD * projScale;
-      for (let i = 0; i < size; i++) w[i] = std * rng.normal();
-    } else if (/^(h\d+\.ln[12]|lnf)\.w$/.test(name)) {
-      w.fill(1); // layernorm weight
-    } // else a bias: 0
-    params[name] = w;
-  }
-  return params;
+  // The token embedding's scale follows its fan-in (d + 1); every other matrix as the token transformer's.
+  return init_params(icl_param_shapes(cfg), cfg.layers, seed, (name) => (name === 'in.w' ? 1 / Math.sqrt(cfg.d + 1) : undefined));
 }
 
 /** Every parameter present and of the right size. */

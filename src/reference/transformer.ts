@@ -108,14 +108,9 @@ function checkConfig(cfg: TransformerConfig): void {
 }
 
 /** Names and shapes of every parameter, in this order. */
-export function transformer_param_shapes(cfg: TransformerConfig): { name: string; shape: number[] }[] {
-  checkConfig(cfg);
-  const { vocab: V, context: Tmax, dModel: C, layers: L } = cfg;
-  const M = mlpWidth(cfg);
-  const shapes: { name: string; shape: number[] }[] = [
-    { name: 'wte', shape: [V, C] },
-    { name: 'wpe', shape: [Tmax, C] },
-  ];
+/** The parameters of L transformer blocks (blocks_forward), h{l}.*, in order: shared by both models. */
+export function block_param_shapes(L: number, C: number, M: number): { name: string; shape: number[] }[] {
+  const shapes: { name: string; shape: number[] }[] = [];
   for (let l = 0; l < L; l++) {
     const p = `h${l}.`;
     shapes.push(
@@ -137,6 +132,46 @@ export function transformer_param_shapes(cfg: TransformerConfig): { name: string
       { name: `${p}mlp.b2`, shape: [C] },
     );
   }
+  return shapes;
+}
+
+/**
+ * Seeded GPT-2-style init for a list of parameters: matrices N(0, std^2) with std = stdOf(name)
+ * (default 0.02; the blocks' output projections attn.wo and mlp.w2 scaled by 1/sqrt(2L)), one Rng
+ * drawing in parameter order, row by row; layernorm weights 1; biases 0.
+ */
+export function init_params(
+  shapes: { name: string; shape: number[] }[],
+  layers: number,
+  seed: number,
+  stdOf: (name: string) => number | undefined = () => undefined,
+): Record<string, Float64Array> {
+  const rng = new Rng(seed);
+  const projScale = 1 / Math.sqrt(2 * layers);
+  const params: Record<string, Float64Array> = {};
+  for (const { name, shape } of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const w = new Float64Array(n);
+    if (shape.length === 2) {
+      const std = stdOf(name) ?? (name.endsWith('.attn.wo') || name.endsWith('.mlp.w2') ? INIT_STD * projScale : INIT_STD);
+      for (let i = 0; i < n; i++) w[i] = std * rng.normal();
+    } else if (/^(h\d+\.ln[12]|lnf)\.w$/.test(name)) {
+      w.fill(1); // layernorm weight
+    } // else a bias: 0
+    params[name] = w;
+  }
+  return params;
+}
+
+export function transformer_param_shapes(cfg: TransformerConfig): { name: string; shape: number[] }[] {
+  checkConfig(cfg);
+  const { vocab: V, context: Tmax, dModel: C, layers: L } = cfg;
+  const M = mlpWidth(cfg);
+  const shapes: { name: string; shape: number[] }[] = [
+    { name: 'wte', shape: [V, C] },
+    { name: 'wpe', shape: [Tmax, C] },
+  ];
+  shapes.push(...block_param_shapes(L, C, M));
   shapes.push({ name: 'lnf.w', shape: [C] }, { name: 'lnf.b', shape: [C] }, { name: 'head', shape: [V, C] });
   return shapes;
 }
@@ -148,21 +183,7 @@ export function transformer_param_shapes(cfg: TransformerConfig): { name: string
  * order of transformer_param_shapes and row-major within each matrix; vectors draw nothing.
  */
 export function transformer_init(cfg: TransformerConfig, seed: number): TransformerParams {
-  const rng = new Rng(seed);
-  const projScale = 1 / Math.sqrt(2 * cfg.layers);
-  const params: TransformerParams = {};
-  for (const { name, shape } of transformer_param_shapes(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const w = new Float64Array(n);
-    if (shape.length === 2) {
-      const std = name.endsWith('.attn.wo') || name.endsWith('.mlp.w2') ? INIT_STD * projScale : INIT_STD;
-      for (let i = 0; i < n; i++) w[i] = std * rng.normal();
-    } else if (/^(h\d+\.ln[12]|lnf)\.w$/.test(name)) {
-      w.fill(1); // layernorm weight
-    } // else a bias: 0
-    params[name] = w;
-  }
-  return params;
+  return init_params(transformer_param_shapes(cfg), cfg.layers, seed);
 }
 
 function getParam(params: TransformerParams, name: string, n: number): Float64Array {
