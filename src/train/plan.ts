@@ -1,0 +1,213 @@
+/**
+ * A run is described by a plan: task suite, model, seed, evaluation, and an ordered list of phases.
+ * Every default is declared once here, with its reason; a phase or an experiment is a small override.
+ * Plans are validated before anything runs: each invalid field gets a message that names it (its
+ * path in the plan) and what would be valid.
+ *
+ * This first version covers the in-context weight prediction suite (pretraining and SFT with the
+ * regression loss, RL with a Gaussian policy and an outcome-only reward). The chain-of-thought token
+ * suite joins it next (its task and verifier are in src/tasks/pointer.ts).
+ */
+import { z } from 'zod';
+import { UserError } from '../device/errors.ts';
+
+/** A mixture: non-negative weights over the task's domains (normalised when sampling). */
+const mixture = z.record(z.string(), z.number().min(0, 'mixture weights must be >= 0'));
+
+const positiveInt = (max: number) => z.number().int('must be an integer').min(1, 'must be >= 1').max(max, `must be <= ${max}`);
+
+export const regressionTaskSchema = z
+  .object({
+    kind: z.literal('regression'),
+    /** Dimension of x and w. 8: small enough for a CPU adapter, large enough for rare directions. */
+    d: positiveInt(256).default(8),
+    /** Pairs per prompt. 32 = 4d: enough context to estimate w well. */
+    n: positiveInt(1024).default(32),
+    /** Label noise std. 0.1: the Bayes-optimal error stays well above zero but small. */
+    noise: z.number().min(0).max(10).default(0.1),
+    /** Domains: 'head-tail' splits the directions into a head (the first `head`) and a tail. */
+    domains: z.enum(['head-tail', 'balanced']).default('head-tail'),
+    /** Directions in the head domain. 4 of 8: the paper's "some directions rare" setting. */
+    head: positiveInt(256).default(4),
+    /** Variance of the off-domain directions (0: a domain only ever uses its own directions). */
+    rest: z.number().min(0).max(1).default(0),
+  })
+  .strict()
+  .refine((t) => t.domains !== 'head-tail' || t.head < t.d, { message: 'head must be smaller than d', path: ['head'] });
+
+export const modelSchema = z
+  .object({
+    /** The LSA forms of the theory (merged Γ, or factorised P·Q where a capability can stay latent). */
+    kind: z.enum(['lsa-merged', 'lsa-factorised']).default('lsa-factorised'),
+    /** Hidden width of the factorised form (default d). */
+    k: positiveInt(4096).optional(),
+    /** Initial weight std. Small, so pretraining starts from nearly nothing. */
+    initStd: z.number().positive().max(10).default(0.02),
+  })
+  .strict();
+
+const lrSchedule = z
+  .object({
+    kind: z.enum(['constant', 'cosine']).default('cosine'),
+    /** Steps of linear warm-up from 0. */
+    warmup: z.number().int().min(0).default(0),
+    /** Final learning rate as a fraction of the peak (cosine). */
+    floor: z.number().min(0).max(1).default(0.1),
+  })
+  .strict();
+
+const selection = z
+  .object({
+    /** hardest / easiest / random m of the pool, or those whose score lies in a band of quantiles. */
+    rule: z.enum(['hardest', 'easiest', 'random', 'band']),
+    m: positiveInt(1_000_000),
+    /** Quantiles [lo, hi) of the pool's difficulty for rule 'band'. */
+    band: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
+  })
+  .strict()
+  .refine((s) => s.rule !== 'band' || (s.band !== undefined && s.band[0] < s.band[1]), {
+    message: "rule 'band' needs band: [lo, hi] with 0 <= lo < hi <= 1",
+    path: ['band'],
+  });
+
+export const phaseSchema = z
+  .object({
+    name: z.string().min(1),
+    kind: z.enum(['pretrain', 'sft', 'rl']),
+    /** Domain weights of the data this phase draws. */
+    mixture: mixture.default({ head: 0.5, tail: 0.5 }),
+    /** A finite candidate pool (curation): sample `pool` examples, then select by rule. */
+    pool: positiveInt(10_000_000).optional(),
+    select: selection.optional(),
+    steps: positiveInt(10_000_000),
+    /** Peak learning rate (AdamW). */
+    lr: z.number().positive('must be > 0').max(10, 'must be <= 10 (larger is not a learning rate)'),
+    schedule: lrSchedule.default({ kind: 'cosine', warmup: 0, floor: 0.1 }),
+    weightDecay: z.number().min(0).max(1).default(0),
+    /** Clip the global gradient norm to this (0: no clipping). */
+    maxNorm: z.number().min(0).default(1),
+    /** RL only: samples per prompt (the batch holds batch / group prompts) and the Gaussian policy's std. */
+    group: z.number().int().min(2, 'the RL group size must be >= 2').max(1024).default(8),
+    sigma: z.number().positive().max(100).default(0.3),
+  })
+  .strict()
+  .refine((p) => (p.select === undefined) === (p.pool === undefined), {
+    message: 'pool and select go together: a candidate pool needs a selection rule and a rule needs a pool',
+    path: ['select'],
+  })
+  .refine((p) => p.select === undefined || p.pool === undefined || p.select.m <= p.pool, {
+    message: 'select.m must not exceed the pool size',
+    path: ['select', 'm'],
+  });
+
+export const planSchema = z
+  .object({
+    name: z.string().min(1).default('plan'),
+    /** The run's seed: data, initial weights, RL noise. */
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .default(1),
+    task: regressionTaskSchema,
+    model: modelSchema.default({ kind: 'lsa-factorised', initStd: 0.02 }),
+    /** Examples per step in every phase (RL: prompts x group). 64: a stable gradient on 2 CPU cores. */
+    batch: positiveInt(65_536).default(64),
+    eval: z
+      .object({
+        /** Held-out prompts (disjoint from every training pool). */
+        size: positiveInt(1_000_000).default(512),
+        /** Evaluate every this many steps, and at the end of each phase. */
+        every: positiveInt(10_000_000).default(50),
+        mixture: mixture.default({ head: 0.5, tail: 0.5 }),
+      })
+      .strict()
+      .default({ size: 512, every: 50, mixture: { head: 0.5, tail: 0.5 } }),
+    phases: z.array(phaseSchema).min(1, 'a plan needs at least one phase'),
+  })
+  .strict()
+  .superRefine((plan, ctx) => {
+    plan.phases.forEach((p, i) => {
+      if (p.kind === 'rl' && plan.batch % p.group !== 0) {
+        ctx.addIssue({ code: 'custom', path: ['phases', i, 'group'], message: `must divide the batch (${plan.batch})` });
+      }
+    });
+  });
+
+export type Plan = z.infer<typeof planSchema>;
+export type Phase = z.infer<typeof phaseSchema>;
+export type PlanInput = z.input<typeof planSchema>;
+
+/** A plan that does not validate; the message lists every invalid field by its path. */
+export class PlanError extends UserError {
+  override name = 'PlanError';
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`invalid plan:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+  }
+}
+
+function pathOf(path: readonly PropertyKey[]): string {
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '') || '(plan)'
+  );
+}
+
+/** Validate a plan (parsed JSON or an object) and fill in every default. */
+export function parsePlan(raw: unknown): Plan {
+  const r = planSchema.safeParse(raw);
+  if (r.success) {
+    checkMixtures(r.data);
+    return r.data;
+  }
+  throw new PlanError(r.error.issues.map((i) => ({ path: pathOf(i.path), message: i.message })));
+}
+
+/** The domain names a task offers. */
+export function domainNames(task: Plan['task']): string[] {
+  return task.domains === 'balanced' ? ['all'] : ['head', 'tail'];
+}
+
+function checkMixtures(plan: Plan): void {
+  const names = domainNames(plan.task);
+  const issues: { path: string; message: string }[] = [];
+  const check = (m: Record<string, number>, path: string) => {
+    for (const k of Object.keys(m)) {
+      if (!names.includes(k))
+        issues.push({ path: `${path}.${k}`, message: `unknown domain; this task's domains are ${names.join(', ')}` });
+    }
+    if (Object.values(m).every((v) => v === 0)) issues.push({ path, message: 'the weights must not all be 0' });
+  };
+  check(plan.eval.mixture, 'eval.mixture');
+  for (const [i, p] of plan.phases.entries()) check(p.mixture, `phases[${i}].mixture`);
+  if (issues.length) throw new PlanError(issues);
+}
+
+/**
+ * The default plan: pretraining on a balanced mixture, SFT on a small hard set of tail prompts,
+ * then RL on a larger set at medium difficulty (the recipe the paper argues for). Small enough to
+ * run in about a minute on a 2-core machine without a GPU.
+ */
+export const defaultPlan: PlanInput = {
+  name: 'recipe',
+  seed: 1,
+  task: { kind: 'regression', d: 8, n: 32, noise: 0.1, domains: 'head-tail', head: 4 },
+  model: { kind: 'lsa-factorised', initStd: 0.02 },
+  eval: { size: 512, every: 100, mixture: { head: 0.5, tail: 0.5 } },
+  phases: [
+    { name: 'pretrain', kind: 'pretrain', mixture: { head: 0.5, tail: 0.5 }, steps: 300, lr: 0.01 },
+    { name: 'sft', kind: 'sft', mixture: { tail: 1 }, pool: 2048, select: { rule: 'hardest', m: 64 }, steps: 100, lr: 0.003 },
+    {
+      name: 'rl',
+      kind: 'rl',
+      mixture: { head: 0.5, tail: 0.5 },
+      pool: 4096,
+      select: { rule: 'band', m: 1024, band: [0.25, 0.75] },
+      steps: 100,
+      lr: 0.003,
+    },
+  ],
+};

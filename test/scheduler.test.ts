@@ -1,0 +1,101 @@
+/**
+ * The scheduler: one loop over a plan's phases, the same in Node and in Chromium; events in order;
+ * curated selections recorded; the same plan and seed give the same metrics twice.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { type PlanInput, parsePlan } from '../src/train/plan.ts';
+import { learningRate, type RunEvent, runPlan, selectIds } from '../src/train/scheduler.ts';
+import { StreamRng } from '../src/tasks/regression.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+const tiny: PlanInput = {
+  name: 'tiny',
+  seed: 3,
+  task: { kind: 'regression', d: 4, n: 16, noise: 0.1, domains: 'head-tail', head: 2 },
+  model: { kind: 'lsa-factorised', initStd: 0.05 },
+  batch: 32,
+  eval: { size: 100, every: 20, mixture: { head: 0.5, tail: 0.5 } },
+  phases: [
+    { name: 'pretrain', kind: 'pretrain', steps: 40, lr: 0.02 },
+    { name: 'sft', kind: 'sft', mixture: { tail: 1 }, pool: 256, select: { rule: 'hardest', m: 16 }, steps: 10, lr: 0.005 },
+    { name: 'rl', kind: 'rl', pool: 256, select: { rule: 'band', m: 64, band: [0.25, 0.75] }, steps: 10, lr: 0.005, group: 8 },
+  ],
+};
+
+describe('runPlan', () => {
+  it('runs pretrain, SFT and RL in one loop and reports each step of the way', async () => {
+    const events: RunEvent[] = [];
+    const results = await runPlan(rt, tiny, (e) => events.push(e), { logEvery: 5 });
+    const kinds = events.map((e) => e.type);
+    expect(kinds[0]).toBe('run-start');
+    expect(kinds[kinds.length - 1]).toBe('run-end');
+    const phases = events.filter((e) => e.type === 'phase-start').map((e) => (e as { phase: string }).phase);
+    expect(phases).toEqual(['pretrain', 'sft', 'rl']);
+    // Selections are recorded with the ids and their scores: the hardest are the highest scores.
+    const selections = events.filter((e): e is Extract<RunEvent, { type: 'selection' }> => e.type === 'selection');
+    expect(selections.map((s) => [s.phase, s.rule, s.ids.length])).toEqual([
+      ['sft', 'hardest', 16],
+      ['rl', 'band', 64],
+    ]);
+    const hardest = selections[0].scores;
+    for (let i = 1; i < hardest.length; i++) expect(hardest[i]).toBeLessThanOrEqual(hardest[i - 1]);
+    // Steps carry a finite loss (pretrain, SFT) or mean reward (RL).
+    const steps = events.filter((e): e is Extract<RunEvent, { type: 'step' }> => e.type === 'step');
+    expect(steps.filter((s) => s.phase === 'pretrain').map((s) => s.step)).toEqual([5, 10, 15, 20, 25, 30, 35, 40]);
+    for (const s of steps) expect(Number.isFinite(s.loss ?? s.reward)).toBe(true);
+    expect(steps.filter((s) => s.phase === 'rl').every((s) => s.reward !== undefined && s.reward < 0)).toBe(true);
+    // Pretraining lowers the held-out error from the near-zero initial model's.
+    const evals = events.filter((e): e is Extract<RunEvent, { type: 'eval' }> => e.type === 'eval');
+    expect(evals[0].phase).toBe('pretrain');
+    expect(results.map((r) => r.name)).toEqual(['pretrain', 'sft', 'rl']);
+    expect(results[0].metrics.count).toBe(100);
+    expect(Object.keys(results[0].metrics.perDomain).sort()).toEqual(['head', 'tail']);
+  });
+
+  it('the same plan and seed give the same metrics twice', async () => {
+    const a = await runPlan(rt, { ...tiny, phases: tiny.phases.slice(0, 2) });
+    const b = await runPlan(rt, { ...tiny, phases: tiny.phases.slice(0, 2) });
+    expect(b.map((r) => r.metrics.mse)).toEqual(a.map((r) => r.metrics.mse));
+  });
+
+  it('refuses an invalid plan before touching the GPU, naming every field', async () => {
+    const bad = { ...tiny, batch: 30, phases: [{ name: 'x', kind: 'rl', steps: 0, lr: 0, group: 8 }] };
+    await expect(runPlan(rt, bad)).rejects.toThrow(/phases\[0\]\.steps: must be >= 1[\s\S]*phases\[0\]\.lr: must be > 0/);
+    await expect(runPlan(rt, { ...tiny, batch: 30 })).rejects.toThrow(/phases\[2\]\.group: must divide the batch \(30\)/);
+    await expect(runPlan(rt, { ...tiny, eval: { size: 10, every: 5, mixture: { middle: 1 } } })).rejects.toThrow(
+      /eval\.mixture\.middle: unknown domain; this task's domains are head, tail/,
+    );
+  });
+});
+
+describe('curation and schedules', () => {
+  const scores = Float64Array.from([0.5, 3, 1, 9, 2, 7, 4, 8, 6, 5]);
+  const rng = () => new StreamRng('t', 1);
+  it('selects the hardest, the easiest, a random set and a quantile band', () => {
+    expect(selectIds(scores, { rule: 'hardest', m: 3 }, rng())).toEqual([3, 7, 5]);
+    expect(selectIds(scores, { rule: 'easiest', m: 2 }, rng())).toEqual([0, 2]);
+    const random = selectIds(scores, { rule: 'random', m: 4 }, rng());
+    expect(new Set(random).size).toBe(4);
+    expect(selectIds(scores, { rule: 'random', m: 4 }, rng())).toEqual(random);
+    const band = selectIds(scores, { rule: 'band', m: 10, band: [0.2, 0.6] }, rng());
+    expect(band.map((i) => scores[i]).sort((x, y) => x - y)).toEqual([2, 3, 4, 5]);
+  });
+
+  it('warms up linearly, then decays by a cosine to the floor', () => {
+    const phase = parsePlan({
+      ...tiny,
+      phases: [{ name: 'p', kind: 'pretrain', steps: 100, lr: 1, schedule: { kind: 'cosine', warmup: 10, floor: 0.1 } }],
+    }).phases[0];
+    expect(learningRate(phase, 0)).toBeCloseTo(0.1);
+    expect(learningRate(phase, 9)).toBeCloseTo(1);
+    expect(learningRate(phase, 10)).toBeCloseTo(1);
+    expect(learningRate(phase, 55)).toBeCloseTo(0.55);
+    expect(learningRate(phase, 99)).toBeCloseTo(0.1, 2);
+  });
+});
