@@ -91,3 +91,56 @@ describe('kernel command', () => {
     expect(existsSync(join(dir, 'missing-out.json'))).toBe(false);
   });
 });
+
+describe('run and check commands', () => {
+  it('check compares every kernel with the CPU reference', () => {
+    const r = cli('check');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ok\s+matmul/m);
+    expect(r.stdout).toMatch(/all \d+ kernels match the CPU reference/);
+  });
+
+  it('run --plan runs a plan and writes the metrics, selections and summary', () => {
+    const plan = join(dir, 'plan.json');
+    const out = join(dir, 'run-out');
+    writeFileSync(
+      plan,
+      JSON.stringify({
+        seed: 2,
+        task: { kind: 'regression', d: 4, n: 8, head: 2 },
+        batch: 16,
+        eval: { size: 32, every: 10 },
+        phases: [
+          { name: 'pre', kind: 'pretrain', steps: 10, lr: 0.01 },
+          { name: 'sft', kind: 'sft', pool: 64, select: { rule: 'hardest', m: 8 }, steps: 5, lr: 0.01 },
+        ],
+      }),
+    );
+    const r = cli('run', '--plan', plan, '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| pre\s+\| \d+\.\d{4}/);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.phases.map((p: { name: string }) => p.name)).toEqual(['pre', 'sft']);
+    const selections = JSON.parse(readFileSync(join(out, 'selections.json'), 'utf8'));
+    expect(selections[0].ids).toHaveLength(8);
+    const events = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events[0].type).toBe('run-start');
+    expect(events[events.length - 1].type).toBe('run-end');
+  });
+
+  it('an invalid plan gets every bad field named and exit 1, before any GPU work', () => {
+    const plan = join(dir, 'bad-plan.json');
+    writeFileSync(
+      plan,
+      JSON.stringify({ task: { kind: 'regression', d: 0 }, phases: [{ name: 'p', kind: 'sft', steps: 5, lr: 100 }] }),
+    );
+    const r = cli('run', '--plan', plan);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: invalid plan:\n {2}task\.d: must be >= 1\n[\s\S]*\n {2}phases\[0\]\.lr: must be <= 10/);
+    expect(r.stderr).not.toMatch(/adapter:/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

@@ -1,13 +1,17 @@
 /**
- * The command line. `start` (the main job, for now: every kernel against the CPU reference on this
- * machine's adapter), `kernel` (list, run on your inputs, check), `bench` (kernel speeds).
+ * The command line. `start` (the main job: the default plan), `run` (any plan), `check` (every kernel
+ * against the CPU reference on this machine's adapter), `kernel` (list, run on your inputs, check
+ * one), `bench` (kernel and training-step speeds).
  * User errors print one line and exit 1; anything else is a bug and keeps its stack trace.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeAdapter, UserError } from '../device/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
 import { findKernel, kernels } from '../kernels/registry.ts';
+import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { runBench } from './bench.ts';
+import { readJsonFile } from './io.ts';
+import { runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
 
 function integer(name: string) {
@@ -32,6 +36,26 @@ const program = new Command()
 
 program
   .command('start')
+  .description('run the default plan (pretrain -> small hard SFT -> medium-band RL) and print the held-out metrics per phase')
+  .option('--out <dir>', 'also write metrics.jsonl, selections.json and summary.json here')
+  .action(async (opts: { out?: string }) => {
+    const rt = await runtime();
+    await runPlanCli(rt, defaultPlan, opts.out);
+  });
+
+program
+  .command('run')
+  .description('run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults)')
+  .requiredOption('--plan <file>', 'the plan, JSON')
+  .option('--out <dir>', 'write metrics.jsonl, selections.json and summary.json here')
+  .action(async (opts: { plan: string; out?: string }) => {
+    const plan = parsePlan(readJsonFile(opts.plan, 'plan file'));
+    const rt = await runtime();
+    await runPlanCli(rt, plan, opts.out);
+  });
+
+program
+  .command('check')
   .description('check every kernel on this adapter against the CPU reference and print the errors')
   .option('--seed <n>', 'seed for the random inputs', integer('--seed'), 1)
   .action(async (opts: { seed: number }) => {

@@ -1,0 +1,73 @@
+/**
+ * `run`: run a plan from the command line. Progress per phase on stderr (a bar when stderr is a
+ * terminal, a line per logged step otherwise); DIR gets metrics.jsonl (every event), selections.json
+ * (the curated ids and their scores) and summary.json (held-out metrics after each phase), each
+ * written atomically. Ends with a table of the metrics after each phase.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Runtime } from '../gpu/runtime.ts';
+import type { RegressionMetrics } from '../tasks/regression.ts';
+import { type RunEvent, runPlan } from '../train/scheduler.ts';
+import { writeFileAtomic } from './io.ts';
+
+function table(phases: { name: string; metrics: RegressionMetrics }[]): string {
+  const domains = [...new Set(phases.flatMap((p) => Object.keys(p.metrics.perDomain)))];
+  const head = ['phase', 'held-out mse', ...domains.map((d) => `mse ${d}`)];
+  const rows = phases.map((p) => [
+    p.name,
+    p.metrics.mse.toFixed(4),
+    ...domains.map((d) => (p.metrics.perDomain[d] ?? Number.NaN).toFixed(4)),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undefined): Promise<void> {
+  if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
+  const events: RunEvent[] = [];
+  const selections: RunEvent[] = [];
+  const tty = process.stderr.isTTY;
+  let bar: cliProgress.SingleBar | undefined;
+  const phases = await runPlan(
+    rt,
+    plan,
+    (e) => {
+      events.push(e);
+      if (e.type === 'selection') selections.push(e);
+      if (e.type === 'phase-start') {
+        if (tty) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: `${e.phase.padEnd(10)} [{bar}] {value}/{total} steps | {metric}`,
+              stream: process.stderr,
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(e.steps, 0, { metric: '' });
+        } else console.error(`phase ${e.phase} (${e.kind}, ${e.steps} steps)`);
+      } else if (e.type === 'step') {
+        const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}`;
+        if (bar) bar.update(e.step, { metric });
+        else console.error(`  ${e.phase} step ${e.step}: ${metric}`);
+      } else if (e.type === 'selection') {
+        console.error(`  ${e.phase}: selected ${e.ids.length} of ${e.pool} by rule ${e.rule}`);
+      } else if (e.type === 'phase-end') {
+        bar?.stop();
+        bar = undefined;
+      }
+    },
+    { logEvery: 10 },
+  );
+  console.log(table(phases));
+  if (out) {
+    const lines = events.map((e) => JSON.stringify(e.type === 'run-start' ? { ...e, plan: e.plan } : e)).join('\n');
+    writeFileAtomic(join(out, 'metrics.jsonl'), `${lines}\n`);
+    writeFileAtomic(join(out, 'selections.json'), `${JSON.stringify(selections, null, 1)}\n`);
+    writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify({ adapter: rt.report, phases }, null, 2)}\n`);
+    console.error(`wrote ${out}/metrics.jsonl, selections.json, summary.json`);
+  }
+}
