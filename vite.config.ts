@@ -4,6 +4,7 @@
  */
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import type { BrowserCommand } from 'vitest/node';
 
 const TEST_FILES = ['test/**/*.test.ts'];
 /** Tests of the Node command line (they spawn processes); the browser project leaves them out. */
@@ -30,6 +31,15 @@ const CHROMIUM_ARGS = [
   '--disable-default-apps',
   '--disable-dev-shm-usage',
 ];
+
+/**
+ * A browser-test command that runs a plan in this Node process (Dawn) and returns its held-out
+ * metrics, so one test can compare the browser's run of a plan with Node's, in the same run.
+ */
+const runPlanInNode: BrowserCommand<[plan: unknown]> = async (ctx, plan) => {
+  const mod = (await ctx.project.vite.ssrLoadModule('/src/train/headless.ts')) as typeof import('./src/train/headless.ts');
+  return mod.runPlanHeadless(plan);
+};
 
 export default defineConfig({
   root: 'demo',
@@ -74,6 +84,7 @@ export default defineConfig({
               launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
             }),
             instances: [{ browser: 'chromium' }],
+            commands: { runPlanInNode },
           },
         },
       },
