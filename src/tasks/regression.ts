@@ -269,6 +269,22 @@ export class StreamRng extends Rng {
     return this.words[this.pos++] / 4294967296;
   }
 
+  /** Where the stream stands (for checkpoints): the next counter and the position in its block. */
+  getState(): { counter: number; pos: number } {
+    return { counter: this.counter, pos: this.pos };
+  }
+
+  /** Continue from a state returned by getState (same tag and seed). */
+  setState(state: { counter: number; pos: number }): void {
+    if (state.pos < 4) {
+      this.counter = state.counter - 1;
+      this.refill(); // the current block again: counter is back at state.counter
+    } else {
+      this.counter = state.counter;
+    }
+    this.pos = state.pos;
+  }
+
   /** philox4x32_10([counter lo, counter hi, 0, 0], [k0, k1]), inlined (no allocation; same bits). */
   private refill(): void {
     const c = this.counter++;

@@ -33,21 +33,29 @@ import {
   StreamRng,
   sampleBatch,
 } from '../tasks/regression.ts';
+import { type Checkpoint, CheckpointError } from './checkpoint.ts';
 import { AdamW } from './optimizer.ts';
 import { type Phase, type Plan, parsePlan } from './plan.ts';
 
 export type RunEvent =
-  | { type: 'run-start'; plan: Plan; adapter: AdapterReport }
+  | { type: 'run-start'; plan: Plan; adapter: AdapterReport; resumed?: { phase: number; step: number } }
   | { type: 'phase-start'; phase: string; index: number; kind: Phase['kind']; steps: number }
   | { type: 'selection'; phase: string; rule: string; pool: number; ids: number[]; scores: number[] }
   | { type: 'step'; phase: string; step: number; lr: number; loss?: number; reward?: number }
   | { type: 'eval'; phase: string; step: number; metrics: RegressionMetrics }
   | { type: 'phase-end'; phase: string; index: number; metrics: RegressionMetrics }
+  | { type: 'checkpoint'; phase: number; step: number; globalStep: number }
   | { type: 'run-end'; phases: { name: string; metrics: RegressionMetrics }[] };
 
 export interface RunOptions {
   /** Read the loss (or mean reward) back every this many steps (default 10). */
   logEvery?: number;
+  /** Save a checkpoint every this many steps within a phase, and at the end of every phase. */
+  checkpointEvery?: number;
+  /** Where checkpoints go (a file in Node, browser storage in the page); awaited before training goes on. */
+  onCheckpoint?: (c: Checkpoint) => Promise<void> | void;
+  /** Continue from this checkpoint (made with the same plan). */
+  resume?: Checkpoint;
 }
 
 /** The task configuration a plan describes. */
@@ -100,20 +108,47 @@ export async function runPlan(
     meanReward: rt.empty([1], 'f32', 'rl.mean_reward'),
   };
   const evalSet = makeEvalSet(plan.seed, cfg, plan.eval.mixture, plan.eval.size);
-  const results: { name: string; metrics: RegressionMetrics }[] = [];
-  onEvent({ type: 'run-start', plan, adapter: rt.report });
-  let globalStep = 0;
+  const resume = opts.resume;
+  if (resume) {
+    if (JSON.stringify(resume.plan) !== JSON.stringify(plan)) {
+      throw new CheckpointError(
+        'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
+      );
+    }
+    if (resume.params.length !== model.params.all.size) {
+      throw new CheckpointError(
+        `the checkpoint holds ${resume.params.length} parameters but this model has ${model.params.all.size}: it is from another model shape`,
+      );
+    }
+    rt.write(model.params.all, resume.params);
+  }
+  const results: { name: string; metrics: RegressionMetrics }[] = resume ? [...resume.results] : [];
+  onEvent({
+    type: 'run-start',
+    plan,
+    adapter: rt.report,
+    ...(resume ? { resumed: { phase: resume.phase, step: resume.step } } : {}),
+  });
+  let globalStep = resume?.globalStep ?? 0;
   try {
     for (const [index, phase] of plan.phases.entries()) {
+      if (resume && index < resume.phase) continue;
+      const resuming = resume !== undefined && index === resume.phase && resume.step > 0 ? resume : undefined;
       onEvent({ type: 'phase-start', phase: phase.name, index, kind: phase.kind, steps: phase.steps });
       const rng = new StreamRng(`phase:${index}:${phase.name}`, plan.seed);
-      const source = await dataSource(phase, index);
+      const source = await dataSource(phase, index, resuming?.selection);
       const opt = new AdamW(rt, model.params, model.grads, {
         lr: phase.lr,
         weightDecay: phase.weightDecay,
         maxNorm: phase.maxNorm,
       });
-      for (let step = 0; step < phase.steps; step++) {
+      if (resuming) {
+        rng.setState(resuming.rng);
+        rt.write(opt.m, resuming.m);
+        rt.write(opt.v, resuming.v);
+        opt.step = resuming.optStep;
+      }
+      for (let step = resuming?.step ?? 0; step < phase.steps; step++) {
         const lr = learningRate(phase, step);
         if (phase.kind === 'rl') {
           const P = B / phase.group;
@@ -168,12 +203,27 @@ export async function runPlan(
         if ((step + 1) % plan.eval.every === 0 && !last) {
           onEvent({ type: 'eval', phase: phase.name, step: step + 1, metrics: await evaluate(evalSet) });
         }
+        if (opts.checkpointEvery && (step + 1) % opts.checkpointEvery === 0 && !last) {
+          await checkpoint({
+            phase: index,
+            step: step + 1,
+            m: await rt.readF32(opt.m),
+            v: await rt.readF32(opt.v),
+            optStep: opt.step,
+            rng: rng.getState(),
+            selection: source.selection,
+          });
+        }
       }
       opt.destroy();
       const metrics = await evaluate(evalSet);
       onEvent({ type: 'eval', phase: phase.name, step: phase.steps, metrics });
       onEvent({ type: 'phase-end', phase: phase.name, index, metrics });
       results.push({ name: phase.name, metrics });
+      if (opts.checkpointEvery) {
+        const none = new Float32Array(0);
+        await checkpoint({ phase: index + 1, step: 0, m: none, v: none, optStep: 0, rng: { counter: 0, pos: 4 } });
+      }
     }
   } finally {
     model.destroy();
@@ -181,6 +231,13 @@ export async function runPlan(
   }
   onEvent({ type: 'run-end', phases: results });
   return results;
+
+  /** Save a checkpoint of the run as it stands (the parameters are read back here). */
+  async function checkpoint(at: Omit<Checkpoint, 'plan' | 'globalStep' | 'params' | 'results'>): Promise<void> {
+    const c: Checkpoint = { plan, globalStep, params: await rt.readF32(model.params.all), results: [...results], ...at };
+    await opts.onCheckpoint?.(c);
+    onEvent({ type: 'checkpoint', phase: at.phase, step: at.step, globalStep });
+  }
 
   /** The model's predictions for every example of `set`, in chunks of B (the last one padded). */
   async function predict(set: RegressionPool): Promise<Float32Array> {
@@ -202,27 +259,41 @@ export async function runPlan(
   }
 
   /** Where a phase's data comes from: a fresh stream, or a set curated from a candidate pool. */
-  async function dataSource(phase: Phase, index: number): Promise<{ draw: (rng: StreamRng, count: number) => RegressionBatch }> {
+  /**
+   * Where a phase's data comes from: a fresh stream, or a set curated from a candidate pool by the
+   * current model (or, on resume, the selection the checkpoint kept).
+   */
+  async function dataSource(
+    phase: Phase,
+    index: number,
+    kept?: number[],
+  ): Promise<{ draw: (rng: StreamRng, count: number) => RegressionBatch; selection?: number[] }> {
     if (phase.pool === undefined || phase.select === undefined) {
       return { draw: (rng, count) => sampleBatch(rng, cfg, phase.mixture, count) };
     }
     const pool = makePool(plan.seed * 1000 + index + 1, cfg, phase.mixture, phase.pool);
-    const scores = exampleErrors(await predict(pool), pool);
-    const ids = selectIds(scores, phase.select, new StreamRng(`select:${index}`, plan.seed));
-    onEvent({
-      type: 'selection',
-      phase: phase.name,
-      rule: phase.select.rule,
-      pool: phase.pool,
-      ids,
-      scores: ids.map((i) => scores[i]),
-    });
+    let ids = kept;
+    if (!ids) {
+      const scores = exampleErrors(await predict(pool), pool);
+      const chosen = selectIds(scores, phase.select, new StreamRng(`select:${index}`, plan.seed));
+      onEvent({
+        type: 'selection',
+        phase: phase.name,
+        rule: phase.select.rule,
+        pool: phase.pool,
+        ids: chosen,
+        scores: chosen.map((i) => scores[i]),
+      });
+      ids = chosen;
+    }
+    const selected = ids;
     return {
       draw: (rng, count) =>
         poolBatch(
           pool,
-          Array.from({ length: count }, () => ids[rng.int(ids.length)]),
+          Array.from({ length: count }, () => selected[rng.int(selected.length)]),
         ),
+      selection: selected,
     };
   }
 }

@@ -1,0 +1,84 @@
+/**
+ * Checkpoints: byte round trip with a checksum, and a run interrupted anywhere and resumed from its
+ * last checkpoint ends with exactly the metrics of an uninterrupted run.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { CheckpointError, type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.ts';
+import type { PlanInput } from '../src/train/plan.ts';
+import { runPlan } from '../src/train/scheduler.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+const plan: PlanInput = {
+  seed: 9,
+  task: { kind: 'regression', d: 4, n: 16, head: 2 },
+  batch: 16,
+  eval: { size: 48, every: 100 },
+  phases: [
+    { name: 'pretrain', kind: 'pretrain', steps: 20, lr: 0.02 },
+    { name: 'sft', kind: 'sft', pool: 128, select: { rule: 'hardest', m: 16 }, steps: 12, lr: 0.005 },
+    { name: 'rl', kind: 'rl', pool: 128, select: { rule: 'band', m: 32, band: [0.25, 0.75] }, steps: 12, lr: 0.005, group: 4 },
+  ],
+};
+
+class Interrupted extends Error {}
+
+/** Run with checkpoints every 5 steps, kept as bytes; stop when `stopAt(event)` says so. */
+async function interruptedRun(stopAfterCheckpoints: number): Promise<Uint8Array[]> {
+  const saved: Uint8Array[] = [];
+  await runPlan(rt, plan, () => {}, {
+    checkpointEvery: 5,
+    onCheckpoint: async (c) => {
+      saved.push(await encodeCheckpoint(c));
+      if (saved.length === stopAfterCheckpoints) throw new Interrupted();
+    },
+  }).catch((e) => {
+    if (!(e instanceof Interrupted)) throw e;
+  });
+  return saved;
+}
+
+describe('checkpoints', () => {
+  it('resumed runs end with exactly the metrics of an uninterrupted run', async () => {
+    const full = await runPlan(rt, plan);
+    // Checkpoints fall at pretraining steps 5, 10, 15, the pretraining/SFT boundary, SFT steps 5 and
+    // 10, the SFT/RL boundary, RL steps 5 and 10, and the end. Stop after: mid-pretraining, the first
+    // boundary, mid-SFT, mid-RL, and the end.
+    for (const stop of [2, 4, 6, 9, 10]) {
+      const saved = await interruptedRun(stop);
+      const last = await decodeCheckpoint(saved[saved.length - 1]);
+      const resumed = await runPlan(rt, last.plan, () => {}, { resume: last });
+      expect(
+        resumed.map((r) => [r.name, r.metrics.mse]),
+        `resumed from phase ${last.phase} step ${last.step}`,
+      ).toEqual(full.map((r) => [r.name, r.metrics.mse]));
+    }
+  });
+
+  it('refuses a corrupted, a truncated, a foreign file and a checkpoint of another plan', async () => {
+    const [bytes] = await interruptedRun(1);
+    const c = await decodeCheckpoint(bytes, 'ck.bin');
+    expect(c.phase).toBe(0);
+    expect(c.step).toBe(5);
+    const flipped = bytes.slice();
+    flipped[bytes.length - 100] ^= 1;
+    await expect(decodeCheckpoint(flipped, 'ck.bin')).rejects.toThrow(
+      /ck\.bin is corrupted or truncated: its SHA-256 checksum does not match/,
+    );
+    await expect(decodeCheckpoint(bytes.slice(0, bytes.length - 7), 'ck.bin')).rejects.toThrow(CheckpointError);
+    await expect(decodeCheckpoint(new TextEncoder().encode('{"not": "a checkpoint"}'), 'x.json')).rejects.toThrow(
+      /x\.json is not a checkpoint of this program/,
+    );
+    const other: Checkpoint = { ...c, plan: { ...c.plan, seed: 10 } };
+    await expect(runPlan(rt, c.plan, () => {}, { resume: other })).rejects.toThrow(/made for another plan/);
+    const otherShape = { ...plan, task: { kind: 'regression' as const, d: 5, n: 16, head: 2 } };
+    await expect(
+      runPlan(rt, otherShape, () => {}, { resume: { ...c, plan: (await decodeCheckpoint(bytes)).plan } }),
+    ).rejects.toThrow(CheckpointError);
+  });
+});
