@@ -2,7 +2,7 @@
  * The command line as a user runs it: exit codes, messages without stack traces, and output files
  * that are written whole or not at all. Node only (spawns processes).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,5 +142,59 @@ describe('run and check commands', () => {
     expect(r.stderr).toMatch(/error: invalid plan:\n {2}task\.d: must be >= 1\n[\s\S]*\n {2}phases\[0\]\.lr: must be <= 10/);
     expect(r.stderr).not.toMatch(/adapter:/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('kill and resume', () => {
+  it('a run killed with SIGKILL resumes from its last checkpoint to the metrics of an uninterrupted run', async () => {
+    const plan = join(dir, 'resume-plan.json');
+    writeFileSync(
+      plan,
+      JSON.stringify({
+        seed: 6,
+        task: { kind: 'regression', d: 8, n: 32 },
+        batch: 64,
+        eval: { size: 128, every: 1000 },
+        phases: [
+          { name: 'pretrain', kind: 'pretrain', steps: 300, lr: 0.01 },
+          { name: 'sft', kind: 'sft', pool: 512, select: { rule: 'hardest', m: 32 }, steps: 150, lr: 0.003 },
+        ],
+      }),
+    );
+    const full = join(dir, 'full');
+    expect(cli('run', '--plan', plan, '--out', full).code).toBe(0);
+    const killed = join(dir, 'killed');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'run', '--plan', plan, '--out', killed, '--checkpoint-every', '10'],
+      {
+        cwd: root,
+        stdio: 'ignore',
+      },
+    );
+    // Kill it once it has written a checkpoint (wherever it is then, even inside the next write).
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (existsSync(join(killed, 'checkpoint.bin'))) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect(existsSync(join(killed, 'summary.json'))).toBe(false);
+    const r = cli('run', '--resume', killed);
+    expect(r.code, r.stderr).toBe(0);
+    const want = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8')).phases;
+    const got = JSON.parse(readFileSync(join(killed, 'summary.json'), 'utf8')).phases;
+    expect(got).toEqual(want);
+  });
+
+  it('--resume without a checkpoint, or with --plan too, is refused', () => {
+    expect(cli('run', '--resume', join(dir, 'nowhere')).stderr).toMatch(
+      /error: --resume .*nowhere: there is no checkpoint\.bin there/,
+    );
+    expect(cli('run', '--resume', dir, '--plan', 'x.json').stderr).toMatch(/give --plan FILE \(a new run\) or --resume DIR/);
   });
 });

@@ -22,12 +22,13 @@ export function readJsonFile(path: string, what: string): unknown {
  * Write a file so that it is either the old file or the whole new one, never half written:
  * a temporary file beside it, fsync, then rename over the target.
  */
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, text: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'w');
-    writeSync(fd, text);
+    if (typeof text === 'string') writeSync(fd, text);
+    else writeSync(fd, text);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;

@@ -11,7 +11,7 @@ import { findKernel, kernels } from '../kernels/registry.ts';
 import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { runBench } from './bench.ts';
 import { readJsonFile } from './io.ts';
-import { runPlanCli } from './run.ts';
+import { loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
 
 function integer(name: string) {
@@ -45,13 +45,19 @@ program
 
 program
   .command('run')
-  .description('run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults)')
-  .requiredOption('--plan <file>', 'the plan, JSON')
-  .option('--out <dir>', 'write metrics.jsonl, selections.json and summary.json here')
-  .action(async (opts: { plan: string; out?: string }) => {
-    const plan = parsePlan(readJsonFile(opts.plan, 'plan file'));
+  .description('run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults), or continue one: --resume DIR')
+  .option('--plan <file>', 'the plan, JSON')
+  .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json and checkpoint.bin here')
+  .option('--resume <dir>', 'continue the run whose --out was DIR from its last checkpoint (the plan is in the checkpoint)')
+  .option('--checkpoint-every <n>', 'steps between checkpoints within a phase (with --out)', integer('--checkpoint-every'), 50)
+  .action(async (opts: { plan?: string; out?: string; resume?: string; checkpointEvery: number }) => {
+    if (!opts.plan === !opts.resume)
+      throw new UserError('run: give --plan FILE (a new run) or --resume DIR (continue one), not both');
+    if (opts.checkpointEvery < 1) throw new UserError('--checkpoint-every must be at least 1');
+    const resume = opts.resume ? await loadCheckpoint(opts.resume) : undefined;
+    const plan = resume ? resume.plan : parsePlan(readJsonFile(opts.plan as string, 'plan file'));
     const rt = await runtime();
-    await runPlanCli(rt, plan, opts.out);
+    await runPlanCli(rt, plan, opts.out ?? opts.resume, { checkpointEvery: opts.checkpointEvery, resume });
   });
 
 program

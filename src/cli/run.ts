@@ -2,12 +2,15 @@
  * `run`: run a plan from the command line. Progress per phase on stderr (a bar when stderr is a
  * terminal, a line per logged step otherwise); DIR gets metrics.jsonl (every event), selections.json
  * (the curated ids and their scores) and summary.json (held-out metrics after each phase), each
- * written atomically. Ends with a table of the metrics after each phase.
+ * written atomically, and checkpoint.bin (every --checkpoint-every steps and after each phase), which
+ * `--resume DIR` continues from. Ends with a table of the metrics after each phase.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
+import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import type { RegressionMetrics } from '../tasks/regression.ts';
 import { type RunEvent, runPlan } from '../train/scheduler.ts';
 import { writeFileAtomic } from './io.ts';
@@ -25,7 +28,26 @@ function table(phases: { name: string; metrics: RegressionMetrics }[]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undefined): Promise<void> {
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+
+/** Load DIR/checkpoint.bin (verified) for --resume. */
+export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  const path = join(dir, CHECKPOINT_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch {
+    throw new UserError(`--resume ${dir}: there is no ${CHECKPOINT_FILE} there (a run writes it with --out DIR)`);
+  }
+  return decodeCheckpoint(bytes, path);
+}
+
+export async function runPlanCli(
+  rt: Runtime,
+  plan: unknown,
+  out: string | undefined,
+  opts: { checkpointEvery?: number; resume?: Checkpoint } = {},
+): Promise<void> {
   if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
   const events: RunEvent[] = [];
   const selections: RunEvent[] = [];
@@ -60,12 +82,20 @@ export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undef
         bar = undefined;
       }
     },
-    { logEvery: 10 },
+    {
+      logEvery: 10,
+      resume: opts.resume,
+      checkpointEvery: out ? (opts.checkpointEvery ?? 50) : undefined,
+      onCheckpoint: out ? async (c) => writeFileAtomic(join(out, CHECKPOINT_FILE), await encodeCheckpoint(c)) : undefined,
+    },
   );
   console.log(table(phases));
   if (out) {
-    const lines = events.map((e) => JSON.stringify(e.type === 'run-start' ? { ...e, plan: e.plan } : e)).join('\n');
-    writeFileAtomic(join(out, 'metrics.jsonl'), `${lines}\n`);
+    // A resumed run appends its events to those of the run it continues.
+    const previous =
+      opts.resume && existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8') : '';
+    const lines = events.map((e) => JSON.stringify(e)).join('\n');
+    writeFileAtomic(join(out, 'metrics.jsonl'), `${previous}${lines}\n`);
     writeFileAtomic(join(out, 'selections.json'), `${JSON.stringify(selections, null, 1)}\n`);
     writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify({ adapter: rt.report, phases }, null, 2)}\n`);
     console.error(`wrote ${out}/metrics.jsonl, selections.json, summary.json`);
