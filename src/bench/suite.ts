@@ -265,6 +265,34 @@ async function lossCheck(rt: Runtime, run: () => void, loss: Tensor, want: numbe
  */
 async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<void> {
   const opt: AdamWConfig = { lr: 1e-3, maxNorm: 1 };
+
+  /** Time one model: the reference step on its f64 twin, then ours, after checking the first loss. */
+  async function timeModel(
+    model: LsaModel | TransformerModel,
+    figure: Omit<Figure, 'variant'>,
+    reference: (params: Record<string, Float64Array>) => { loss: number; grads: Record<string, Float64Array> },
+  ): Promise<void> {
+    const params: Record<string, Float64Array> = {};
+    for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
+    const want = reference(params).loss;
+    const refStep = referenceOptimizer(params, opt);
+    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () => refStep(reference(params).grads));
+    const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, figure.shape);
+    const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
+    await ours(
+      { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
+      true,
+      () =>
+        rt.batch('train step', () => {
+          model.forwardBackward();
+          gpuOpt.update();
+        }),
+      async () => check,
+    );
+    model.destroy();
+    gpuOpt.destroy();
+  }
+
   for (const [name, cfg] of Object.entries(lsaPresets)) {
     const shape = { B: cfg.batch, n: cfg.n, d: cfg.d, k: cfg.k ?? cfg.d };
     const rng = new Rng(3);
@@ -273,32 +301,15 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
     const w = randomArray(rng, shape.B * shape.d);
     const model = new LsaModel(rt, cfg);
     model.setBatch(X, y, w);
-    const params: Record<string, Float64Array> = {};
-    for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
-    const want = lsa_loss_and_grads(params as LsaParams, X, y, w, shape).loss;
-    const figure = {
-      kernel: 'train step',
-      shape: `LSA ${name} d=${shape.d} n=${shape.n} B=${shape.B}`,
-      work: { items: shape.B, itemName: 'examples' as const },
-    };
-    const refStep = referenceOptimizer(params, opt);
-    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () =>
-      refStep(lsa_loss_and_grads(params as LsaParams, X, y, w, shape).grads),
+    await timeModel(
+      model,
+      {
+        kernel: 'train step',
+        shape: `LSA ${name} d=${shape.d} n=${shape.n} B=${shape.B}`,
+        work: { items: shape.B, itemName: 'examples' },
+      },
+      (params) => lsa_loss_and_grads(params as LsaParams, X, y, w, shape),
     );
-    const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `LSA ${name}`);
-    const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
-    await ours(
-      { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
-      true,
-      () =>
-        rt.batch('train step', () => {
-          model.forwardBackward();
-          gpuOpt.update();
-        }),
-      async () => check,
-    );
-    model.destroy();
-    gpuOpt.destroy();
   }
   for (const [name, preset] of Object.entries(transformerPresets).filter(([n]) => n === 'tiny')) {
     const { config, B, T } = preset;
@@ -307,34 +318,18 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
     const targets = Array.from({ length: B * T }, () => rng.int(config.vocab));
     const model = new TransformerModel(rt, config, { B, T });
     model.setBatch(tokens, targets);
-    const params: Record<string, Float64Array> = {};
-    for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
-    const want = transformer_loss_and_grads(params, config, tokens, targets, null, B, T).loss;
-    const figure = {
-      kernel: 'train step',
-      shape: `transformer ${name} C=${config.dModel} L=${config.layers} H=${config.heads} B=${B} T=${T}`,
-      work: { items: B * T, itemName: 'tokens' as const },
-    };
-    const refStep = referenceOptimizer(params, opt);
-    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () =>
-      refStep(transformer_loss_and_grads(params, config, tokens, targets, null, B, T).grads),
+    await timeModel(
+      model,
+      {
+        kernel: 'train step',
+        shape: `transformer ${name} C=${config.dModel} L=${config.layers} H=${config.heads} B=${B} T=${T}`,
+        work: { items: B * T, itemName: 'tokens' },
+      },
+      (params) => transformer_loss_and_grads(params, config, tokens, targets, null, B, T),
     );
-    const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, `transformer ${name}`);
-    const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
-    await ours(
-      { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
-      true,
-      () =>
-        rt.batch('train step', () => {
-          model.forwardBackward();
-          gpuOpt.update();
-        }),
-      async () => check,
-    );
-    model.destroy();
-    gpuOpt.destroy();
   }
 }
+
 /** A markdown table; each of our rows also shows its speed-up over the CPU reference of the same shape. */
 export function markdownTable(results: BenchResult[]): string {
   const rows = [
