@@ -50,14 +50,18 @@ program
   .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json and checkpoint.bin here')
   .option('--resume <dir>', 'continue the run whose --out was DIR from its last checkpoint (the plan is in the checkpoint)')
   .option('--checkpoint-every <n>', 'steps between checkpoints within a phase (with --out)', integer('--checkpoint-every'), 50)
-  .action(async (opts: { plan?: string; out?: string; resume?: string; checkpointEvery: number }) => {
+  .option('--init-from <dir>', "start from the parameters in DIR's checkpoint (another run's, same model shape)")
+  .action(async (opts: { plan?: string; out?: string; resume?: string; checkpointEvery: number; initFrom?: string }) => {
     if (!opts.plan === !opts.resume)
       throw new UserError('run: give --plan FILE (a new run) or --resume DIR (continue one), not both');
+    if (opts.initFrom && opts.resume)
+      throw new UserError('run: --init-from starts a new run; a resumed run already has its parameters');
     if (opts.checkpointEvery < 1) throw new UserError('--checkpoint-every must be at least 1');
     const resume = opts.resume ? await loadCheckpoint(opts.resume) : undefined;
     const plan = resume ? resume.plan : parsePlan(readJsonFile(opts.plan as string, 'plan file'));
+    const initFrom = opts.initFrom ? await loadCheckpoint(opts.initFrom) : undefined;
     const rt = await runtime();
-    await runPlanCli(rt, plan, opts.out ?? opts.resume, { checkpointEvery: opts.checkpointEvery, resume });
+    await runPlanCli(rt, plan, opts.out ?? opts.resume, { checkpointEvery: opts.checkpointEvery, resume, initFrom });
   });
 
 program

@@ -46,7 +46,7 @@ export async function runPlanCli(
   rt: Runtime,
   plan: unknown,
   out: string | undefined,
-  opts: { checkpointEvery?: number; resume?: Checkpoint } = {},
+  opts: { checkpointEvery?: number; resume?: Checkpoint; initFrom?: Checkpoint } = {},
 ): Promise<void> {
   if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
   const events: RunEvent[] = [];
@@ -85,6 +85,7 @@ export async function runPlanCli(
     {
       logEvery: 10,
       resume: opts.resume,
+      initFrom: opts.initFrom,
       checkpointEvery: out ? (opts.checkpointEvery ?? 50) : undefined,
       onCheckpoint: out ? async (c) => writeFileAtomic(join(out, CHECKPOINT_FILE), await encodeCheckpoint(c)) : undefined,
     },

@@ -56,6 +56,11 @@ export interface RunOptions {
   onCheckpoint?: (c: Checkpoint) => Promise<void> | void;
   /** Continue from this checkpoint (made with the same plan). */
   resume?: Checkpoint;
+  /**
+   * Start from these parameters instead of the plan's initialisation: a checkpoint of another run
+   * with the same model shape (one pretrained model serving many post-training variants).
+   */
+  initFrom?: Checkpoint;
 }
 
 /** The task configuration a plan describes. */
@@ -109,6 +114,14 @@ export async function runPlan(
   };
   const evalSet = makeEvalSet(plan.seed, cfg, plan.eval.mixture, plan.eval.size);
   const resume = opts.resume;
+  if (opts.initFrom && !resume) {
+    if (opts.initFrom.params.length !== model.params.all.size) {
+      throw new CheckpointError(
+        `the starting checkpoint holds ${opts.initFrom.params.length} parameters but this plan's model has ${model.params.all.size}: it is from another model shape`,
+      );
+    }
+    rt.write(model.params.all, opts.initFrom.params);
+  }
   if (resume) {
     if (JSON.stringify(resume.plan) !== JSON.stringify(plan)) {
       throw new CheckpointError(
