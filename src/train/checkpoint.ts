@@ -19,6 +19,8 @@ export interface Checkpoint {
   phase: number;
   step: number;
   globalStep: number;
+  /** The name and shape of each parameter tensor (the arena's layout): what "the same model" means. */
+  paramShapes: { name: string; shape: number[] }[];
   /** The parameter arena, and the optimizer's moments and step count for the current phase. */
   params: Float32Array;
   m: Float32Array;

@@ -114,10 +114,12 @@ export async function runPlan(
   };
   const evalSet = makeEvalSet(plan.seed, cfg, plan.eval.mixture, plan.eval.size);
   const resume = opts.resume;
+  const paramShapes = Object.entries(model.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
+  const layout = (shapes: { name: string; shape: number[] }[]) => shapes.map((p) => `${p.name}[${p.shape.join(',')}]`).join(' ');
   if (opts.initFrom && !resume) {
-    if (opts.initFrom.params.length !== model.params.all.size) {
+    if (layout(opts.initFrom.paramShapes) !== layout(paramShapes)) {
       throw new CheckpointError(
-        `the starting checkpoint holds ${opts.initFrom.params.length} parameters but this plan's model has ${model.params.all.size}: it is from another model shape`,
+        `the starting checkpoint is from another model shape: it holds ${layout(opts.initFrom.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
       );
     }
     rt.write(model.params.all, opts.initFrom.params);
@@ -246,8 +248,15 @@ export async function runPlan(
   return results;
 
   /** Save a checkpoint of the run as it stands (the parameters are read back here). */
-  async function checkpoint(at: Omit<Checkpoint, 'plan' | 'globalStep' | 'params' | 'results'>): Promise<void> {
-    const c: Checkpoint = { plan, globalStep, params: await rt.readF32(model.params.all), results: [...results], ...at };
+  async function checkpoint(at: Omit<Checkpoint, 'plan' | 'globalStep' | 'paramShapes' | 'params' | 'results'>): Promise<void> {
+    const c: Checkpoint = {
+      plan,
+      globalStep,
+      paramShapes,
+      params: await rt.readF32(model.params.all),
+      results: [...results],
+      ...at,
+    };
     await opts.onCheckpoint?.(c);
     onEvent({ type: 'checkpoint', phase: at.phase, step: at.step, globalStep });
   }
