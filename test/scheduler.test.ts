@@ -98,4 +98,24 @@ describe('curation and schedules', () => {
     expect(learningRate(phase, 55)).toBeCloseTo(0.55);
     expect(learningRate(phase, 99)).toBeCloseTo(0.1, 2);
   });
+
+  it("names difficulty bands: 'easy', 'medium' and 'hard' are thirds of the pool", () => {
+    const parsed = parsePlan({
+      ...tiny,
+      phases: [{ name: 'r', kind: 'rl', pool: 90, select: { rule: 'band', m: 30, band: 'hard' }, steps: 1, lr: 0.1 }],
+    });
+    expect(parsed.phases[0].select?.band).toEqual([2 / 3, 1]);
+    const ids = selectIds(
+      Float64Array.from({ length: 90 }, (_, i) => i),
+      parsed.phases[0].select as never,
+      rng(),
+    );
+    expect(Math.min(...ids)).toBeGreaterThanOrEqual(60);
+    expect(() =>
+      parsePlan({
+        ...tiny,
+        phases: [{ name: 'r', kind: 'rl', pool: 9, select: { rule: 'band', m: 3, band: 'extreme' }, steps: 1, lr: 0.1 }],
+      }),
+    ).toThrow(/phases\[0\]\.select\.band/);
+  });
 });

@@ -14,6 +14,13 @@ import { UserError } from '../device/errors.ts';
 /** A mixture: non-negative weights over the task's domains (normalised when sampling). */
 const mixture = z.record(z.string(), z.number().min(0, 'mixture weights must be >= 0'));
 
+/** Difficulty bands by name: thirds of the pool ordered by the current model's error. */
+export const NAMED_BANDS: Record<'easy' | 'medium' | 'hard', [number, number]> = {
+  easy: [0, 1 / 3],
+  medium: [1 / 3, 2 / 3],
+  hard: [2 / 3, 1],
+};
+
 const positiveInt = (max: number) => z.number().int('must be an integer').min(1, 'must be >= 1').max(max, `must be <= ${max}`);
 
 export const regressionTaskSchema = z
@@ -61,12 +68,18 @@ const selection = z
     /** hardest / easiest / random m of the pool, or those whose score lies in a band of quantiles. */
     rule: z.enum(['hardest', 'easiest', 'random', 'band']),
     m: positiveInt(1_000_000),
-    /** Quantiles [lo, hi) of the pool's difficulty for rule 'band'. */
-    band: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
+    /**
+     * Quantiles [lo, hi) of the pool's difficulty (the current model's error) for rule 'band', or a
+     * named third: 'easy' [0, 1/3), 'medium' [1/3, 2/3), 'hard' [2/3, 1].
+     */
+    band: z
+      .union([z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]), z.enum(['easy', 'medium', 'hard'])])
+      .optional()
+      .transform((b): [number, number] | undefined => (typeof b === 'string' ? NAMED_BANDS[b] : b)),
   })
   .strict()
   .refine((s) => s.rule !== 'band' || (s.band !== undefined && s.band[0] < s.band[1]), {
-    message: "rule 'band' needs band: [lo, hi] with 0 <= lo < hi <= 1",
+    message: "rule 'band' needs band: [lo, hi] with 0 <= lo < hi <= 1, or 'easy', 'medium' or 'hard'",
     path: ['band'],
   });
 
@@ -205,7 +218,7 @@ export const defaultPlan: PlanInput = {
       kind: 'rl',
       mixture: { head: 0.5, tail: 0.5 },
       pool: 4096,
-      select: { rule: 'band', m: 1024, band: [0.25, 0.75] },
+      select: { rule: 'band', m: 1024, band: 'medium' },
       steps: 100,
       lr: 0.003,
     },

@@ -324,7 +324,11 @@ export async function runPlan(
  * Curation: pick m ids of a pool by their difficulty scores (higher = harder): the hardest, the
  * easiest, a random m, or a random m among those whose score lies in the [lo, hi) quantile band.
  */
-export function selectIds(scores: ArrayLike<number>, select: NonNullable<Phase['select']>, rng: StreamRng): number[] {
+export function selectIds(
+  scores: ArrayLike<number>,
+  select: { rule: NonNullable<Phase['select']>['rule']; m: number; band?: [number, number] },
+  rng: StreamRng,
+): number[] {
   const order = Array.from(scores, (_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
   const { rule, m } = select;
   if (rule === 'hardest') return order.slice(order.length - m).reverse();
