@@ -130,9 +130,9 @@ export async function runPlan(
         'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
       );
     }
-    if (resume.params.length !== model.params.all.size) {
+    if (layout(resume.paramShapes) !== layout(paramShapes) || resume.params.length !== model.params.all.size) {
       throw new CheckpointError(
-        `the checkpoint holds ${resume.params.length} parameters but this model has ${model.params.all.size}: it is from another model shape`,
+        `the checkpoint is from another model shape: it holds ${layout(resume.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
       );
     }
     rt.write(model.params.all, resume.params);
