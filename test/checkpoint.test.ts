@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { CheckpointError, type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.ts';
 import { type PlanInput, parsePlan } from '../src/train/plan.ts';
+import { NonFiniteError } from '../src/train/monitor.ts';
 import { runPlan } from '../src/train/scheduler.ts';
 import { getTestRuntime } from './runtime.ts';
 
@@ -96,5 +97,20 @@ describe('checkpoints', () => {
     await expect(runPlan(rt, otherShape, () => {}, { initFrom: saved[0] })).rejects.toThrow(
       /starting checkpoint is from another model shape: it holds Q\[4,4\] P\[4,4\], this plan's model has Q\[6,6\] P\[6,6\]/,
     );
+  });
+
+  it('NaN in the parameters is caught on the GPU and reported with the phase, the step and the tensors', async () => {
+    const saved: Checkpoint[] = [];
+    await runPlan(rt, { ...plan, phases: plan.phases.slice(0, 1) }, () => {}, {
+      checkpointEvery: 100,
+      onCheckpoint: (c) => void saved.push(c),
+    });
+    const poisoned: Checkpoint = { ...saved[0], params: saved[0].params.map((v, i) => (i === 3 ? Number.NaN : v)) };
+    const err = await runPlan(rt, plan, () => {}, { initFrom: poisoned, logEvery: 5 }).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.message).toMatch(
+      /^phase pretrain, step 1: training blew up: \d+ non-finite gradient values at step 0; gradients with NaN\/Inf now: .*Q/,
+    );
+    expect(err.tensors).toContain('Q');
   });
 });

@@ -34,6 +34,7 @@ import {
   sampleBatch,
 } from '../tasks/regression.ts';
 import { type Checkpoint, CheckpointError } from './checkpoint.ts';
+import { FiniteMonitor, NonFiniteError } from './monitor.ts';
 import { AdamW } from './optimizer.ts';
 import { type Phase, type Plan, parsePlan } from './plan.ts';
 
@@ -112,31 +113,12 @@ export async function runPlan(
     dmean: rt.empty([B, d], 'f32', 'rl.dmean'),
     meanReward: rt.empty([1], 'f32', 'rl.mean_reward'),
   };
+  // NaN/Inf in the gradients is counted on the GPU every step and checked with each loss readback.
+  const monitor = new FiniteMonitor(rt, model.params, model.grads, logEvery);
   const evalSet = makeEvalSet(plan.seed, cfg, plan.eval.mixture, plan.eval.size);
   const resume = opts.resume;
   const paramShapes = Object.entries(model.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
   const layout = (shapes: { name: string; shape: number[] }[]) => shapes.map((p) => `${p.name}[${p.shape.join(',')}]`).join(' ');
-  if (opts.initFrom && !resume) {
-    if (layout(opts.initFrom.paramShapes) !== layout(paramShapes)) {
-      throw new CheckpointError(
-        `the starting checkpoint is from another model shape: it holds ${layout(opts.initFrom.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
-      );
-    }
-    rt.write(model.params.all, opts.initFrom.params);
-  }
-  if (resume) {
-    if (JSON.stringify(resume.plan) !== JSON.stringify(plan)) {
-      throw new CheckpointError(
-        'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
-      );
-    }
-    if (layout(resume.paramShapes) !== layout(paramShapes) || resume.params.length !== model.params.all.size) {
-      throw new CheckpointError(
-        `the checkpoint is from another model shape: it holds ${layout(resume.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
-      );
-    }
-    rt.write(model.params.all, resume.params);
-  }
   const results: { name: string; metrics: RegressionMetrics }[] = resume ? [...resume.results] : [];
   onEvent({
     type: 'run-start',
@@ -146,6 +128,7 @@ export async function runPlan(
   });
   let globalStep = resume?.globalStep ?? 0;
   try {
+    startingParameters();
     for (const [index, phase] of plan.phases.entries()) {
       if (resume && index < resume.phase) continue;
       const resuming = resume !== undefined && index === resume.phase && resume.step > 0 ? resume : undefined;
@@ -193,13 +176,16 @@ export async function runPlan(
             });
             sum(rt, rl.meanReward, rl.rewards, { scale: 1 / B });
             model.backward(rl.dmean);
+            monitor.record(gstep);
             opt.update(lr);
           });
         } else {
           const batch = source.draw(rng, B);
           model.setBatch(batch.X, batch.y, batch.w);
+          const gstep = globalStep;
           rt.batch(`${phase.name} step ${step}`, () => {
             model.forwardBackward();
+            monitor.record(gstep);
             opt.update(lr);
           });
         }
@@ -207,6 +193,14 @@ export async function runPlan(
         const last = step === phase.steps - 1;
         if ((step + 1) % logEvery === 0 || last) {
           const value = (await rt.readF32(phase.kind === 'rl' ? rl.meanReward : model.loss))[0];
+          try {
+            await monitor.check(value);
+          } catch (e) {
+            if (!(e instanceof NonFiniteError)) throw e;
+            // The monitor counts global steps; report the step within this phase (1-based).
+            const at = e.step >= 0 ? e.step - (globalStep - step - 1) + 1 : step + 1;
+            throw new NonFiniteError(e.step, e.tensors, `phase ${phase.name}, step ${at}: ${e.message}`);
+          }
           onEvent({
             type: 'step',
             phase: phase.name,
@@ -241,11 +235,37 @@ export async function runPlan(
       }
     }
   } finally {
+    monitor.destroy();
     model.destroy();
     for (const t of Object.values(rl) as Tensor[]) t.destroy();
   }
   onEvent({ type: 'run-end', phases: results });
   return results;
+
+  /** Load the starting parameters from --init-from or the resumed checkpoint, after checking they fit. */
+  function startingParameters(): void {
+    if (opts.initFrom && !resume) {
+      if (layout(opts.initFrom.paramShapes) !== layout(paramShapes)) {
+        throw new CheckpointError(
+          `the starting checkpoint is from another model shape: it holds ${layout(opts.initFrom.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
+        );
+      }
+      rt.write(model.params.all, opts.initFrom.params);
+    }
+    if (resume) {
+      if (JSON.stringify(resume.plan) !== JSON.stringify(plan)) {
+        throw new CheckpointError(
+          'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
+        );
+      }
+      if (layout(resume.paramShapes) !== layout(paramShapes) || resume.params.length !== model.params.all.size) {
+        throw new CheckpointError(
+          `the checkpoint is from another model shape: it holds ${layout(resume.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
+        );
+      }
+      rt.write(model.params.all, resume.params);
+    }
+  }
 
   /** Save a checkpoint of the run as it stands (the parameters are read back here). */
   async function checkpoint(at: Omit<Checkpoint, 'plan' | 'globalStep' | 'paramShapes' | 'params' | 'results'>): Promise<void> {
