@@ -1,6 +1,7 @@
 /** Helpers shared by the test files (they run in Node and in Chromium: no Node imports). */
 import { expect } from 'vitest';
 import { compare, type Tolerance } from '../src/reference/compare.ts';
+import type { SuiteMetrics } from '../src/train/suite.ts';
 
 /** Assert `actual` matches `expected` under atol + |expected| * rtol; a failure lists the first mismatches. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, label: string): void {
@@ -26,4 +27,10 @@ export function fdGrad(x: Float32Array, loss: () => number, h = 1e-3): Float64Ar
     grad[i] = (lp - lm) / (xp - xm);
   }
   return grad;
+}
+
+/** The held-out mse of a regression run's metrics (throws for another suite's). */
+export function mseOf(m: SuiteMetrics): number {
+  if (!('mse' in m)) throw new Error('not the metrics of a regression suite');
+  return m.mse;
 }

@@ -11,21 +11,18 @@ import cliProgress from 'cli-progress';
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
-import type { RegressionMetrics } from '../tasks/regression.ts';
+import { headline, type SuiteMetrics } from '../train/suite.ts';
 import { type RunEvent, runPlan } from '../train/scheduler.ts';
 import { writeFileAtomic } from './io.ts';
 
-function table(phases: { name: string; metrics: RegressionMetrics }[]): string {
-  const domains = [...new Set(phases.flatMap((p) => Object.keys(p.metrics.perDomain)))];
-  const head = ['phase', 'held-out mse', ...domains.map((d) => `mse ${d}`)];
-  const rows = phases.map((p) => [
-    p.name,
-    p.metrics.mse.toFixed(4),
-    ...domains.map((d) => (p.metrics.perDomain[d] ?? Number.NaN).toFixed(4)),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+function table(phases: { name: string; metrics: SuiteMetrics }[]): string {
+  const rows = phases.map((p) => ({ name: p.name, values: headline(p.metrics) }));
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
+  const head = ['phase', ...columns];
+  const cells = rows.map((r) => [r.name, ...columns.map((c) => (r.values[c] ?? Number.NaN).toFixed(4))]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';

@@ -10,7 +10,7 @@
  * then the 32-byte SHA-256 of everything before it.
  */
 import { UserError } from '../device/errors.ts';
-import type { RegressionMetrics } from '../tasks/regression.ts';
+import type { SuiteMetrics } from './suite.ts';
 import type { Plan } from './plan.ts';
 
 export interface Checkpoint {
@@ -31,7 +31,7 @@ export interface Checkpoint {
   /** The current phase's curated ids (SFT/RL from a pool), kept so a resume does not re-select. */
   selection?: number[];
   /** Held-out metrics of the phases already finished. */
-  results: { name: string; metrics: RegressionMetrics }[];
+  results: { name: string; metrics: SuiteMetrics }[];
 }
 
 /** A checkpoint that cannot be used: truncated, corrupted, or from another plan or model shape. */

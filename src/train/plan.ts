@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../device/errors.ts';
+import { POINTER_VARIANTS } from '../tasks/pointer.ts';
 
 /** A mixture: non-negative weights over the task's domains (normalised when sampling). */
 const mixture = z.record(z.string(), z.number().min(0, 'mixture weights must be >= 0'));
@@ -42,7 +43,26 @@ export const regressionTaskSchema = z
   .strict()
   .refine((t) => t.domains !== 'head-tail' || t.head < t.d, { message: 'head must be smaller than d', path: ['head'] });
 
-export const modelSchema = z
+export const pointerTaskSchema = z
+  .object({
+    kind: z.literal('pointer'),
+    /** Nodes of the permutation. 8: prompts of 28 tokens, sequences of at most 37. */
+    nodes: positiveInt(64).default(8),
+    /** Largest hop count k (the difficulty). */
+    maxHops: positiveInt(63).default(6),
+    /** The task variants (the domains). */
+    variants: z
+      .array(z.enum(POINTER_VARIANTS))
+      .min(1)
+      .default([...POINTER_VARIANTS]),
+  })
+  .strict()
+  .refine((t) => t.maxHops < t.nodes, {
+    message: 'maxHops must be smaller than nodes (k is written as a node token)',
+    path: ['maxHops'],
+  });
+
+const lsaModelSchema = z
   .object({
     /** The LSA forms of the theory (merged Γ, or factorised P·Q where a capability can stay latent). */
     kind: z.enum(['lsa-merged', 'lsa-factorised']).default('lsa-factorised'),
@@ -52,6 +72,20 @@ export const modelSchema = z
     initStd: z.number().positive().max(10).default(0.02),
   })
   .strict();
+
+const transformerModelSchema = z
+  .object({
+    /** The tiny decoder-only transformer, for the token task. The defaults are the 'tiny' preset. */
+    kind: z.literal('transformer'),
+    dModel: positiveInt(4096).default(64),
+    layers: positiveInt(64).default(2),
+    heads: positiveInt(64).default(4),
+    mlp: positiveInt(16384).optional(),
+  })
+  .strict()
+  .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
+
+export const modelSchema = z.union([lsaModelSchema, transformerModelSchema]);
 
 const lrSchedule = z
   .object({
@@ -87,8 +121,10 @@ export const phaseSchema = z
   .object({
     name: z.string().min(1),
     kind: z.enum(['pretrain', 'sft', 'rl']),
-    /** Domain weights of the data this phase draws. */
-    mixture: mixture.default({ head: 0.5, tail: 0.5 }),
+    /** Domain weights of the data this phase draws (default: every domain of the task equally). */
+    mixture: mixture.optional(),
+    /** Token task: the range [lo, hi] of hop counts this phase draws (default 1 to maxHops). */
+    hops: z.tuple([positiveInt(63), positiveInt(63)]).optional(),
     /** A finite candidate pool (curation): sample `pool` examples, then select by rule. */
     pool: positiveInt(10_000_000).optional(),
     select: selection.optional(),
@@ -123,7 +159,7 @@ export const planSchema = z
       .min(0)
       .max(2 ** 32 - 1)
       .default(1),
-    task: regressionTaskSchema,
+    task: z.union([regressionTaskSchema, pointerTaskSchema]),
     model: modelSchema.default({ kind: 'lsa-factorised', initStd: 0.02 }),
     /** Examples per step in every phase (RL: prompts x group). 64: a stable gradient on 2 CPU cores. */
     batch: positiveInt(65_536).default(64),
@@ -133,15 +169,32 @@ export const planSchema = z
         size: positiveInt(1_000_000).default(512),
         /** Evaluate every this many steps, and at the end of each phase. */
         every: positiveInt(10_000_000).default(50),
-        mixture: mixture.default({ head: 0.5, tail: 0.5 }),
+        mixture: mixture.optional(),
       })
       .strict()
-      .default({ size: 512, every: 50, mixture: { head: 0.5, tail: 0.5 } }),
+      .default({ size: 512, every: 50 }),
     phases: z.array(phaseSchema).min(1, 'a plan needs at least one phase'),
   })
   .strict()
   .superRefine((plan, ctx) => {
+    const tokens = plan.task.kind === 'pointer';
+    if (tokens !== (plan.model.kind === 'transformer')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'kind'],
+        message: tokens
+          ? "the pointer task needs model kind 'transformer'"
+          : "the regression task needs model kind 'lsa-merged' or 'lsa-factorised'",
+      });
+    }
     plan.phases.forEach((p, i) => {
+      if (p.hops && (plan.task.kind !== 'pointer' || p.hops[0] > p.hops[1] || p.hops[1] > plan.task.maxHops)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phases', i, 'hops'],
+          message: 'hops is [lo, hi] with 1 <= lo <= hi <= task.maxHops (pointer task only)',
+        });
+      }
       if (p.kind === 'rl' && plan.batch % p.group !== 0) {
         ctx.addIssue({ code: 'custom', path: ['phases', i, 'group'], message: `must divide the batch (${plan.batch})` });
       }
@@ -181,7 +234,13 @@ export function parsePlan(raw: unknown): Plan {
 
 /** The domain names a task offers. */
 export function domainNames(task: Plan['task']): string[] {
+  if (task.kind === 'pointer') return [...task.variants];
   return task.domains === 'balanced' ? ['all'] : ['head', 'tail'];
+}
+
+/** A mixture as given, or every domain of the task with the same weight. */
+export function mixtureOf(task: Plan['task'], m: Record<string, number> | undefined): Record<string, number> {
+  return m ?? Object.fromEntries(domainNames(task).map((d) => [d, 1]));
 }
 
 function checkMixtures(plan: Plan): void {
@@ -194,8 +253,8 @@ function checkMixtures(plan: Plan): void {
     }
     if (Object.values(m).every((v) => v === 0)) issues.push({ path, message: 'the weights must not all be 0' });
   };
-  check(plan.eval.mixture, 'eval.mixture');
-  for (const [i, p] of plan.phases.entries()) check(p.mixture, `phases[${i}].mixture`);
+  if (plan.eval.mixture) check(plan.eval.mixture, 'eval.mixture');
+  for (const [i, p] of plan.phases.entries()) if (p.mixture) check(p.mixture, `phases[${i}].mixture`);
   if (issues.length) throw new PlanError(issues);
 }
 

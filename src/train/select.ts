@@ -1,0 +1,30 @@
+/** Curation rules shared by the task suites. */
+import type { StreamRng } from '../tasks/regression.ts';
+import type { Phase } from './plan.ts';
+
+/**
+ * Curation: pick m ids of a pool by their difficulty scores (higher = harder): the hardest, the
+ * easiest, a random m, or a random m among those whose score lies in the [lo, hi) quantile band.
+ */
+export function selectIds(
+  scores: ArrayLike<number>,
+  select: { rule: NonNullable<Phase['select']>['rule']; m: number; band?: [number, number] },
+  rng: StreamRng,
+): number[] {
+  const order = Array.from(scores, (_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
+  const { rule, m } = select;
+  if (rule === 'hardest') return order.slice(order.length - m).reverse();
+  if (rule === 'easiest') return order.slice(0, m);
+  const candidates =
+    rule === 'band' && select.band
+      ? order.slice(Math.floor(select.band[0] * order.length), Math.ceil(select.band[1] * order.length))
+      : order;
+  // A seeded partial Fisher-Yates shuffle: m distinct ids (all of them when the band is smaller).
+  const pick = [...candidates];
+  const k = Math.min(m, pick.length);
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.int(pick.length - i);
+    [pick[i], pick[j]] = [pick[j], pick[i]];
+  }
+  return pick.slice(0, k);
+}

@@ -1,0 +1,173 @@
+/**
+ * The in-context weight prediction suite: an LSA model, data from covariance-spectrum domains,
+ * curation by the model's error, the regression loss, and RL with a Gaussian policy around the
+ * prediction and an outcome-only reward (minus the squared error of the sampled answer).
+ */
+import type { Runtime } from '../gpu/runtime.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { scale } from '../kernels/elementwise.ts';
+import { AdvantageMode, advantages } from '../kernels/policy.ts';
+import { sum } from '../kernels/reduce.ts';
+import { mse_loss } from '../kernels/regression.ts';
+import { gaussian_reinforce_backward, gaussian_sample } from '../kernels/sampling.ts';
+import { LsaModel } from '../models/lsa.ts';
+import {
+  balancedDomains,
+  exampleErrors,
+  headTailDomains,
+  makeEvalSet,
+  makePool,
+  poolBatch,
+  type RegressionBatch,
+  type RegressionMetrics,
+  type RegressionPool,
+  type RegressionTaskConfig,
+  regressionMetrics,
+  type StreamRng,
+  StreamRng as Stream,
+  sampleBatch,
+} from '../tasks/regression.ts';
+import { mixtureOf, type Phase, type Plan } from './plan.ts';
+import { selectIds } from './select.ts';
+import type { Selection, Suite } from './suite.ts';
+
+type RegressionPlan = Plan & {
+  task: Extract<Plan['task'], { kind: 'regression' }>;
+  model: Extract<Plan['model'], { kind: 'lsa-merged' | 'lsa-factorised' }>;
+};
+
+/** The task configuration a regression plan describes. */
+export function taskConfig(plan: RegressionPlan): RegressionTaskConfig {
+  const { d, n, noise, domains, head, rest } = plan.task;
+  return { d, n, noise, domains: domains === 'balanced' ? balancedDomains(d) : headTailDomains(d, head, rest) };
+}
+
+export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
+  const cfg = taskConfig(plan);
+  const B = plan.batch;
+  const { d, n } = cfg;
+  const model = new LsaModel(rt, {
+    form: plan.model.kind === 'lsa-merged' ? 'merged' : 'factorised',
+    d,
+    n,
+    batch: B,
+    k: plan.model.k,
+    initStd: plan.model.initStd,
+    seed: plan.seed,
+  });
+  const rl = {
+    sample: rt.empty([B, d], 'f32', 'rl.sample'),
+    xi: rt.empty([B, d], 'f32', 'rl.xi'),
+    errs: rt.empty([B], 'f32', 'rl.errs'),
+    derr: rt.empty([B, d], 'f32', 'rl.derr'),
+    rewards: rt.empty([B], 'f32', 'rl.rewards'),
+    adv: rt.empty([B], 'f32', 'rl.adv'),
+    flat: rt.empty([B], 'f32', 'rl.flat'),
+    dmean: rt.empty([B, d], 'f32', 'rl.dmean'),
+    meanReward: rt.empty([1], 'f32', 'rl.mean_reward'),
+  };
+  const evalSet = makeEvalSet(plan.seed, cfg, mixtureOf(plan.task, plan.eval.mixture), plan.eval.size);
+  const pools = new Map<number, { pool: RegressionPool; ids: number[] }>();
+
+  /** The model's predictions for every example of `set`, in chunks of B (the last one padded). */
+  async function predict(set: RegressionPool): Promise<Float32Array> {
+    const count = set.w.length / d;
+    const out = new Float32Array(count * d);
+    for (let start = 0; start < count; start += B) {
+      const ids = Array.from({ length: B }, (_, i) => Math.min(start + i, count - 1));
+      const chunk = poolBatch(set, ids);
+      model.setBatch(chunk.X, chunk.y, chunk.w);
+      model.forward();
+      const pred = await rt.readF32(model.pred);
+      out.set(pred.subarray(0, Math.min(B, count - start) * d), start * d);
+    }
+    return out;
+  }
+
+  function draw(phase: Phase, index: number, rng: StreamRng, count: number): RegressionBatch {
+    const curated = pools.get(index);
+    if (!curated) return sampleBatch(rng, cfg, mixtureOf(plan.task, phase.mixture), count);
+    return poolBatch(
+      curated.pool,
+      Array.from({ length: count }, () => curated.ids[rng.int(curated.ids.length)]),
+    );
+  }
+
+  return {
+    params: model.params,
+    grads: model.grads,
+    get bytes() {
+      return model.bytes;
+    },
+
+    async prepare(phase, index, kept, onSelect: (s: Selection) => void) {
+      if (phase.pool === undefined || phase.select === undefined) return undefined;
+      const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixtureOf(plan.task, phase.mixture), phase.pool);
+      let ids = kept;
+      if (!ids) {
+        const scores = exampleErrors(await predict(pool), pool);
+        ids = selectIds(scores, phase.select, new Stream(`select:${index}`, plan.seed));
+        const chosen = ids;
+        onSelect({ rule: phase.select.rule, pool: phase.pool, ids: chosen, scores: chosen.map((i) => scores[i]) });
+      }
+      pools.set(index, { pool, ids });
+      return ids;
+    },
+
+    async step(phase, index, rng, globalStep, record, update) {
+      if (phase.kind !== 'rl') {
+        const batch = draw(phase, index, rng, B);
+        model.setBatch(batch.X, batch.y, batch.w);
+        rt.batch(`${phase.name} step`, () => {
+          model.forwardBackward();
+          record();
+          update();
+        });
+        return;
+      }
+      const P = B / phase.group;
+      const prompts = draw(phase, index, rng, P);
+      const asPool: RegressionPool = { ...prompts, kind: 'pool', seed: 0, size: P, cfg, mixture: {} };
+      const batch = poolBatch(
+        asPool,
+        Array.from({ length: B }, (_, i) => Math.floor(i / phase.group)),
+      );
+      model.setBatch(batch.X, batch.y, batch.w);
+      rt.batch(`${phase.name} step`, () => {
+        model.forward();
+        gaussian_sample(rt, rl.sample, rl.xi, model.pred, undefined, { seed: plan.seed, step: globalStep, sigma: phase.sigma });
+        // The reward sees only the outcome: minus the squared error of the sampled answer.
+        mse_loss(rt, rl.errs, rl.derr, rl.sample, model.w);
+        scale(rt, rl.rewards, rl.errs, -1);
+        advantages(
+          rt,
+          rt.view(rl.adv, 0, [P, phase.group]),
+          rt.view(rl.flat, 0, [P]),
+          rt.view(rl.rewards, 0, [P, phase.group]),
+          undefined,
+          {
+            mode: AdvantageMode.GRPO,
+          },
+        );
+        gaussian_reinforce_backward(rt, rl.dmean, undefined, model.pred, rl.sample, rl.adv, undefined, { sigma: phase.sigma });
+        sum(rt, rl.meanReward, rl.rewards, { scale: 1 / B });
+        model.backward(rl.dmean);
+        record();
+        update();
+      });
+    },
+
+    async readValue(phase) {
+      return (await rt.readF32(phase.kind === 'rl' ? rl.meanReward : model.loss))[0];
+    },
+
+    async evaluate(): Promise<RegressionMetrics> {
+      return regressionMetrics(await predict(evalSet), evalSet, cfg);
+    },
+
+    destroy() {
+      model.destroy();
+      for (const t of Object.values(rl) as Tensor[]) t.destroy();
+    },
+  };
+}

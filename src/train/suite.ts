@@ -1,0 +1,60 @@
+/**
+ * What the scheduler needs from a task suite: a model whose parameters live in arenas, a way to make
+ * a phase's data (a fresh stream, or a set curated from a candidate pool by the current model), one
+ * training step (supervised or RL), the value to log, and held-out evaluation. The scheduler owns the
+ * loop, the optimizer, the schedule, checkpoints and events; a suite owns its task and model.
+ */
+import type { Arena } from '../gpu/arena.ts';
+import type { PointerMetrics } from '../tasks/pointer.ts';
+import type { RegressionMetrics } from '../tasks/regression.ts';
+import type { StreamRng } from '../tasks/regression.ts';
+import type { Phase } from './plan.ts';
+
+export type SuiteMetrics = RegressionMetrics | PointerMetrics;
+
+/** A curated selection, reported as an event so a result can be traced. */
+export interface Selection {
+  rule: string;
+  pool: number;
+  ids: number[];
+  scores: number[];
+}
+
+export interface Suite {
+  readonly params: Arena;
+  readonly grads: Arena;
+  /** GPU bytes the suite's model holds. */
+  readonly bytes: number;
+  /**
+   * Prepare phase `index`'s data: select from its candidate pool by the current model (reporting the
+   * selection through `onSelect`), or use `kept` (a resumed run's selection). Returns the ids in use,
+   * or undefined for a fresh stream.
+   */
+  prepare(
+    phase: Phase,
+    index: number,
+    kept: number[] | undefined,
+    onSelect: (s: Selection) => void,
+  ): Promise<number[] | undefined>;
+  /**
+   * One step: upload the batch, then (inside one submission) forward, backward, `record()` (the
+   * NaN monitor) and `update()` (the optimizer). RL rollouts may read back before the submission.
+   */
+  step(phase: Phase, index: number, rng: StreamRng, globalStep: number, record: () => void, update: () => void): Promise<void>;
+  /** The value to log after a step: the mean loss (supervised) or the mean reward (RL). */
+  readValue(phase: Phase): Promise<number>;
+  evaluate(): Promise<SuiteMetrics>;
+  destroy(): void;
+}
+
+/** The headline numbers of a suite's metrics, for tables: name -> value. */
+export function headline(m: SuiteMetrics): Record<string, number> {
+  if ('mse' in m)
+    return { 'held-out mse': m.mse, ...Object.fromEntries(Object.entries(m.perDomain).map(([d, v]) => [`mse ${d}`, v])) };
+  return {
+    accuracy: m.accuracy,
+    ...Object.fromEntries(Object.entries(m.byVariant).map(([v, g]) => [`acc ${v}`, g?.accuracy ?? Number.NaN])),
+    'excess length': m.meanExcess,
+    'not finished': m.notFinished,
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The scheduler on the chain-of-thought token suite: pretraining, SFT on a curated hard set and RL
+ * with the verifier's reward, on the tiny transformer; evaluation by greedy generation scored by the
+ * verifier; the same plan twice gives the same metrics, and a resumed run matches an uninterrupted one.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import type { PointerMetrics } from '../src/tasks/pointer.ts';
+import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.ts';
+import type { PlanInput } from '../src/train/plan.ts';
+import { type RunEvent, runPlan } from '../src/train/scheduler.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+const plan: PlanInput = {
+  seed: 4,
+  task: { kind: 'pointer', nodes: 5, maxHops: 3 },
+  model: { kind: 'transformer', dModel: 16, layers: 1, heads: 2 },
+  batch: 8,
+  eval: { size: 12, every: 1000 },
+  phases: [
+    { name: 'pretrain', kind: 'pretrain', steps: 12, lr: 0.01 },
+    { name: 'sft', kind: 'sft', pool: 24, select: { rule: 'hardest', m: 6 }, steps: 4, lr: 0.003 },
+    { name: 'rl', kind: 'rl', pool: 24, select: { rule: 'band', m: 8, band: 'medium' }, steps: 3, lr: 0.003, group: 4 },
+  ],
+};
+
+describe('the pointer-chasing suite in the scheduler', () => {
+  it('runs pretrain, SFT and RL and reports verifier metrics', async () => {
+    const events: RunEvent[] = [];
+    const results = await runPlan(rt, plan, (e) => events.push(e), { logEvery: 4 });
+    expect(results.map((r) => r.name)).toEqual(['pretrain', 'sft', 'rl']);
+    for (const r of results) {
+      const m = r.metrics as PointerMetrics;
+      expect(m.n).toBe(12);
+      expect(m.accuracy).toBeGreaterThanOrEqual(0);
+      expect(m.accuracy).toBeLessThanOrEqual(1);
+      expect(Object.keys(m.byVariant).sort()).toEqual(['double', 'forward', 'inverse']);
+      expect(Number.isFinite(m.meanExcess)).toBe(true);
+    }
+    const selections = events.filter((e): e is Extract<RunEvent, { type: 'selection' }> => e.type === 'selection');
+    expect(selections.map((s) => [s.phase, s.ids.length])).toEqual([
+      ['sft', 6],
+      ['rl', 8],
+    ]);
+    const steps = events.filter((e): e is Extract<RunEvent, { type: 'step' }> => e.type === 'step');
+    const pre = steps.filter((s) => s.phase === 'pretrain').map((s) => s.loss as number);
+    expect(pre.every(Number.isFinite)).toBe(true);
+    expect(pre[pre.length - 1]).toBeLessThan(pre[0]); // next-token loss falls during pretraining
+    const rl = steps.filter((s) => s.phase === 'rl');
+    expect(rl.every((s) => s.reward !== undefined && s.reward >= 0 && s.reward <= 1)).toBe(true);
+  });
+
+  it('is deterministic, and resumes from a mid-RL checkpoint to the same metrics', async () => {
+    const full = await runPlan(rt, plan);
+    const saved: Uint8Array[] = [];
+    await runPlan(rt, plan, () => {}, {
+      checkpointEvery: 2,
+      onCheckpoint: async (c: Checkpoint) => {
+        saved.push(await encodeCheckpoint(c));
+        if (c.phase === 2 && c.step === 2) throw new Error('stop');
+      },
+    }).catch((e) => {
+      if ((e as Error).message !== 'stop') throw e;
+    });
+    const last = await decodeCheckpoint(saved[saved.length - 1]);
+    expect([last.phase, last.step]).toEqual([2, 2]);
+    const resumed = await runPlan(rt, last.plan, () => {}, { resume: last });
+    expect(resumed.map((r) => (r.metrics as PointerMetrics).accuracy)).toEqual(
+      full.map((r) => (r.metrics as PointerMetrics).accuracy),
+    );
+    expect(resumed.map((r) => (r.metrics as PointerMetrics).meanExcess)).toEqual(
+      full.map((r) => (r.metrics as PointerMetrics).meanExcess),
+    );
+  });
+
+  it('refuses an LSA model for the token task and hops outside the task', async () => {
+    await expect(runPlan(rt, { ...plan, model: { kind: 'lsa-merged' } })).rejects.toThrow(
+      /model\.kind: the pointer task needs model kind 'transformer'/,
+    );
+    await expect(
+      runPlan(rt, { ...plan, phases: [{ name: 'p', kind: 'pretrain', steps: 1, lr: 0.1, hops: [2, 9] }] }),
+    ).rejects.toThrow(/phases\[0\]\.hops: hops is \[lo, hi\]/);
+  });
+});
