@@ -86,4 +86,28 @@ describe('the pointer-chasing suite in the scheduler', () => {
       runPlan(rt, { ...plan, phases: [{ name: 'p', kind: 'pretrain', steps: 1, lr: 0.1, hops: [2, 9] }] }),
     ).rejects.toThrow(/phases\[0\]\.hops: hops is \[lo, hi\]/);
   });
+
+  it('RL moves the parameters once the verifier rewards some samples', async () => {
+    // One hop: the model learns the output format quickly, so some sampled answers are right.
+    const easy: PlanInput = {
+      ...plan,
+      task: { kind: 'pointer', nodes: 4, maxHops: 1 },
+      phases: [
+        { name: 'pretrain', kind: 'pretrain', steps: 60, lr: 0.01 },
+        { name: 'rl', kind: 'rl', steps: 6, lr: 0.01, group: 4 },
+      ],
+    };
+    const saved: Checkpoint[] = [];
+    const rewards: number[] = [];
+    await runPlan(rt, easy, (e) => e.type === 'step' && e.reward !== undefined && rewards.push(e.reward), {
+      logEvery: 1,
+      checkpointEvery: 1000,
+      onCheckpoint: (c) => void saved.push(c),
+    });
+    expect(rewards.some((r) => r > 0)).toBe(true);
+    const [before, after] = [saved[0].params, saved[1].params];
+    let change = 0;
+    for (let i = 0; i < before.length; i++) change = Math.max(change, Math.abs(after[i] - before[i]));
+    expect(change).toBeGreaterThan(1e-3);
+  });
 });
