@@ -44,4 +44,24 @@ describe.skipIf(isNode)('the same plan in Chromium and in Node', () => {
       );
     }
   });
+
+  it('the token suite too: the same verifier metrics after each phase', async () => {
+    const pointer: PlanInput = {
+      seed: 3,
+      task: { kind: 'pointer', nodes: 5, maxHops: 3 },
+      model: { kind: 'transformer', dModel: 16, layers: 1, heads: 2 },
+      batch: 8,
+      eval: { size: 12, every: 1000 },
+      phases: [
+        { name: 'pretrain', kind: 'pretrain', steps: 10, lr: 0.01 },
+        { name: 'sft', kind: 'sft', pool: 24, select: { rule: 'hardest', m: 6 }, steps: 4, lr: 0.003 },
+      ],
+    };
+    const { commands } = (await import('vitest/browser')).server as unknown as {
+      commands: { runPlanInNode: (p: unknown) => Promise<{ phases: { name: string; metrics: unknown }[] }> };
+    };
+    const node = await commands.runPlanInNode(pointer);
+    const browser = await runPlan(await getTestRuntime(), pointer);
+    expect(browser.map((p) => p.metrics)).toEqual(node.phases.map((p) => p.metrics));
+  });
 });
