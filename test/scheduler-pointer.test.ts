@@ -110,4 +110,38 @@ describe('the pointer-chasing suite in the scheduler', () => {
     for (let i = 0; i < before.length; i++) change = Math.max(change, Math.abs(after[i] - before[i]));
     expect(change).toBeGreaterThan(1e-3);
   });
+
+  it("selects RL prompts by the pass rate on the verifier (the paper's easy / medium / too hard)", async () => {
+    const byPassRate: PlanInput = {
+      ...plan,
+      task: { kind: 'pointer', nodes: 4, maxHops: 1 },
+      phases: [
+        { name: 'pretrain', kind: 'pretrain', steps: 40, lr: 0.01 },
+        {
+          name: 'rl',
+          kind: 'rl',
+          pool: 16,
+          select: { rule: 'hardest', m: 8, by: 'pass-rate', samples: 4 },
+          steps: 1,
+          lr: 0.001,
+          group: 4,
+        },
+      ],
+    };
+    const events: RunEvent[] = [];
+    await runPlan(rt, byPassRate, (e) => events.push(e));
+    const selection = events.find((e): e is Extract<RunEvent, { type: 'selection' }> => e.type === 'selection');
+    expect(selection?.ids).toHaveLength(8);
+    // Scores are 1 - (passes / 4): quarters in [0, 1], the hardest first.
+    for (const s of selection?.scores ?? []) expect([0, 0.25, 0.5, 0.75, 1]).toContain(s);
+    const scores = selection?.scores ?? [];
+    expect(Math.min(...scores)).toBeLessThan(1); // the pretrained model passes some of them
+    for (let i = 1; i < scores.length; i++) expect(scores[i]).toBeLessThanOrEqual(scores[i - 1]);
+    await expect(
+      runPlan(rt, {
+        task: { kind: 'regression', d: 4, n: 8, head: 2 },
+        phases: [{ name: 'r', kind: 'rl', pool: 16, select: { rule: 'hardest', m: 4, by: 'pass-rate' }, steps: 1, lr: 0.1 }],
+      }),
+    ).rejects.toThrow(/phases\[0\]\.select\.by: 'pass-rate' needs the token task's verifier/);
+  });
 });

@@ -103,6 +103,13 @@ const selection = z
     rule: z.enum(['hardest', 'easiest', 'random', 'band']),
     m: positiveInt(1_000_000),
     /**
+     * The difficulty score: the current model's error ('loss'; regression: ||ŵ - w||², tokens: the
+     * completion loss), or 1 - its pass rate on the verifier over `samples` sampled answers
+     * ('pass-rate', token task only: the paper's easy / medium / too hard).
+     */
+    by: z.enum(['loss', 'pass-rate']).default('loss'),
+    samples: positiveInt(1024).default(8),
+    /**
      * Quantiles [lo, hi) of the pool's difficulty (the current model's error) for rule 'band', or a
      * named third: 'easy' [0, 1/3), 'medium' [1/3, 2/3), 'hard' [2/3, 1].
      */
@@ -188,6 +195,20 @@ export const planSchema = z
       });
     }
     plan.phases.forEach((p, i) => {
+      if (p.select?.by === 'pass-rate' && plan.task.kind !== 'pointer') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phases', i, 'select', 'by'],
+          message: "'pass-rate' needs the token task's verifier; use 'loss' for regression",
+        });
+      }
+      if (p.select?.by === 'pass-rate' && plan.batch % p.select.samples !== 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phases', i, 'select', 'samples'],
+          message: `must divide the batch (${plan.batch})`,
+        });
+      }
       if (p.hops && (plan.task.kind !== 'pointer' || p.hops[0] > p.hops[1] || p.hops[1] > plan.task.maxHops)) {
         ctx.addIssue({
           code: 'custom',

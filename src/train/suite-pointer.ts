@@ -131,6 +131,35 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     return out;
   }
 
+  /** 1 - the pass rate of each item over `samples` answers sampled at temperature 1 (its difficulty). */
+  async function failRate(items: PointerExample[], samples: number, index: number): Promise<Float64Array> {
+    const out = new Float64Array(items.length);
+    const per = B / samples;
+    for (let start = 0; start < items.length; start += per) {
+      const chunk = items.slice(start, start + per);
+      const batch = Array.from({ length: chunk.length * samples }, (_, i) => chunk[Math.floor(i / samples)]);
+      const outs = await generate(
+        rt,
+        model,
+        batch.map((e) => e.prompt),
+        {
+          maxNew: T - promptLength(cfg),
+          temperature: 1,
+          seed: plan.seed,
+          step: 1_000_000 + index * 100_000 + start,
+          eos: tok.EOS,
+          pad: tok.PAD,
+        },
+      );
+      for (const [c, e] of chunk.entries()) {
+        let pass = 0;
+        for (let g = 0; g < samples; g++) if (verify(cfg, e, outs[c * samples + g]).correct) pass++;
+        out[start + c] = 1 - pass / samples;
+      }
+    }
+    return out;
+  }
+
   const ids = new Map<number, number[]>();
 
   return {
@@ -146,7 +175,10 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       pools.set(index, pool);
       let chosen = kept;
       if (!chosen) {
-        const scores = await completionLoss(pool.items);
+        const scores =
+          phase.select.by === 'pass-rate'
+            ? await failRate(pool.items, phase.select.samples, index)
+            : await completionLoss(pool.items);
         chosen = selectIds(scores, phase.select, new StreamRng(`select:${index}`, plan.seed));
         const picked = chosen;
         onSelect({ rule: phase.select.rule, pool: phase.pool, ids: picked, scores: picked.map((i) => scores[i]) });
