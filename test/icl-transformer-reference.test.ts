@@ -20,7 +20,7 @@ import {
 } from '../src/reference/icl-transformer.ts';
 import { add, gelu_forward, layernorm_forward, matmul } from '../src/reference/kernels.ts';
 import { Rng } from '../src/reference/random.ts';
-import { expectClose } from './helpers.ts';
+import { expectClose, fdGrad, paramsAwayFromInit } from './helpers.ts';
 
 const CFG: IclTransformerConfig = { d: 3, n: 5, dModel: 8, layers: 2, heads: 2, mlp: 12 };
 const B = 2;
@@ -49,20 +49,8 @@ function randomTask(rng: Rng, cfg: IclTransformerConfig): { X: number[]; y: numb
   return { X, y, w };
 }
 
-/**
- * Parameters away from the init, so that every path carries a sizeable gradient (at the 0.02-scale init
- * most gradients are tiny and a wrong formula could hide under atol): matrices N(0, 0.4^2), biases
- * N(0, 0.2^2), layernorm weights 1 + N(0, 0.3^2).
- */
 function randomParams(cfg: IclTransformerConfig, seed: number): IclTransformerParams {
-  const rng = new Rng(seed);
-  const params: IclTransformerParams = {};
-  for (const { name, shape } of icl_param_shapes(cfg)) {
-    const isLnWeight = /^(h\d+\.ln[12]|lnf)\.w$/.test(name);
-    const std = shape.length === 2 ? 0.4 : isLnWeight ? 0.3 : 0.2;
-    params[name] = Float64Array.from({ length: size(shape) }, () => (isLnWeight ? 1 : 0) + std * rng.normal());
-  }
-  return params;
+  return paramsAwayFromInit(icl_param_shapes(cfg), seed);
 }
 
 /** The loss computed independently of icl_loss_and_grads: forward, then (1/B) sum (pred - w)^2. */
@@ -71,22 +59,6 @@ function lossOnly(params: IclTransformerParams, X: number[], y: number[], w: num
   let s = 0;
   for (let i = 0; i < pred.length; i++) s += (pred[i] - w[i]) ** 2;
   return s / B;
-}
-
-/** Central finite differences of f with respect to every entry of params[name]. */
-function finiteDiff(params: IclTransformerParams, name: string, f: () => number): Float64Array {
-  const x = params[name];
-  const fd = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + FD_STEP;
-    const lp = f();
-    x[i] = v - FD_STEP;
-    const lm = f();
-    x[i] = v;
-    fd[i] = (lp - lm) / (2 * FD_STEP);
-  }
-  return fd;
 }
 
 /**
@@ -305,7 +277,7 @@ describe('icl transformer reference: backward', () => {
     let total = 0;
     const failures: string[] = [];
     for (const { name } of icl_param_shapes(CFG)) {
-      const fd = finiteDiff(params, name, () => lossOnly(params, X, y, w));
+      const fd = fdGrad(params[name], () => lossOnly(params, X, y, w), FD_STEP);
       expect(grads[name]).toBeInstanceOf(Float64Array);
       const cmp = compare(grads[name], fd, FD_TOL, `d${name}`, 2);
       if (!cmp.ok) failures.push(cmp.report);
@@ -338,7 +310,7 @@ describe('icl transformer reference: backward', () => {
     const grads = icl_backward(params, CFG, cache, dpred);
     const objective = (): number => icl_forward(params, CFG, X, y, B).pred.reduce((s, p, i) => s + p * dpred[i], 0);
     for (const name of ['in.w', 'h0.attn.wk', 'h1.ln1.w', 'h1.mlp.b1', 'lnf.w', 'out.w']) {
-      expectClose(grads[name], finiteDiff(params, name, objective), FD_TOL, `d${name} for an arbitrary dpred`);
+      expectClose(grads[name], fdGrad(params[name], objective, FD_STEP), FD_TOL, `d${name} for an arbitrary dpred`);
     }
   });
 
@@ -350,7 +322,7 @@ describe('icl transformer reference: backward', () => {
     for (const name of ['in.w', 'h0.ln1.w', 'h0.attn.wq', 'h1.attn.wv', 'h1.mlp.b1', 'lnf.b', 'out.w']) {
       expectClose(
         grads[name],
-        finiteDiff(params, name, () => lossOnly(params, X, y, w)),
+        fdGrad(params[name], () => lossOnly(params, X, y, w), FD_STEP),
         FD_TOL,
         `d${name} at init`,
       );

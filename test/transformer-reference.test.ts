@@ -19,7 +19,7 @@ import {
   transformer_loss_and_grads,
   transformer_param_shapes,
 } from '../src/reference/transformer.ts';
-import { expectClose } from './helpers.ts';
+import { expectClose, fdGrad, paramsAwayFromInit } from './helpers.ts';
 
 const CFG: TransformerConfig = { vocab: 7, context: 6, dModel: 8, layers: 2, heads: 2, mlp: 12 };
 const B = 2;
@@ -32,21 +32,8 @@ function randomIds(rng: Rng, n: number, V: number): number[] {
   return Array.from({ length: n }, () => rng.int(V));
 }
 
-/**
- * Parameters away from the init, so that every path carries a sizeable gradient (at the 0.02-scale init
- * most gradients are tiny and a wrong formula could hide under atol): matrices N(0, 0.4^2), biases
- * N(0, 0.2^2), layernorm weights 1 + N(0, 0.3^2).
- */
 function randomParams(cfg: TransformerConfig, seed: number): TransformerParams {
-  const rng = new Rng(seed);
-  const params: TransformerParams = {};
-  for (const { name, shape } of transformer_param_shapes(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const isLnWeight = /^(h\d+\.ln[12]|lnf)\.w$/.test(name);
-    const std = shape.length === 2 ? 0.4 : isLnWeight ? 0.3 : 0.2;
-    params[name] = Float64Array.from({ length: n }, () => (isLnWeight ? 1 : 0) + std * rng.normal());
-  }
-  return params;
+  return paramsAwayFromInit(transformer_param_shapes(cfg), seed);
 }
 
 /** The loss computed independently of transformer_loss_and_grads: forward, then a masked mean cross-entropy. */
@@ -279,17 +266,7 @@ describe('transformer reference: backward', () => {
     let nonzero = 0;
     const failures: string[] = [];
     for (const { name } of transformer_param_shapes(CFG)) {
-      const x = params[name];
-      const fd = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i];
-        x[i] = v + FD_STEP;
-        const lp = lossOnly(params, CFG, tokens, targets, mask);
-        x[i] = v - FD_STEP;
-        const lm = lossOnly(params, CFG, tokens, targets, mask);
-        x[i] = v;
-        fd[i] = (lp - lm) / (2 * FD_STEP);
-      }
+      const fd = fdGrad(params[name], () => lossOnly(params, CFG, tokens, targets, mask), FD_STEP);
       expect(grads[name]).toBeInstanceOf(Float64Array);
       const cmp = compare(grads[name], fd, FD_TOL, `d${name}`, 2);
       if (!cmp.ok) failures.push(cmp.report);
@@ -308,17 +285,7 @@ describe('transformer reference: backward', () => {
     const targets = randomIds(rng, B * T, CFG.vocab);
     const { grads } = transformer_loss_and_grads(params, CFG, tokens, targets, null, B, T);
     for (const name of ['wpe', 'h0.ln1.w', 'h0.attn.wq', 'h1.mlp.b1', 'lnf.b', 'head']) {
-      const x = params[name];
-      const fd = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i];
-        x[i] = v + FD_STEP;
-        const lp = lossOnly(params, CFG, tokens, targets, null);
-        x[i] = v - FD_STEP;
-        const lm = lossOnly(params, CFG, tokens, targets, null);
-        x[i] = v;
-        fd[i] = (lp - lm) / (2 * FD_STEP);
-      }
+      const fd = fdGrad(params[name], () => lossOnly(params, CFG, tokens, targets, null), FD_STEP);
       expectClose(grads[name], fd, FD_TOL, `d${name} at init`);
     }
   });
