@@ -1,6 +1,7 @@
 /** Curation rules shared by the task suites. */
-import type { StreamRng } from '../tasks/regression.ts';
+import { StreamRng } from '../tasks/regression.ts';
 import type { Phase } from './plan.ts';
+import type { Selection } from './suite.ts';
 
 /**
  * Curation: pick m ids of a pool by their difficulty scores (higher = harder): the hardest, the
@@ -27,4 +28,25 @@ export function selectIds(
     [pick[i], pick[j]] = [pick[j], pick[i]];
   }
   return pick.slice(0, k);
+}
+
+/**
+ * The ids curated phase `index` trains on: `kept` (a resumed run's selection) when given, else the
+ * choice of `select` over `scores()` of its `pool`-item pool (drawn on the `select:<index>` stream of
+ * the plan's seed), reported through `onSelect`.
+ */
+export async function curate(
+  select: NonNullable<Phase['select']>,
+  pool: number,
+  index: number,
+  seed: number,
+  kept: number[] | undefined,
+  scores: () => Promise<ArrayLike<number>>,
+  onSelect: (s: Selection) => void,
+): Promise<number[]> {
+  if (kept) return kept;
+  const s = await scores();
+  const ids = selectIds(s, select, new StreamRng(`select:${index}`, seed));
+  onSelect({ rule: select.rule, pool, ids, scores: ids.map((i) => s[i]) });
+  return ids;
 }

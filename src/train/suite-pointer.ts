@@ -30,9 +30,9 @@ import {
   verify,
   vocabSize,
 } from '../tasks/pointer.ts';
-import { StreamRng } from '../tasks/regression.ts';
+import type { StreamRng } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
-import { selectIds } from './select.ts';
+import { curate } from './select.ts';
 import type { Selection, Suite } from './suite.ts';
 
 type PointerPlan = Plan & {
@@ -173,16 +173,16 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       if (phase.pool === undefined || phase.select === undefined) return undefined;
       const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixOf(phase, phase.mixture), phase.pool);
       pools.set(index, pool);
-      let chosen = kept;
-      if (!chosen) {
-        const scores =
-          phase.select.by === 'pass-rate'
-            ? await failRate(pool.items, phase.select.samples, index)
-            : await completionLoss(pool.items);
-        chosen = selectIds(scores, phase.select, new StreamRng(`select:${index}`, plan.seed));
-        const picked = chosen;
-        onSelect({ rule: phase.select.rule, pool: phase.pool, ids: picked, scores: picked.map((i) => scores[i]) });
-      }
+      const { select } = phase;
+      const chosen = await curate(
+        select,
+        phase.pool,
+        index,
+        plan.seed,
+        kept,
+        () => (select.by === 'pass-rate' ? failRate(pool.items, select.samples, index) : completionLoss(pool.items)),
+        onSelect,
+      );
       ids.set(index, chosen);
       return chosen;
     },

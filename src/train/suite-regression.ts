@@ -24,11 +24,10 @@ import {
   type RegressionTaskConfig,
   regressionMetrics,
   type StreamRng,
-  StreamRng as Stream,
   sampleBatch,
 } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
-import { selectIds } from './select.ts';
+import { curate } from './select.ts';
 import type { Selection, Suite } from './suite.ts';
 
 type RegressionPlan = Plan & {
@@ -103,13 +102,15 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
     async prepare(phase, index, kept, onSelect: (s: Selection) => void) {
       if (phase.pool === undefined || phase.select === undefined) return undefined;
       const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixtureOf(plan.task, phase.mixture), phase.pool);
-      let ids = kept;
-      if (!ids) {
-        const scores = exampleErrors(await predict(pool), pool);
-        ids = selectIds(scores, phase.select, new Stream(`select:${index}`, plan.seed));
-        const chosen = ids;
-        onSelect({ rule: phase.select.rule, pool: phase.pool, ids: chosen, scores: chosen.map((i) => scores[i]) });
-      }
+      const ids = await curate(
+        phase.select,
+        phase.pool,
+        index,
+        plan.seed,
+        kept,
+        async () => exampleErrors(await predict(pool), pool),
+        onSelect,
+      );
       pools.set(index, { pool, ids });
       return ids;
     },
