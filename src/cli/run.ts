@@ -50,6 +50,12 @@ export async function runPlanCli(
   const selections: RunEvent[] = [];
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | undefined;
+  let phaseStart = { at: performance.now(), steps: 1 };
+  /** Seconds left in the phase at the pace so far (curation and the first steps included). */
+  const eta = (step: number) => {
+    const left = ((performance.now() - phaseStart.at) / step) * (phaseStart.steps - step);
+    return `ETA ${(left / 1000).toFixed(0)} s`;
+  };
   const phases = await runPlan(
     rt,
     plan,
@@ -60,7 +66,8 @@ export async function runPlanCli(
         if (tty) {
           bar = new cliProgress.SingleBar(
             {
-              format: `${e.phase.padEnd(10)} [{bar}] {value}/{total} steps | {metric}`,
+              format: `${e.phase.padEnd(10)} [{bar}] {value}/{total} steps | ETA {eta_formatted} | {metric}`,
+              etaBuffer: 50,
               stream: process.stderr,
               hideCursor: true,
             },
@@ -68,10 +75,11 @@ export async function runPlanCli(
           );
           bar.start(e.steps, 0, { metric: '' });
         } else console.error(`phase ${e.phase} (${e.kind}, ${e.steps} steps)`);
+        phaseStart = { at: performance.now(), steps: e.steps };
       } else if (e.type === 'step') {
         const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}`;
         if (bar) bar.update(e.step, { metric });
-        else console.error(`  ${e.phase} step ${e.step}: ${metric}`);
+        else console.error(`  ${e.phase} step ${e.step}/${phaseStart.steps}: ${metric} (${eta(e.step)})`);
       } else if (e.type === 'selection') {
         console.error(`  ${e.phase}: selected ${e.ids.length} of ${e.pool} by rule ${e.rule}`);
       } else if (e.type === 'phase-end') {
