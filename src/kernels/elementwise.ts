@@ -1,4 +1,4 @@
-/** Elementwise kernels: add, scale, copy, and GELU forward/backward. One invocation per element. */
+/** Elementwise kernels: add, scale, copy, threshold, and GELU forward/backward. One invocation per element. */
 import { ShapeError } from '../gpu/errors.ts';
 import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
@@ -26,6 +26,7 @@ function elementwiseSpec<P extends string>(
 const addSpec = elementwiseSpec('add', ['a', 'b'], 'c');
 const scaleSpec = elementwiseSpec('scale', ['x'], 'y', [['alpha', 'f32']]);
 const copySpec = elementwiseSpec('copy', ['x'], 'y');
+const thresholdSpec = elementwiseSpec('threshold', ['x'], 'y', [['tau', 'f32']]);
 const geluForwardSpec = elementwiseSpec('gelu_forward', ['x'], 'y');
 const geluBackwardSpec = elementwiseSpec('gelu_backward', ['dy', 'x'], 'dx');
 
@@ -54,6 +55,12 @@ export function add(rt: Runtime, c: Tensor, a: Tensor, b: Tensor): void {
 export function scale(rt: Runtime, y: Tensor, x: Tensor, alpha: number): void {
   if (!Number.isFinite(alpha)) throw new ShapeError(`scale: alpha must be a finite number, got ${alpha}`);
   run(rt, scaleSpec, { y }, { x }, { alpha });
+}
+
+/** y = 1 where x < tau, else 0 (NaN gives 0): a pass/fail reward from an error. */
+export function threshold(rt: Runtime, y: Tensor, x: Tensor, tau: number): void {
+  if (!Number.isFinite(tau)) throw new ShapeError(`threshold: tau must be a finite number, got ${tau}`);
+  run(rt, thresholdSpec, { y }, { x }, { tau });
 }
 
 /** y = x. */

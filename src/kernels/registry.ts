@@ -10,7 +10,7 @@ import * as ref from '../reference/kernels.ts';
 import { type Rng, randomArray } from '../reference/random.ts';
 import { cross_entropy_backward, cross_entropy_forward } from './cross_entropy.ts';
 import { attentionKernels } from './attention.entries.ts';
-import { add, copy, gelu_backward, gelu_forward, scale } from './elementwise.ts';
+import { add, copy, gelu_backward, gelu_forward, scale, threshold } from './elementwise.ts';
 import { embeddingKernels } from './embedding.entries.ts';
 import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
@@ -587,6 +587,16 @@ export const kernels: KernelEntry[] = [
     (y, [x], n, o) => ref.scale(y, x, num(o.alpha, 1), n),
     [{ name: 'alpha', type: 'number', default: 1, doc: 'the factor', check: finite('alpha') }],
     { alpha: -0.37 },
+  ),
+  elementwiseEntry(
+    'threshold',
+    'y = 1 where x < tau, else 0 (a pass/fail reward)',
+    ['x'],
+    'y',
+    (rt, y, [x], o) => threshold(rt, y, x, num(o.tau, 0)),
+    (y, [x], n, o) => ref.threshold(y, x, num(o.tau, 0), n),
+    [{ name: 'tau', type: 'number', default: 0, doc: 'the pass threshold', check: finite('tau') }],
+    { tau: 0.25 },
   ),
   elementwiseEntry(
     'copy',

@@ -281,6 +281,11 @@ export function scale(y: Float32Array, x: Float32Array, alpha: number, N: number
   for (let i = 0; i < N; i++) y[i] = alpha * x[i];
 }
 
+/** y [N] = 1 where x [N] < tau, else 0 (NaN gives 0). */
+export function threshold(y: Float32Array, x: Float32Array, tau: number, N: number): void {
+  for (let i = 0; i < N; i++) y[i] = x[i] < tau ? 1 : 0;
+}
+
 /** y [N] = x [N]. */
 export function copy(y: Float32Array, x: Float32Array, N: number): void {
   for (let i = 0; i < N; i++) y[i] = x[i];

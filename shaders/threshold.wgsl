@@ -1,0 +1,27 @@
+// threshold: y = 1 if x < tau else 0, elementwise (a binary reward from an error: pass or fail).
+// NaN fails (NaN < tau is false). No gradient: a reward, not a differentiable layer.
+// Shapes: x, y [N] (any shape, same element count).
+// Bindings: 0 params {N, tau}, 1 x (read), 2 y (read_write).
+// Dispatch: one invocation per element, folded into a 2D grid of WG_X-wide workgroups:
+// i = gid.x + gid.y * (num_workgroups.x * WG_X).
+struct Params {
+  N: u32,
+  tau: f32,
+}
+
+override WG_X: u32;
+override WG_Y: u32;
+override WG_Z: u32;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG_X;
+  if (i >= p.N) {
+    return;
+  }
+  y[i] = select(0.0, 1.0, x[i] < p.tau);
+}
