@@ -137,11 +137,9 @@ describe('the pointer-chasing suite in the scheduler', () => {
     const scores = selection?.scores ?? [];
     expect(Math.min(...scores)).toBeLessThan(1); // the pretrained model passes some of them
     for (let i = 1; i < scores.length; i++) expect(scores[i]).toBeLessThanOrEqual(scores[i - 1]);
-    await expect(
-      runPlan(rt, {
-        task: { kind: 'regression', d: 4, n: 8, head: 2 },
-        phases: [{ name: 'r', kind: 'rl', pool: 16, select: { rule: 'hardest', m: 4, by: 'pass-rate' }, steps: 1, lr: 0.1 }],
-      }),
-    ).rejects.toThrow(/phases\[0\]\.select\.by: 'pass-rate' needs the token task's verifier/);
+    // The token task's reward is its verifier: a dense 'error' reward is refused, naming the field.
+    await expect(runPlan(rt, { ...byPassRate, phases: [{ ...byPassRate.phases[1], reward: 'error' }] })).rejects.toThrow(
+      /phases\[0\]\.reward: the token task's reward is its verifier/,
+    );
   });
 });

@@ -120,4 +120,41 @@ describe('curation and schedules', () => {
       }),
     ).toThrow(/phases\[0\]\.select\.band/);
   });
+
+  it("regression RL by pass rate: bands by the policy's pass rate, a 0/1 reward, and a validation split", async () => {
+    const plan: PlanInput = {
+      ...tiny,
+      task: { ...(tiny.task as object), kind: 'regression', rotate: true, tau: 2 },
+      eval: { size: 64, every: 100, validation: 48 },
+      phases: [
+        { name: 'pretrain', kind: 'pretrain', steps: 30, lr: 0.02 },
+        {
+          name: 'rl',
+          kind: 'rl',
+          pool: 96,
+          select: { rule: 'band', band: 'medium', m: 16, by: 'pass-rate', samples: 8 },
+          reward: 'pass',
+          steps: 10,
+          lr: 0.005,
+        },
+      ],
+    };
+    const events: RunEvent[] = [];
+    const results = await runPlan(rt, plan, (e) => events.push(e), { logEvery: 5 });
+    const selection = events.find((e): e is Extract<RunEvent, { type: 'selection' }> => e.type === 'selection');
+    // Scores are 1 - passes / 8.
+    for (const s of selection?.scores ?? []) expect(Number.isInteger(s * 8)).toBe(true);
+    // The mean reward of a 0/1 reward lies in [0, 1].
+    const rewards = events.flatMap((e) => (e.type === 'step' && e.reward !== undefined ? [e.reward] : []));
+    expect(rewards.length).toBe(2);
+    for (const r of rewards) expect(r >= 0 && r <= 1).toBe(true);
+    // Both splits are evaluated after each phase; they are different sets of the same size.
+    for (const r of results) {
+      const test = r.metrics as RegressionMetrics;
+      const val = r.validation as RegressionMetrics;
+      expect([test.count, val.count]).toEqual([64, 48]);
+      expect(val.mse).not.toBe(test.mse);
+      expect(test.passRate).toBeGreaterThanOrEqual(0);
+    }
+  });
 });

@@ -19,8 +19,11 @@ import {
   type Mixture,
   mixtureProbabilities,
   momentPrediction,
+  makeValidationSet,
   optimalRidgePrediction,
   overlaps,
+  passRates,
+  randomBasis,
   poolBatch,
   type RegressionBatch,
   type RegressionTaskConfig,
@@ -84,6 +87,65 @@ describe('sampleBatch', () => {
         }
       }
     }
+  });
+
+  it('a random basis is orthogonal and seeded; rotated w has covariance U diag(λ) Uᵀ', () => {
+    const d = 5;
+    const U = randomBasis(d, 7);
+    expect(randomBasis(d, 7)).toEqual(U);
+    expect(randomBasis(d, 8)).not.toEqual(U);
+    for (let a = 0; a < d; a++)
+      for (let b = 0; b < d; b++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += U[i * d + a] * U[i * d + b];
+        expect(Math.abs(dot - (a === b ? 1 : 0))).toBeLessThan(1e-12);
+      }
+    // Not the standard basis: the directions are mixed across coordinates.
+    expect(Math.max(...Array.from(U, Math.abs))).toBeLessThan(0.999);
+    const lam = [2, 1, 0.5, 0, 0];
+    const cfg: RegressionTaskConfig = { d, n: 1, noise: 0, domains: [{ name: 's', eigenvalues: lam }], basis: U };
+    const N = 20000;
+    const batch = sampleBatch(new Rng(5), cfg, { s: 1 }, N);
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j <= i; j++) {
+        let cov = 0;
+        for (let b = 0; b < N; b++) cov += (batch.w[b * d + i] * batch.w[b * d + j]) / N;
+        let want = 0;
+        for (let k = 0; k < d; k++) want += U[i * d + k] * lam[k] * U[j * d + k];
+        // 5 standard errors of a covariance estimate, bounded by the largest eigenvalue.
+        expect(Math.abs(cov - want), `cov[${i}][${j}]`).toBeLessThanOrEqual(5 * 2 * Math.sqrt(2 / N));
+      }
+    // Per-direction errors are measured along the basis: an error of 1 along direction 2 shows there.
+    const pred = Float32Array.from(batch.w.subarray(0, d));
+    for (let i = 0; i < d; i++) pred[i] += U[i * d + 2];
+    const one = {
+      X: batch.X.subarray(0, d),
+      y: batch.y.subarray(0, 1),
+      w: batch.w.subarray(0, d),
+      domains: batch.domains.subarray(0, 1),
+    };
+    const m = regressionMetrics(pred, one, cfg, 0.5);
+    expect(m.perDirection[2]).toBeCloseTo(1, 5);
+    expect(m.perDirection.reduce((a, b) => a + b, 0)).toBeCloseTo(m.mse, 5);
+    expect(m.passRate).toBe(0); // error 1 is not below tau = 0.5
+    expect(() => validateTaskConfig({ ...cfg, basis: new Float64Array(d * d).fill(0.5) })).toThrow(/basis must be orthogonal/);
+  });
+
+  it('pass rates: the share of Gaussian samples around pred whose error is below tau', () => {
+    const d = 4;
+    const cfg: RegressionTaskConfig = { d, n: 2, noise: 0, domains: balancedDomains(d) };
+    const batch = sampleBatch(new Rng(9), cfg, { all: 1 }, 3);
+    // pred = w exactly: the sampled error is sigma² times a chi-square with d dof.
+    const exact = Float32Array.from(batch.w);
+    const far = Float32Array.from(batch.w, (v) => v + 10);
+    const many = 4000;
+    const sure = passRates(exact, batch, 0.1, 100, many, new Rng(1));
+    expect(Array.from(sure)).toEqual([1, 1, 1]);
+    expect(Array.from(passRates(far, batch, 0.1, 1, 16, new Rng(1)))).toEqual([0, 0, 0]);
+    // P(chi2_4 < 4) = 1 - e^{-2}(1 + 2) = 0.594: tau = 4 sigma² with sigma = 1.
+    const half = passRates(exact, batch, 1, 4, many, new Rng(2));
+    for (const r of half) expect(Math.abs(r - 0.594)).toBeLessThan(5 * Math.sqrt((0.594 * 0.406) / many));
+    expect(passRates(exact, batch, 1, 4, 8, new Rng(3))).toEqual(passRates(exact, batch, 1, 4, 8, new Rng(3)));
   });
 
   it('y = Xw exactly (after one f32 rounding) when noise = 0; the residual has std noise otherwise', () => {
@@ -206,6 +268,11 @@ describe('pools and evaluation sets', () => {
       const evalSet = makeEvalSet(s, cfg, balancedMixture, 100);
       expect(evalSet.kind).toBe('eval');
       for (const pool of pools) expect(overlaps(pool, evalSet), `eval ${s} vs pool ${pool.seed}`).toBe(false);
+      // The validation split is disjoint from the test set and from every pool.
+      const valSet = makeValidationSet(s, cfg, balancedMixture, 100);
+      expect(valSet.kind).toBe('val');
+      expect(overlaps(valSet, evalSet)).toBe(false);
+      for (const pool of pools) expect(overlaps(pool, valSet)).toBe(false);
       // No shared w at all either (not only whole examples).
       const poolW = new Set(pools.flatMap((p) => Array.from(p.w).filter((v) => v !== 0)));
       expect(Array.from(evalSet.w).some((v) => v !== 0 && poolW.has(v))).toBe(false);

@@ -481,13 +481,13 @@ export interface PointerMix {
 }
 
 export interface PoolItem extends PointerExample {
-  /** `train-<seed>-<index>` or `eval-<seed>-<index>`: stable for a given seed, config and mix. */
+  /** `train-<seed>-<index>`, `eval-<seed>-<index>` or `val-<seed>-<index>`: stable for a given seed, config and mix. */
   id: string;
 }
 
 export interface Pool {
   seed: number;
-  kind: 'train' | 'eval';
+  kind: 'train' | 'eval' | 'val';
   items: PoolItem[];
 }
 
@@ -566,9 +566,10 @@ function streamSeed(seed: number, stream: number): number {
 
 const TRAIN_STREAM = 1;
 const EVAL_STREAM = 2;
+const VAL_STREAM = 3;
 
 function drawPool(
-  kind: 'train' | 'eval',
+  kind: 'train' | 'eval' | 'val',
   seed: number,
   cfg: PointerTaskConfig,
   mix: PointerMix,
@@ -581,7 +582,7 @@ function drawPool(
   const hops = Array.from({ length: cfg.maxHops }, (_, i) => i + 1);
   const vw = weightTable('mix.variants', cfg.variants, mix.variants);
   const kw = weightTable('mix.hops', hops, mix.hops);
-  const rng = new Rng(streamSeed(seed, kind === 'train' ? TRAIN_STREAM : EVAL_STREAM));
+  const rng = new Rng(streamSeed(seed, kind === 'train' ? TRAIN_STREAM : kind === 'eval' ? EVAL_STREAM : VAL_STREAM));
   // Prompts are distinct within a pool, and an eval set shares no problem (hence no prompt) with `exclude`.
   const taken = new Set<string>(exclude ? exclude.items.map(problemKey) : []);
   const items: PoolItem[] = [];
@@ -604,6 +605,14 @@ function drawPool(
     }
   }
   return { seed, kind, items };
+}
+
+/**
+ * A validation set (for choosing learning rates) from a third stream, ids `val-<seed>-<i>`; problems
+ * in `exclude` (pass the test set) are redrawn, so validation and test share no problem.
+ */
+export function makeValidationSet(seed: number, cfg: PointerTaskConfig, mix: PointerMix, size: number, exclude?: Pool): Pool {
+  return drawPool('val', seed, cfg, mix, size, exclude);
 }
 
 /** A training pool of `size` distinct problems, ids `train-<seed>-<i>`. */

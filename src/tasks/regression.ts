@@ -5,8 +5,10 @@
  *
  * One example (a prompt and its target):
  *   domain  c ~ mixture (weights over cfg.domains)
- *   w       ~ N(0, diag(eigenvalues of c)) in the STANDARD basis (no rotation: direction j is the
- *             j-th coordinate; a rotated basis would be a later addition)
+ *   w       ~ N(0, U diag(eigenvalues of c) Uᵀ): w = U (sqrt(eigenvalues) ⊙ z), z ~ N(0, I_d), where U
+ *             is cfg.basis (an orthogonal d x d matrix whose column j is direction j), or the
+ *             standard basis when cfg.basis is absent (direction j is the j-th coordinate). A random
+ *             basis keeps Adam's per-coordinate scaling from equalising rare and common directions.
  *   x_i     ~ N(0, I_d), i = 1..n
  *   y_i     = <w, x_i> + noise * N(0, 1)
  * Arrays are row-major f32, the layout LsaModel.setBatch reads: X [B*n*d], y [B*n], w [B*d], plus
@@ -42,6 +44,8 @@ export interface RegressionTaskConfig {
   /** Standard deviation of the label noise. */
   noise: number;
   domains: RegressionDomain[];
+  /** [d*d] row-major orthogonal matrix, column j = direction j (absent: the standard basis). */
+  basis?: Float64Array;
 }
 
 /** Non-negative weights over domain names, normalised internally; domains left out get weight 0. */
@@ -60,7 +64,7 @@ export interface RegressionBatch {
 
 /** A fixed, seeded set of examples: a training pool ('pool') or a held-out evaluation set ('eval'). */
 export interface RegressionPool extends RegressionBatch {
-  kind: 'pool' | 'eval';
+  kind: 'pool' | 'eval' | 'val';
   seed: number;
   /** Number of examples; their ids are 0..size-1. */
   size: number;
@@ -77,8 +81,10 @@ export interface RegressionMetrics {
   perDomain: Record<string, number>;
   /** Examples per domain (the same keys as perDomain). */
   perDomainCount: Record<string, number>;
-  /** [d]: mean over examples of (pred_j - w_j)^2; they sum to mse. */
+  /** [d]: mean over examples of the squared error along direction j (column j of the basis); they sum to mse. */
   perDirection: number[];
+  /** Share of examples with ||pred - w||^2 < tau (when a pass threshold tau was given). */
+  passRate?: number;
 }
 
 /** A configuration, mixture or argument that is not allowed; `field` names it. */
@@ -102,6 +108,7 @@ function checkInt(field: string, v: number, min: number): void {
 /** Throws a TaskConfigError naming the field and the allowed values if cfg is not a valid task. */
 export function validateTaskConfig(cfg: RegressionTaskConfig): void {
   checkInt('d', cfg.d, 1);
+  validateBasis(cfg);
   checkInt('n', cfg.n, 1);
   if (typeof cfg.noise !== 'number' || !Number.isFinite(cfg.noise) || cfg.noise < 0)
     throw new TaskConfigError('noise', `noise must be a finite number >= 0, got ${cfg.noise}`);
@@ -132,6 +139,44 @@ export function validateTaskConfig(cfg: RegressionTaskConfig): void {
         );
     });
   });
+}
+
+function validateBasis(cfg: RegressionTaskConfig): void {
+  const U = cfg.basis;
+  if (U === undefined) return;
+  const { d } = cfg;
+  if (U.length !== d * d) throw new TaskConfigError('basis', `basis must hold d * d = ${d * d} numbers, got ${U.length}`);
+  for (let a = 0; a < d; a++)
+    for (let b = a; b < d; b++) {
+      let dot = 0;
+      for (let i = 0; i < d; i++) dot += U[i * d + a] * U[i * d + b];
+      if (!(Math.abs(dot - (a === b ? 1 : 0)) < 1e-9))
+        throw new TaskConfigError('basis', `basis must be orthogonal: columns ${a} and ${b} have dot product ${dot}`);
+    }
+}
+
+/**
+ * A random orthogonal d x d basis, fixed by the seed: Gram-Schmidt (twice, for accuracy) on the
+ * columns of a matrix of normals from the ('basis', seed) stream. Row-major, column j = direction j.
+ */
+export function randomBasis(d: number, seed: number): Float64Array {
+  checkInt('d', d, 1);
+  const rng = new StreamRng('basis', seed);
+  const U = new Float64Array(d * d);
+  for (let i = 0; i < d * d; i++) U[i] = rng.normal();
+  for (let j = 0; j < d; j++) {
+    for (let pass = 0; pass < 2; pass++)
+      for (let k = 0; k < j; k++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += U[i * d + j] * U[i * d + k];
+        for (let i = 0; i < d; i++) U[i * d + j] -= dot * U[i * d + k];
+      }
+    let norm = 0;
+    for (let i = 0; i < d; i++) norm += U[i * d + j] ** 2;
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < d; i++) U[i * d + j] /= norm;
+  }
+  return U;
 }
 
 /**
@@ -206,6 +251,8 @@ export function sampleBatch(rng: Rng, cfg: RegressionTaskConfig, mixture: Readon
     if (p[k] > 0) lastPositive = k;
   }
   const scales = cfg.domains.map((dom) => dom.eigenvalues.map(Math.sqrt));
+  const U = cfg.basis;
+  const z = new Float64Array(d);
   const X = new Float32Array(B * n * d);
   const y = new Float32Array(B * n);
   const w = new Float32Array(B * d);
@@ -220,10 +267,15 @@ export function sampleBatch(rng: Rng, cfg: RegressionTaskConfig, mixture: Readon
       }
     domains[b] = c;
     const sc = scales[c];
-    for (let j = 0; j < d; j++) {
-      const z = rng.normal();
-      // No -0 for a zero variance (keeps exact comparisons and hashing in overlaps() simple).
-      w[b * d + j] = sc[j] > 0 ? sc[j] * z : 0;
+    for (let j = 0; j < d; j++) z[j] = sc[j] * rng.normal();
+    for (let i = 0; i < d; i++) {
+      let v = z[i];
+      if (U) {
+        v = 0;
+        for (let j = 0; j < d; j++) v += U[i * d + j] * z[j];
+      }
+      // No -0 (keeps exact comparisons and hashing in overlaps() simple).
+      w[b * d + i] = v === 0 ? 0 : v;
     }
     for (let i = 0; i < n * d; i++) X[b * n * d + i] = rng.normal();
     for (let i = 0; i < n; i++) {
@@ -316,7 +368,7 @@ export class StreamRng extends Rng {
 }
 
 function makeSet(
-  kind: 'pool' | 'eval',
+  kind: 'pool' | 'eval' | 'val',
   seed: number,
   cfg: RegressionTaskConfig,
   mixture: Readonly<Mixture>,
@@ -342,6 +394,16 @@ export function makePool(seed: number, cfg: RegressionTaskConfig, mixture: Reado
 /** A held-out evaluation set: its own random stream, unrelated to every pool's (check with overlaps()). */
 export function makeEvalSet(seed: number, cfg: RegressionTaskConfig, mixture: Readonly<Mixture>, size: number): RegressionPool {
   return makeSet('eval', seed, cfg, mixture, size);
+}
+
+/** A validation set (for choosing learning rates): its own stream, unrelated to the pools' and the eval set's. */
+export function makeValidationSet(
+  seed: number,
+  cfg: RegressionTaskConfig,
+  mixture: Readonly<Mixture>,
+  size: number,
+): RegressionPool {
+  return makeSet('val', seed, cfg, mixture, size);
 }
 
 /** The examples `ids` of a pool, in that order (repeats allowed), as a batch to train or evaluate on. */
@@ -449,17 +511,28 @@ export function exampleErrors(pred: ArrayLike<number>, batch: RegressionBatch): 
   return out;
 }
 
-/** Mean squared error of pred [B*d] against the batch's w, overall, per domain and per direction. */
-export function regressionMetrics(pred: ArrayLike<number>, batch: RegressionBatch, cfg: RegressionTaskConfig): RegressionMetrics {
+/**
+ * Mean squared error of pred [B*d] against the batch's w, overall, per domain and per direction of
+ * the task's basis; with `tau`, also the share of examples whose error is below it (they pass).
+ */
+export function regressionMetrics(
+  pred: ArrayLike<number>,
+  batch: RegressionBatch,
+  cfg: RegressionTaskConfig,
+  tau?: number,
+): RegressionMetrics {
   const B = checkBatch(batch, cfg);
   const { d } = cfg;
   if (B === 0) throw new TaskConfigError('batch', 'regressionMetrics: the batch is empty (B = 0); there is no mean to take');
   if (pred.length !== B * d) throw new TaskConfigError('pred', `pred must have length B * d = ${B * d}, got ${pred.length}`);
   const errors = exampleErrors(pred, batch);
   const perDirection = new Array<number>(d).fill(0);
+  const U = cfg.basis;
   for (let b = 0; b < B; b++)
     for (let j = 0; j < d; j++) {
-      const e = pred[b * d + j] - batch.w[b * d + j];
+      let e = 0;
+      if (U) for (let i = 0; i < d; i++) e += U[i * d + j] * (pred[b * d + i] - batch.w[b * d + i]);
+      else e = pred[b * d + j] - batch.w[b * d + j];
       perDirection[j] += e * e;
     }
   const sums = new Float64Array(cfg.domains.length);
@@ -477,7 +550,51 @@ export function regressionMetrics(pred: ArrayLike<number>, batch: RegressionBatc
     perDomain[dom.name] = sums[k] / counts[k];
     perDomainCount[dom.name] = counts[k];
   });
-  return { count: B, mse: total / B, perDomain, perDomainCount, perDirection: perDirection.map((s) => s / B) };
+  const out: RegressionMetrics = {
+    count: B,
+    mse: total / B,
+    perDomain,
+    perDomainCount,
+    perDirection: perDirection.map((s) => s / B),
+  };
+  if (tau !== undefined) out.passRate = errors.reduce((n, e) => n + (e < tau ? 1 : 0), 0) / B;
+  return out;
+}
+
+/**
+ * Per example, the share of `samples` answers pred + sigma * xi (xi ~ N(0, I_d), from rng) whose
+ * error ||answer - w||^2 is below tau: the pass rate of the Gaussian policy around pred, the
+ * difficulty of an RL prompt ('pass-rate' curation). Draw order: example by example, sample by
+ * sample, d normals each.
+ */
+export function passRates(
+  pred: ArrayLike<number>,
+  batch: RegressionBatch,
+  sigma: number,
+  tau: number,
+  samples: number,
+  rng: Rng,
+): Float64Array {
+  const B = batch.domains.length;
+  if (pred.length !== batch.w.length)
+    throw new TaskConfigError('pred', `pred must have the length of batch.w (${batch.w.length}), got ${pred.length}`);
+  checkInt('samples', samples, 1);
+  const out = new Float64Array(B);
+  if (B === 0) return out;
+  const d = batch.w.length / B;
+  for (let b = 0; b < B; b++) {
+    let pass = 0;
+    for (let g = 0; g < samples; g++) {
+      let err = 0;
+      for (let j = 0; j < d; j++) {
+        const e = pred[b * d + j] + sigma * rng.normal() - batch.w[b * d + j];
+        err += e * e;
+      }
+      if (err < tau) pass++;
+    }
+    out[b] = pass / samples;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ export interface Checkpoint {
   /** The current phase's curated ids (SFT/RL from a pool), kept so a resume does not re-select. */
   selection?: number[];
   /** Held-out metrics of the phases already finished. */
-  results: { name: string; metrics: SuiteMetrics }[];
+  results: { name: string; metrics: SuiteMetrics; validation?: SuiteMetrics }[];
 }
 
 /** A checkpoint that cannot be used: truncated, corrupted, or from another plan or model shape. */

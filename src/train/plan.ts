@@ -39,6 +39,18 @@ export const regressionTaskSchema = z
     head: positiveInt(256).default(4),
     /** Variance of the off-domain directions (0: a domain only ever uses its own directions). */
     rest: z.number().min(0).max(1).default(0),
+    /**
+     * Rotate the domains' directions by a random orthogonal basis fixed by the plan's seed. Off by
+     * default (direction j = coordinate j, easy to read); on for experiments, because Adam's
+     * per-coordinate scaling partly equalises rare and common directions when they lie on the axes.
+     */
+    rotate: z.boolean().default(false),
+    /**
+     * An answer passes when ||ŵ - w||² < tau: the verifier of RL's 'pass' reward, of 'pass-rate'
+     * curation and of the pass-rate metric. 1: about the moment estimator's error at n = 4d with
+     * ||w||² = 4, so a pretrained model passes some prompts and fails others.
+     */
+    tau: z.number().positive('must be > 0').max(1e6).default(1),
   })
   .strict()
   .refine((t) => t.domains !== 'head-tail' || t.head < t.d, { message: 'head must be smaller than d', path: ['head'] });
@@ -105,7 +117,8 @@ const selection = z
     /**
      * The difficulty score: the current model's error ('loss'; regression: ||ŵ - w||², tokens: the
      * completion loss), or 1 - its pass rate on the verifier over `samples` sampled answers
-     * ('pass-rate', token task only: the paper's easy / medium / too hard).
+     * ('pass-rate': the paper's easy / medium / too hard; regression samples ŵ + sigma·ξ with the
+     * phase's sigma and passes below task.tau, tokens sample at temperature 1).
      */
     by: z.enum(['loss', 'pass-rate']).default('loss'),
     samples: positiveInt(1024).default(8),
@@ -145,6 +158,12 @@ export const phaseSchema = z
     /** RL only: samples per prompt (the batch holds batch / group prompts) and the Gaussian policy's std. */
     group: z.number().int().min(2, 'the RL group size must be >= 2').max(1024).default(8),
     sigma: z.number().positive().max(100).default(0.3),
+    /**
+     * RL reward for regression: 'error' = -||answer - w||² (dense), or 'pass' = 1 when
+     * ||answer - w||² < task.tau, else 0 (binary, a verifier as in the token task, where every
+     * prompt in a group failing gives no signal). The token task's reward is always 'pass'.
+     */
+    reward: z.enum(['error', 'pass']).optional(),
   })
   .strict()
   .refine((p) => (p.select === undefined) === (p.pool === undefined), {
@@ -174,12 +193,18 @@ export const planSchema = z
       .object({
         /** Held-out prompts (disjoint from every training pool). */
         size: positiveInt(1_000_000).default(512),
+        /**
+         * A validation split of this many prompts (0: none), drawn from its own stream and evaluated
+         * at the end of each phase beside the test set: experiments choose learning rates on it, never
+         * on the test set.
+         */
+        validation: z.number().int().min(0).max(1_000_000).default(0),
         /** Evaluate every this many steps, and at the end of each phase. */
         every: positiveInt(10_000_000).default(50),
         mixture: mixture.optional(),
       })
       .strict()
-      .default({ size: 512, every: 50 }),
+      .default({ size: 512, every: 50, validation: 0 }),
     phases: z.array(phaseSchema).min(1, 'a plan needs at least one phase'),
   })
   .strict()
@@ -195,14 +220,14 @@ export const planSchema = z
       });
     }
     plan.phases.forEach((p, i) => {
-      if (p.select?.by === 'pass-rate' && plan.task.kind !== 'pointer') {
+      if (p.reward === 'error' && plan.task.kind === 'pointer') {
         ctx.addIssue({
           code: 'custom',
-          path: ['phases', i, 'select', 'by'],
-          message: "'pass-rate' needs the token task's verifier; use 'loss' for regression",
+          path: ['phases', i, 'reward'],
+          message: "the token task's reward is its verifier: 'pass' (or leave reward out)",
         });
       }
-      if (p.select?.by === 'pass-rate' && plan.batch % p.select.samples !== 0) {
+      if (p.select?.by === 'pass-rate' && plan.task.kind === 'pointer' && plan.batch % p.select.samples !== 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['phases', i, 'select', 'samples'],

@@ -31,9 +31,16 @@ export type RunEvent =
   | { type: 'selection'; phase: string; rule: string; pool: number; ids: number[]; scores: number[] }
   | { type: 'step'; phase: string; step: number; lr: number; loss?: number; reward?: number }
   | { type: 'eval'; phase: string; step: number; metrics: SuiteMetrics }
-  | { type: 'phase-end'; phase: string; index: number; metrics: SuiteMetrics }
+  | { type: 'phase-end'; phase: string; index: number; metrics: SuiteMetrics; validation?: SuiteMetrics }
   | { type: 'checkpoint'; phase: number; step: number; globalStep: number }
-  | { type: 'run-end'; phases: { name: string; metrics: SuiteMetrics }[] };
+  | { type: 'run-end'; phases: PhaseResult[] };
+
+/** Held-out metrics after a phase: on the test set, and on the validation split when the plan has one. */
+export interface PhaseResult {
+  name: string;
+  metrics: SuiteMetrics;
+  validation?: SuiteMetrics;
+}
 
 export interface RunOptions {
   /** Read the loss (or mean reward) back every this many steps (default 10). */
@@ -75,7 +82,7 @@ export async function runPlan(
   planInput: unknown,
   onEvent: (e: RunEvent) => void = () => {},
   opts: RunOptions = {},
-): Promise<{ name: string; metrics: SuiteMetrics }[]> {
+): Promise<PhaseResult[]> {
   const plan = parsePlan(planInput);
   const logEvery = opts.logEvery ?? 10;
   const suite = makeSuite(rt, plan);
@@ -83,7 +90,7 @@ export async function runPlan(
   const monitor = new FiniteMonitor(rt, suite.params, suite.grads, logEvery);
   const paramShapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
   const resume = opts.resume;
-  const results: { name: string; metrics: SuiteMetrics }[] = resume ? [...resume.results] : [];
+  const results: PhaseResult[] = resume ? [...resume.results] : [];
   let globalStep = resume?.globalStep ?? 0;
   try {
     startingParameters();
@@ -161,8 +168,9 @@ export async function runPlan(
       opt.destroy();
       const metrics = await suite.evaluate();
       onEvent({ type: 'eval', phase: phase.name, step: phase.steps, metrics });
-      onEvent({ type: 'phase-end', phase: phase.name, index, metrics });
-      results.push({ name: phase.name, metrics });
+      const validation = plan.eval.validation > 0 ? await suite.evaluate('validation') : undefined;
+      onEvent({ type: 'phase-end', phase: phase.name, index, metrics, ...(validation ? { validation } : {}) });
+      results.push({ name: phase.name, metrics, ...(validation ? { validation } : {}) });
       if (opts.checkpointEvery) {
         const none = new Float32Array(0);
         await checkpoint({ phase: index + 1, step: 0, m: none, v: none, optStep: 0, rng: { counter: 0, pos: 4 } });

@@ -16,6 +16,7 @@ import { TransformerModel } from '../models/transformer.ts';
 import {
   encodeSFT,
   makeEvalSet,
+  makeValidationSet,
   makeExample,
   makePool,
   maxSequenceLength,
@@ -80,6 +81,10 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
   });
   const pools = new Map<number, Pool>();
   const evalSet = makeEvalSet(plan.seed, cfg, mixOf(undefined, plan.eval.mixture), plan.eval.size);
+  const valSet =
+    plan.eval.validation > 0
+      ? makeValidationSet(plan.seed, cfg, mixOf(undefined, plan.eval.mixture), plan.eval.validation, evalSet)
+      : undefined;
   let lastReward = 0;
 
   /** A fresh example for a phase: variant by its mixture, k uniform over its hop range. */
@@ -265,10 +270,12 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       return (await rt.readF32(model.loss))[0];
     },
 
-    async evaluate(): Promise<PointerMetrics> {
+    async evaluate(split = 'test'): Promise<PointerMetrics> {
+      const set = split === 'validation' ? valSet : evalSet;
+      if (!set) throw new Error('evaluate: this plan has no validation split (eval.validation is 0)');
       const results = [];
-      for (let start = 0; start < evalSet.items.length; start += B) {
-        const chunk = evalSet.items.slice(start, start + B);
+      for (let start = 0; start < set.items.length; start += B) {
+        const chunk = set.items.slice(start, start + B);
         const out = await generate(
           rt,
           model,

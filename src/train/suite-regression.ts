@@ -5,7 +5,7 @@
  */
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { scale } from '../kernels/elementwise.ts';
+import { scale, threshold } from '../kernels/elementwise.ts';
 import { AdvantageMode, advantages } from '../kernels/policy.ts';
 import { sum } from '../kernels/reduce.ts';
 import { mse_loss } from '../kernels/regression.ts';
@@ -16,6 +16,7 @@ import {
   exampleErrors,
   headTailDomains,
   makeEvalSet,
+  makeValidationSet,
   makePool,
   poolBatch,
   type RegressionBatch,
@@ -23,7 +24,9 @@ import {
   type RegressionPool,
   type RegressionTaskConfig,
   regressionMetrics,
-  type StreamRng,
+  passRates,
+  randomBasis,
+  StreamRng,
   sampleBatch,
 } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
@@ -37,8 +40,14 @@ type RegressionPlan = Plan & {
 
 /** The task configuration a regression plan describes. */
 export function taskConfig(plan: RegressionPlan): RegressionTaskConfig {
-  const { d, n, noise, domains, head, rest } = plan.task;
-  return { d, n, noise, domains: domains === 'balanced' ? balancedDomains(d) : headTailDomains(d, head, rest) };
+  const { d, n, noise, domains, head, rest, rotate } = plan.task;
+  return {
+    d,
+    n,
+    noise,
+    domains: domains === 'balanced' ? balancedDomains(d) : headTailDomains(d, head, rest),
+    ...(rotate ? { basis: randomBasis(d, plan.seed) } : {}),
+  };
 }
 
 export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
@@ -65,7 +74,9 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
     dmean: rt.empty([B, d], 'f32', 'rl.dmean'),
     meanReward: rt.empty([1], 'f32', 'rl.mean_reward'),
   };
-  const evalSet = makeEvalSet(plan.seed, cfg, mixtureOf(plan.task, plan.eval.mixture), plan.eval.size);
+  const evalMix = mixtureOf(plan.task, plan.eval.mixture);
+  const evalSet = makeEvalSet(plan.seed, cfg, evalMix, plan.eval.size);
+  const valSet = plan.eval.validation > 0 ? makeValidationSet(plan.seed, cfg, evalMix, plan.eval.validation) : undefined;
   const pools = new Map<number, { pool: RegressionPool; ids: number[] }>();
 
   /** The model's predictions for every example of `set`, in chunks of B (the last one padded). */
@@ -108,7 +119,12 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
         index,
         plan.seed,
         kept,
-        async () => exampleErrors(await predict(pool), pool),
+        async () => {
+          const pred = await predict(pool);
+          if (phase.select?.by !== 'pass-rate') return exampleErrors(pred, pool);
+          const rng = new StreamRng(`pass-rate:${index}`, plan.seed);
+          return passRates(pred, pool, phase.sigma, plan.task.tau, phase.select.samples, rng).map((r) => 1 - r);
+        },
         onSelect,
       );
       pools.set(index, { pool, ids });
@@ -137,9 +153,11 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
       rt.batch(`${phase.name} step`, () => {
         model.forward();
         gaussian_sample(rt, rl.sample, rl.xi, model.pred, undefined, { seed: plan.seed, step: globalStep, sigma: phase.sigma });
-        // The reward sees only the outcome: minus the squared error of the sampled answer.
+        // The reward sees only the outcome: minus the squared error of the sampled answer, or
+        // whether that error is below tau (pass / fail).
         mse_loss(rt, rl.errs, rl.derr, rl.sample, model.w);
-        scale(rt, rl.rewards, rl.errs, -1);
+        if (phase.reward === 'pass') threshold(rt, rl.rewards, rl.errs, plan.task.tau);
+        else scale(rt, rl.rewards, rl.errs, -1);
         advantages(
           rt,
           rt.view(rl.adv, 0, [P, phase.group]),
@@ -162,8 +180,10 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
       return (await rt.readF32(phase.kind === 'rl' ? rl.meanReward : model.loss))[0];
     },
 
-    async evaluate(): Promise<RegressionMetrics> {
-      return regressionMetrics(await predict(evalSet), evalSet, cfg);
+    async evaluate(split = 'test'): Promise<RegressionMetrics> {
+      const set = split === 'validation' ? valSet : evalSet;
+      if (!set) throw new Error('evaluate: this plan has no validation split (eval.validation is 0)');
+      return regressionMetrics(await predict(set), set, cfg, plan.task.tau);
     },
 
     destroy() {

@@ -43,14 +43,19 @@ export interface Suite {
   step(phase: Phase, index: number, rng: StreamRng, globalStep: number, record: () => void, update: () => void): Promise<void>;
   /** The value to log after a step: the mean loss (supervised) or the mean reward (RL). */
   readValue(phase: Phase): Promise<number>;
-  evaluate(): Promise<SuiteMetrics>;
+  /** Held-out metrics on the test set, or on the validation split (plans with eval.validation > 0). */
+  evaluate(split?: 'test' | 'validation'): Promise<SuiteMetrics>;
   destroy(): void;
 }
 
 /** The headline numbers of a suite's metrics, for tables: name -> value. */
 export function headline(m: SuiteMetrics): Record<string, number> {
   if ('mse' in m)
-    return { 'held-out mse': m.mse, ...Object.fromEntries(Object.entries(m.perDomain).map(([d, v]) => [`mse ${d}`, v])) };
+    return {
+      'held-out mse': m.mse,
+      ...Object.fromEntries(Object.entries(m.perDomain).map(([d, v]) => [`mse ${d}`, v])),
+      ...(m.passRate !== undefined ? { 'pass rate': m.passRate } : {}),
+    };
   return {
     accuracy: m.accuracy,
     ...Object.fromEntries(Object.entries(m.byVariant).map(([v, g]) => [`acc ${v}`, g?.accuracy ?? Number.NaN])),
