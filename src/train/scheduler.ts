@@ -76,6 +76,25 @@ function makeSuite(rt: Runtime, plan: Plan): Suite {
 
 const layout = (shapes: { name: string; shape: number[] }[]) => shapes.map((p) => `${p.name}[${p.shape.join(',')}]`).join(' ');
 
+/**
+ * Held-out metrics of given parameters (a checkpoint of a plan with the same model shape) under a
+ * plan's task, without training: on the test set, and on the validation split when the plan has one.
+ */
+export async function evaluateParams(rt: Runtime, planInput: unknown, from: Checkpoint): Promise<Omit<PhaseResult, 'name'>> {
+  const plan = parsePlan(planInput);
+  const suite = makeSuite(rt, plan);
+  try {
+    const shapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
+    if (layout(from.paramShapes) !== layout(shapes))
+      throw new CheckpointError(`the checkpoint holds ${layout(from.paramShapes)}, this plan's model has ${layout(shapes)}`);
+    rt.write(suite.params.all, from.params);
+    const metrics = await suite.evaluate();
+    return plan.eval.validation > 0 ? { metrics, validation: await suite.evaluate('validation') } : { metrics };
+  } finally {
+    suite.destroy();
+  }
+}
+
 /** Run a plan (validated first) to the end; resolves with the held-out metrics after each phase. */
 export async function runPlan(
   rt: Runtime,
@@ -87,7 +106,14 @@ export async function runPlan(
   const logEvery = opts.logEvery ?? 10;
   const suite = makeSuite(rt, plan);
   // NaN/Inf in the gradients is counted on the GPU every step and checked with each loss readback.
-  const monitor = new FiniteMonitor(rt, suite.params, suite.grads, logEvery);
+  // Checks come every logEvery steps and at the end of each phase, so no more steps than this pass
+  // between two checks: the monitor's ring needs no more slots (a huge logEvery allocates nothing extra).
+  const monitor = new FiniteMonitor(
+    rt,
+    suite.params,
+    suite.grads,
+    Math.min(logEvery, Math.max(...plan.phases.map((p) => p.steps))),
+  );
   const paramShapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
   const resume = opts.resume;
   const results: PhaseResult[] = resume ? [...resume.results] : [];
