@@ -128,6 +128,7 @@ describe('sampleBatch', () => {
     expect(m.perDirection[2]).toBeCloseTo(1, 5);
     expect(m.perDirection.reduce((a, b) => a + b, 0)).toBeCloseTo(m.mse, 5);
     expect(m.passRate).toBe(0); // error 1 is not below tau = 0.5
+    expect(m.perDomainPass).toEqual({ s: 0 });
     expect(() => validateTaskConfig({ ...cfg, basis: new Float64Array(d * d).fill(0.5) })).toThrow(/basis must be orthogonal/);
   });
 

@@ -1,7 +1,7 @@
 /**
  * The command line. `start` (the main job: the default plan), `run` (any plan), `check` (every kernel
  * against the CPU reference on this machine's adapter), `kernel` (list, run on your inputs, check
- * one), `bench` (kernel and training-step speeds).
+ * one), `bench` (kernel and training-step speeds), `paper` (the paper's experiments, verdicts and report).
  * User errors print one line and exit 1; anything else is a bug and keeps its stack trace.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -9,7 +9,9 @@ import { describeAdapter, UserError } from '../device/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
 import { findKernel, kernels } from '../kernels/registry.ts';
 import { parsePlan, defaultPlan } from '../train/plan.ts';
+import { EXPERIMENTS, PRESETS } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
+import { paperOptions, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
 import { loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
@@ -143,6 +145,19 @@ program
     if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
     const rt = await runtime();
     await runBench(rt, opts);
+  });
+
+program
+  .command('paper')
+  .description("run the paper's experiments; write results.json, report.html and SVG plots to --out")
+  .option('--out <dir>', 'where the results go', 'results/paper')
+  .option('--only <experiments>', `comma-separated subset of: ${EXPERIMENTS.join(', ')}`)
+  .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
+  .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
+  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string }) => {
+    const parsed = paperOptions(opts);
+    const rt = await runtime();
+    await runPaperCli(rt, opts.out, parsed);
   });
 
 async function main(argv: string[]): Promise<void> {

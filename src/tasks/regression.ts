@@ -85,6 +85,8 @@ export interface RegressionMetrics {
   perDirection: number[];
   /** Share of examples with ||pred - w||^2 < tau (when a pass threshold tau was given). */
   passRate?: number;
+  /** The same share within each domain (the same keys as perDomain). */
+  perDomainPass?: Record<string, number>;
 }
 
 /** A configuration, mixture or argument that is not allowed; `field` names it. */
@@ -557,7 +559,17 @@ export function regressionMetrics(
     perDomainCount,
     perDirection: perDirection.map((s) => s / B),
   };
-  if (tau !== undefined) out.passRate = errors.reduce((n, e) => n + (e < tau ? 1 : 0), 0) / B;
+  if (tau !== undefined) {
+    const passes = new Uint32Array(cfg.domains.length);
+    for (let b = 0; b < B; b++) if (errors[b] < tau) passes[batch.domains[b]]++;
+    out.passRate = passes.reduce((a, v) => a + v, 0) / B;
+    out.perDomainPass = Object.fromEntries(
+      Object.keys(perDomain).map((name) => {
+        const k = cfg.domains.findIndex((dom) => dom.name === name);
+        return [name, passes[k] / counts[k]];
+      }),
+    );
+  }
   return out;
 }
 

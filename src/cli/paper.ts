@@ -1,0 +1,66 @@
+/**
+ * `paper`: run the paper experiments and write DIR/results.json, DIR/report.html and one SVG per
+ * experiment (each file written atomically). Progress on stderr; the verdicts on stdout.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseHTML } from 'linkedom';
+import { UserError } from '../device/errors.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { plotAll } from '../paper/plots.ts';
+import { EXPERIMENT_TITLES, EXPERIMENTS, type ExperimentName, PRESETS, type PresetName } from '../paper/protocol.ts';
+import { reportHtml, runPaper } from '../paper/report.ts';
+import { writeFileAtomic } from './io.ts';
+
+/** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
+export function paperOptions(opts: { only?: string; preset: string; seeds?: number }): {
+  experiments: ExperimentName[];
+  preset: PresetName;
+  seeds?: number;
+} {
+  if (!PRESETS.includes(opts.preset as PresetName))
+    throw new UserError(`--preset: unknown preset "${opts.preset}"; valid presets: ${PRESETS.join(', ')}`);
+  const experiments = opts.only ? opts.only.split(',').map((s) => s.trim()) : [...EXPERIMENTS];
+  for (const e of experiments)
+    if (!EXPERIMENTS.includes(e as ExperimentName))
+      throw new UserError(`--only: unknown experiment "${e}"; valid experiments: ${EXPERIMENTS.join(', ')} (comma-separated)`);
+  if (opts.seeds !== undefined && opts.seeds < 1) throw new UserError('--seeds must be at least 1');
+  return { experiments: experiments as ExperimentName[], preset: opts.preset as PresetName, seeds: opts.seeds };
+}
+
+export async function runPaperCli(
+  rt: Runtime,
+  out: string,
+  opts: { experiments: ExperimentName[]; preset: PresetName; seeds?: number },
+): Promise<void> {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
+  mkdirSync(out, { recursive: true });
+  const cpu = cpus();
+  const machine = {
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    'memory GiB': Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+  let runs = 0;
+  const t0 = performance.now();
+  const res = await runPaper(rt, {
+    ...opts,
+    machine,
+    onProgress: (msg) => {
+      if (msg.startsWith('experiment')) console.error(msg);
+      else if (++runs % 25 === 0) console.error(`  ${runs} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${msg}`);
+    },
+  });
+  const { document } = parseHTML('<!doctype html><html><body></body></html>');
+  const svgs = plotAll(res.rows, document as unknown as Document);
+  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
+  for (const [e, svg] of Object.entries(svgs)) writeFileAtomic(join(out, `${e}.svg`), `${svg}\n`);
+  writeFileAtomic(join(out, 'report.html'), reportHtml(res, svgs));
+  for (const v of res.verdicts) console.log(`${EXPERIMENT_TITLES[v.experiment]}: ${v.verdict}`);
+  console.error(
+    `wrote ${out}/results.json, report.html and ${Object.keys(svgs).length} SVG plots (${res.runs} runs, ${res.seconds} s)`,
+  );
+}

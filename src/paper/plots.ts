@@ -1,0 +1,177 @@
+/**
+ * One plot per experiment, drawn with Observable Plot from the measured rows (chosen learning rates;
+ * a dot per seed, a line through the means). Pure: the caller passes a DOM `document` (the
+ * browser's, or linkedom's in Node) and gets SVG text back.
+ */
+import * as Plot from '@observablehq/plot';
+import type { ExperimentName } from './protocol.ts';
+import { chosenRows, mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
+
+type Datum = Record<string, string | number>;
+
+const WIDTH = 720;
+
+/** Means over seeds of `y` per group, for the line marks. */
+function means(points: Datum[], keys: string[], y: string): Datum[] {
+  const groups = new Map<string, Datum[]>();
+  for (const p of points) {
+    const k = keys.map((key) => p[key]).join('\u0000');
+    groups.set(k, [...(groups.get(k) ?? []), p]);
+  }
+  return [...groups.values()].map((g) => ({ ...g[0], [y]: mean(g.map((p) => p[y] as number)) }));
+}
+
+/** The <svg> of a Plot figure (a figure wraps the svg when there is a legend). */
+function svgOf(el: Element): string {
+  const svg = el.tagName.toLowerCase() === 'svg' ? el : el.querySelector('svg');
+  if (!svg) throw new Error('Plot returned no <svg>');
+  if (!svg.getAttribute('xmlns')) svg.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
+  return svg.outerHTML;
+}
+
+function sftPlot(rows: Row[], document: Document): string {
+  const points: Datum[] = chosenRows(rows, 'sft', {})
+    .filter((r) => r.condition.rule !== undefined)
+    .flatMap((r) =>
+      (['target', 'pretrain'] as const).map((metric) => ({
+        m: r.condition.m,
+        rule: r.condition.rule,
+        regime: r.condition.regime,
+        metric: metric === 'target' ? 'target error' : 'pretraining-distribution error',
+        error: r.metrics[metric],
+      })),
+    );
+  const start = chosenRows(rows, 'sft', { stage: 'pretrained' });
+  const starts: Datum[] = ['target', 'pretrain'].map((metric) => ({
+    metric: metric === 'target' ? 'target error' : 'pretraining-distribution error',
+    error: mean(start.map((r) => r.metrics[metric])),
+  }));
+  const lines = means(points, ['rule', 'regime', 'metric', 'm'], 'error');
+  return svgOf(
+    Plot.plot({
+      document,
+      width: WIDTH,
+      height: 460,
+      marginRight: 190,
+      x: { type: 'log', label: 'SFT examples m', grid: true },
+      y: { label: '||ŵ − w||² (test)', grid: true },
+      fx: { label: 'regime' },
+      fy: { label: null },
+      color: { legend: false, domain: ['hardest', 'random', 'easiest'] },
+      marks: [
+        Plot.ruleY(starts, { y: 'error', fy: 'metric', stroke: '#888', strokeDasharray: '4 3' }),
+        Plot.line(lines, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', sort: 'm' }),
+        Plot.dot(points, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', r: 2 }),
+        Plot.text(
+          lines,
+          Plot.selectLast({
+            x: 'm',
+            y: 'error',
+            z: 'rule',
+            text: 'rule',
+            fill: 'rule',
+            fx: 'regime',
+            fy: 'metric',
+            dx: 4,
+            textAnchor: 'start',
+          }),
+        ),
+      ],
+    }),
+  );
+}
+
+function rlPlot(rows: Row[], document: Document): string {
+  const points: Datum[] = chosenRows(rows, 'rl', {})
+    .filter((r) => r.condition.band !== undefined)
+    .map((r) => ({ N: r.condition.N, band: r.condition.band, error: r.metrics.target }));
+  const start = mean(chosenRows(rows, 'rl', { stage: 'pretrained' }).map((r) => r.metrics.target));
+  const lines = means(points, ['band', 'N'], 'error');
+  return svgOf(
+    Plot.plot({
+      document,
+      width: WIDTH,
+      height: 320,
+      marginRight: 70,
+      x: { type: 'log', label: 'distinct RL prompts N', grid: true },
+      y: { label: 'target error after RL (test)', grid: true },
+      color: { domain: ['easy', 'medium', 'hard'] },
+      marks: [
+        Plot.ruleY([start], { stroke: '#888', strokeDasharray: '4 3' }),
+        Plot.text([start], { x: 0, frameAnchor: 'left', y: (d: number) => d, text: () => 'start', dy: -6, fill: '#888' }),
+        Plot.line(lines, { x: 'N', y: 'error', stroke: 'band', sort: 'N' }),
+        Plot.dot(points, { x: 'N', y: 'error', stroke: 'band', r: 2 }),
+        Plot.text(
+          lines,
+          Plot.selectLast({ x: 'N', y: 'error', z: 'band', text: 'band', fill: 'band', dx: 4, textAnchor: 'start' }),
+        ),
+      ],
+    }),
+  );
+}
+
+function balancePlot(rows: Row[], document: Document): string {
+  const starts = new Map(
+    chosenRows(rows, 'balance', { stage: 'start' }).map((r) => [`${r.condition.pretrain} ${r.condition.match} ${r.seed}`, r]),
+  );
+  const points: Datum[] = chosenRows(rows, 'balance', { stage: 'post' }).map((r) => {
+    const s = starts.get(`${r.condition.pretrain} ${r.condition.match} ${r.seed}`);
+    const t = s?.metrics.tail ?? Number.NaN;
+    return { condition: `${r.condition.pretrain} ${r.condition.match}`, gain: (t - r.metrics.tail) / t };
+  });
+  const bars = means(points, ['condition'], 'gain');
+  return svgOf(
+    Plot.plot({
+      document,
+      width: WIDTH,
+      height: 300,
+      marginLeft: 170,
+      x: { label: 'relative gain on the rare (tail) domain after post-training', grid: true },
+      y: { label: null },
+      marks: [
+        Plot.barX(bars, { y: 'condition', x: 'gain', fill: '#9ab' }),
+        Plot.dot(points, { y: 'condition', x: 'gain', stroke: 'black', r: 2.5 }),
+        Plot.ruleX([0]),
+      ],
+    }),
+  );
+}
+
+function recipePlot(rows: Row[], document: Document): string {
+  const points: Datum[] = chosenRows(rows, 'recipe', {})
+    .filter((r) => r.condition.variant !== undefined)
+    .map((r) => ({ variant: r.condition.variant, error: r.metrics.target }));
+  const bars = means(points, ['variant'], 'error');
+  const start = mean(chosenRows(rows, 'recipe', { stage: 'pretrained' }).map((r) => r.metrics.target));
+  return svgOf(
+    Plot.plot({
+      document,
+      width: WIDTH,
+      height: 300,
+      marginLeft: 150,
+      x: { label: 'final target error (test)', grid: true },
+      y: { label: null, domain: [...RECIPE_VARIANTS] },
+      marks: [
+        Plot.barX(bars, { y: 'variant', x: 'error', fill: (d: Datum) => (d.variant === 'recipe' ? '#4a7' : '#9ab') }),
+        Plot.dot(points, { y: 'variant', x: 'error', stroke: 'black', r: 2.5 }),
+        Plot.ruleX([start], { stroke: '#888', strokeDasharray: '4 3' }),
+        Plot.ruleX([0]),
+      ],
+    }),
+  );
+}
+
+const PLOTS: Record<ExperimentName, (rows: Row[], document: Document) => string> = {
+  sft: sftPlot,
+  rl: rlPlot,
+  balance: balancePlot,
+  recipe: recipePlot,
+};
+
+/** SVG text of each experiment's plot that has rows. */
+export function plotAll(rows: Row[], document: Document): Partial<Record<ExperimentName, string>> {
+  const out: Partial<Record<ExperimentName, string>> = {};
+  for (const e of Object.keys(PLOTS) as ExperimentName[])
+    if (rows.some((r) => r.experiment === e)) out[e] = PLOTS[e](rows, document);
+  return out;
+}

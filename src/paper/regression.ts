@@ -1,0 +1,343 @@
+/**
+ * The paper experiments in setting A (in-context weight prediction), run through the scheduler: each
+ * run is a plan (pretraining, or post-training started from a pretrained checkpoint with
+ * `initFrom`), so the experiments use exactly the kernels, optimizer and curation of every other run.
+ * Learning rates are swept per condition and chosen on the validation split.
+ */
+import type { Runtime } from '../gpu/runtime.ts';
+import type { RegressionMetrics } from '../tasks/regression.ts';
+import type { Checkpoint } from '../train/checkpoint.ts';
+import type { PlanInput } from '../train/plan.ts';
+import { evaluateParams, type PhaseResult, runPlan } from '../train/scheduler.ts';
+import { basePlan, type ExperimentName, MIXTURES, type Preset, RECIPE, RL } from './protocol.ts';
+import { mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
+
+type Mixture = Readonly<Record<string, number>>;
+type Phases = PlanInput['phases'];
+
+/** Errors weighted by the target, the pretraining mixture and half of each; per domain; pass rates. */
+export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture): Record<string, number> {
+  const weighted = (mix: Mixture, per: Record<string, number>) => {
+    const total = Object.values(mix).reduce((a, b) => a + b, 0);
+    return Object.entries(mix).reduce((s, [k, w]) => s + (w / total) * (per[k] ?? Number.NaN), 0);
+  };
+  const target = weighted(MIXTURES.target, m.perDomain);
+  const pretrain = weighted(pretrainMix, m.perDomain);
+  const pass = m.perDomainPass ?? {};
+  return {
+    target,
+    pretrain,
+    mix: (target + pretrain) / 2,
+    head: m.perDomain.head,
+    tail: m.perDomain.tail,
+    'pass target': weighted(MIXTURES.target, pass),
+    'pass tail': pass.tail ?? Number.NaN,
+  };
+}
+
+export interface LabOptions {
+  preset: Preset;
+  seeds: number[];
+  /** Called after every run, with a short description. */
+  onRun?: (what: string) => void;
+}
+
+/** One runtime, a cache of pretrained checkpoints and of finished runs, and the rows measured. */
+export class RegressionLab {
+  readonly rows: Row[] = [];
+  private readonly pretrained = new Map<string, Promise<Pretrained>>();
+  private readonly runs = new Map<string, Promise<PhaseResult>>();
+  private readonly ids = new WeakMap<Checkpoint, string>();
+  runsDone = 0;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly opts: LabOptions,
+  ) {}
+
+  get preset(): Preset {
+    return this.opts.preset;
+  }
+
+  /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
+  pretrain(seed: number, mix: 'balanced' | 'imbalanced'): Promise<Pretrained> {
+    const key = `${seed}:${mix}`;
+    let p = this.pretrained.get(key);
+    if (!p) {
+      p = this.runPretrain(seed, mix);
+      this.pretrained.set(key, p);
+    }
+    return p;
+  }
+
+  private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced'): Promise<Pretrained> {
+    const { pretrainSteps: steps, pretrainLr: lr, snapshotEvery } = this.preset;
+    const plan = basePlan(
+      seed,
+      this.preset,
+      [{ name: 'pretrain', kind: 'pretrain', mixture: { ...MIXTURES[mix] }, steps, lr, schedule: { kind: 'constant' } }],
+      `pretrain-${mix}`,
+    );
+    const snapshots: { step: number; checkpoint: Checkpoint }[] = [];
+    await runPlan(this.rt, plan, () => {}, {
+      logEvery: steps,
+      checkpointEvery: snapshotEvery,
+      onCheckpoint: (c) => {
+        // Mid-phase snapshots come with (phase 0, step s); the end of the phase with (phase 1, step 0).
+        const step = c.phase === 0 ? c.step : steps;
+        this.ids.set(c, `${seed}:${mix}:${step}`);
+        snapshots.push({ step, checkpoint: c });
+      },
+    });
+    this.opts.onRun?.(`pretrain ${mix} seed ${seed}`);
+    const final = snapshots[snapshots.length - 1].checkpoint;
+    return { mix, seed, final, snapshots };
+  }
+
+  /** Held-out metrics of a checkpoint without training. */
+  async measure(seed: number, from: Checkpoint): Promise<Omit<PhaseResult, 'name'>> {
+    return evaluateParams(
+      this.rt,
+      basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure'),
+      from,
+    );
+  }
+
+  /** A post-training run from `from` (cached: the same plan from the same checkpoint runs once). */
+  post(seed: number, from: Checkpoint, phases: Phases, name: string): Promise<PhaseResult> {
+    const plan = basePlan(seed, this.preset, phases, name);
+    const key = `${this.ids.get(from)}|${JSON.stringify(plan.phases)}`;
+    let p = this.runs.get(key);
+    if (!p) {
+      p = runPlan(this.rt, plan, () => {}, { logEvery: 1_000_000, initFrom: from }).then((results) => {
+        this.runsDone++;
+        this.opts.onRun?.(name);
+        return results[results.length - 1];
+      });
+      this.runs.set(key, p);
+    }
+    return p;
+  }
+
+  /** A row without training (a starting point): lr 0, always "chosen". */
+  async startRow(experiment: ExperimentName, seed: number, from: Checkpoint, pretrainMix: Mixture, condition: Row['condition']) {
+    const r = await this.measure(seed, from);
+    this.rows.push({
+      experiment,
+      setting: 'regression',
+      seed,
+      condition,
+      lr: 0,
+      chosen: true,
+      metrics: metricsOf(r.metrics as RegressionMetrics, pretrainMix),
+      validation: metricsOf(r.validation as RegressionMetrics, pretrainMix),
+    });
+  }
+
+  /**
+   * Run a condition over every seed and learning rate, record every run as a row, and mark the lr
+   * whose mean validation target error over seeds is lowest as chosen.
+   */
+  async sweep(
+    experiment: ExperimentName,
+    condition: Row['condition'],
+    lrs: number[],
+    run: (seed: number, lr: number) => Promise<{ result: PhaseResult; pretrainMix: Mixture; extra?: Row['condition'] }>,
+  ): Promise<void> {
+    const added: Row[] = [];
+    for (const lr of lrs)
+      for (const seed of this.opts.seeds) {
+        const { result, pretrainMix, extra } = await run(seed, lr);
+        added.push({
+          experiment,
+          setting: 'regression',
+          seed,
+          condition: { ...condition, ...extra },
+          lr,
+          chosen: false,
+          metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix),
+          validation: metricsOf(result.validation as RegressionMetrics, pretrainMix),
+        });
+      }
+    const score = (lr: number) => mean(added.filter((r) => r.lr === lr).map((r) => r.validation.target));
+    const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
+    for (const r of added) r.chosen = r.lr === best;
+    this.rows.push(...added);
+  }
+}
+
+export interface Pretrained {
+  mix: 'balanced' | 'imbalanced';
+  seed: number;
+  final: Checkpoint;
+  snapshots: { step: number; checkpoint: Checkpoint }[];
+}
+
+const sftPhase = (p: Preset, rule: string, m: number, steps: number, lr: number) => ({
+  name: 'sft',
+  kind: 'sft' as const,
+  mixture: { ...MIXTURES.target },
+  pool: p.sftPool,
+  select: { rule: rule as 'hardest' | 'random' | 'easiest', m },
+  steps,
+  lr,
+});
+
+const rlPhase = (p: Preset, band: 'easy' | 'medium' | 'hard', N: number, lr: number) => ({
+  name: 'rl',
+  kind: 'rl' as const,
+  mixture: { ...MIXTURES.target },
+  pool: 3 * Math.max(...p.rlSizes),
+  select: { rule: 'band' as const, band, m: N, by: 'pass-rate' as const, samples: RL.samples },
+  reward: RL.reward,
+  group: RL.group,
+  sigma: RL.sigma,
+  steps: p.rlSteps,
+  lr,
+});
+
+/** Experiment 1: SFT size x selection rule, at a fixed budget and near convergence. */
+export async function sftExperiment(lab: RegressionLab): Promise<void> {
+  const p = lab.preset;
+  for (const seed of lab.opts.seeds) {
+    const pre = await lab.pretrain(seed, 'balanced');
+    await lab.startRow('sft', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+  }
+  for (const [regime, steps] of [
+    ['budget', p.sftBudget],
+    ['converge', p.sftConverge],
+  ] as const)
+    for (const rule of ['hardest', 'random', 'easiest'])
+      for (const m of p.sftSizes.filter((m) => m <= p.sftPool))
+        await lab.sweep('sft', { regime, rule, m }, p.sftLrs, async (seed, lr) => ({
+          result: await lab.post(
+            seed,
+            (await lab.pretrain(seed, 'balanced')).final,
+            [sftPhase(p, rule, m, steps, lr)],
+            `sft ${regime} ${rule} m=${m} lr=${lr} seed ${seed}`,
+          ),
+          pretrainMix: MIXTURES.balanced,
+        }));
+}
+
+/** Experiment 2: RL data size x difficulty band (by the pretrained pass rate), a fixed number of updates. */
+export async function rlExperiment(lab: RegressionLab): Promise<void> {
+  const p = lab.preset;
+  for (const seed of lab.opts.seeds) {
+    const pre = await lab.pretrain(seed, 'balanced');
+    await lab.startRow('rl', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+  }
+  for (const band of ['easy', 'medium', 'hard'] as const)
+    for (const N of p.rlSizes)
+      await lab.sweep('rl', { band, N }, p.rlLrs, async (seed, lr) => ({
+        result: await lab.post(
+          seed,
+          (await lab.pretrain(seed, 'balanced')).final,
+          [rlPhase(p, band, N, lr)],
+          `rl ${band} N=${N} lr=${lr} seed ${seed}`,
+        ),
+        pretrainMix: MIXTURES.balanced,
+      }));
+}
+
+/** The recipe's post-training: SFT on a small hard set, then RL on the largest medium set. */
+function postPhases(
+  p: Preset,
+  lr: number,
+  over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number } = {},
+) {
+  return [
+    sftPhase(p, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr),
+    rlPhase(p, over.band ?? 'medium', over.N ?? Math.max(...p.rlSizes), lr),
+  ];
+}
+
+/**
+ * Experiment 3: balanced vs imbalanced pretraining, then the same post-training; the balanced model
+ * also at a matched start (the snapshot whose validation target error, or tail error, is closest to
+ * the imbalanced model's).
+ */
+export async function balanceExperiment(lab: RegressionLab): Promise<void> {
+  const p = lab.preset;
+  /** Per seed: the starting checkpoint of each condition, and the pretraining steps it had. */
+  const starts = new Map<string, { from: Checkpoint; steps: number; mix: 'balanced' | 'imbalanced' }>();
+  for (const seed of lab.opts.seeds) {
+    const bal = await lab.pretrain(seed, 'balanced');
+    const imb = await lab.pretrain(seed, 'imbalanced');
+    const ref = (await lab.measure(seed, imb.final)).validation as RegressionMetrics;
+    const refM = metricsOf(ref, MIXTURES.imbalanced);
+    const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
+    for (const s of bal.snapshots) {
+      const v = metricsOf((await lab.measure(seed, s.checkpoint)).validation as RegressionMetrics, MIXTURES.balanced);
+      snaps.push({ ...s, v });
+    }
+    const closest = (key: 'target' | 'tail') =>
+      snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
+    const t = closest('target');
+    const r = closest('tail');
+    starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps: p.pretrainSteps, mix: 'balanced' });
+    starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });
+    starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
+    starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps: p.pretrainSteps, mix: 'imbalanced' });
+  }
+  const conditions = [
+    ['balanced', 'unmatched'],
+    ['balanced', 'matched-target'],
+    ['balanced', 'matched-tail'],
+    ['imbalanced', 'unmatched'],
+  ] as const;
+  for (const [pretrain, match] of conditions) {
+    for (const seed of lab.opts.seeds) {
+      const s = starts.get(`${seed}:${pretrain}:${match}`);
+      if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
+      await lab.startRow('balance', seed, s.from, MIXTURES[s.mix], { pretrain, match, stage: 'start', pretrainSteps: s.steps });
+    }
+    await lab.sweep('balance', { pretrain, match, stage: 'post' }, p.postLrs, async (seed, lr) => {
+      const s = starts.get(`${seed}:${pretrain}:${match}`);
+      if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
+      return {
+        result: await lab.post(seed, s.from, postPhases(p, lr), `balance ${pretrain} ${match} lr=${lr} seed ${seed}`),
+        pretrainMix: MIXTURES[s.mix],
+        extra: { pretrainSteps: s.steps },
+      };
+    });
+  }
+}
+
+/** Experiment 4: the recipe against large random SFT, small RL, too-hard RL and imbalanced pretraining. */
+export async function recipeExperiment(lab: RegressionLab): Promise<void> {
+  const p = lab.preset;
+  const variants: Record<
+    (typeof RECIPE_VARIANTS)[number],
+    { mix: 'balanced' | 'imbalanced'; over: Parameters<typeof postPhases>[2] }
+  > = {
+    recipe: { mix: 'balanced', over: {} },
+    'large-random-sft': { mix: 'balanced', over: { sftRule: 'random', sftM: p.sftPool } },
+    'small-rl': { mix: 'balanced', over: { N: Math.min(...p.rlSizes) } },
+    'too-hard-rl': { mix: 'balanced', over: { band: 'hard' } },
+    'imbalanced-pretrain': { mix: 'imbalanced', over: {} },
+  };
+  for (const seed of lab.opts.seeds) {
+    const pre = await lab.pretrain(seed, 'balanced');
+    await lab.startRow('recipe', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+  }
+  for (const variant of RECIPE_VARIANTS) {
+    const v = variants[variant];
+    await lab.sweep('recipe', { variant }, p.postLrs, async (seed, lr) => ({
+      result: await lab.post(
+        seed,
+        (await lab.pretrain(seed, v.mix)).final,
+        postPhases(p, lr, v.over),
+        `recipe ${variant} lr=${lr} seed ${seed}`,
+      ),
+      pretrainMix: MIXTURES[v.mix],
+    }));
+  }
+}
+
+export const REGRESSION_EXPERIMENTS: Record<ExperimentName, (lab: RegressionLab) => Promise<void>> = {
+  sft: sftExperiment,
+  rl: rlExperiment,
+  balance: balanceExperiment,
+  recipe: recipeExperiment,
+};

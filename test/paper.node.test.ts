@@ -1,0 +1,161 @@
+/**
+ * The paper experiments (src/paper): verdicts follow their written rules on synthetic rows (so they
+ * can come out either way), and `paper --preset tiny` writes a complete results.json whose verdicts
+ * are the ones its own rows give.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXPERIMENTS, PRESET_TABLE } from '../src/paper/protocol.ts';
+import type { PaperResults } from '../src/paper/report.ts';
+import {
+  balanceVerdict,
+  recipeVerdict,
+  RECIPE_VARIANTS,
+  type Row,
+  rlVerdict,
+  sftVerdict,
+  verdicts,
+} from '../src/paper/verdicts.ts';
+
+const row = (experiment: Row['experiment'], seed: number, condition: Row['condition'], metrics: Record<string, number>): Row => ({
+  experiment,
+  setting: 'regression',
+  seed,
+  condition,
+  lr: 0.01,
+  chosen: true,
+  metrics,
+  validation: metrics,
+});
+
+/** SFT rows: target error per rule and m from `err`, for two seeds (seed 2 adds a little). */
+function sftRows(err: (rule: string, m: number) => number): Row[] {
+  const rows = [1, 2].map((s) => row('sft', s, { stage: 'pretrained' }, { target: 1, pretrain: 1 }));
+  for (const regime of ['budget', 'converge'])
+    for (const rule of ['hardest', 'random', 'easiest'])
+      for (const m of [16, 64, 256, 1024, 4096])
+        for (const seed of [1, 2])
+          rows.push(row('sft', seed, { regime, rule, m }, { target: err(rule, m) + 0.001 * seed, pretrain: 1 }));
+  return rows;
+}
+
+describe('verdicts follow their rules', () => {
+  it('SFT: hard beating random at small m with an early best m confirms; the reverse does not', () => {
+    const paper = (rule: string, m: number) => (rule === 'hardest' ? (m <= 64 ? 0.5 : 0.6) : 1 - Math.log2(m) / 20);
+    expect(sftVerdict(sftRows(paper)).verdict).toBe('confirmed');
+    const against = (rule: string, m: number) => (rule === 'hardest' ? 1.2 - Math.log2(m) / 20 : 1 - Math.log2(m) / 20);
+    const v = sftVerdict(sftRows(against));
+    expect(v.verdict).toBe('not confirmed');
+    expect(v.criteria.every((c) => !c.held)).toBe(true);
+  });
+
+  it('RL: gains, stability and the too-hard band decide', () => {
+    const build = (gain: (band: string, N: number, seed: number) => number): Row[] => {
+      const rows = [1, 2, 3].map((s) => row('rl', s, { stage: 'pretrained' }, { target: 1 }));
+      for (const band of ['easy', 'medium', 'hard'])
+        for (const N of [8, 128, 2048])
+          for (const s of [1, 2, 3]) rows.push(row('rl', s, { band, N }, { target: 1 - gain(band, N, s) }));
+      return rows;
+    };
+    // The paper's picture: medium gains grow with N, small N scatters (some runs end worse), hard gains little.
+    const paper = build((band, N, s) => (band === 'hard' ? 0.01 : N === 8 ? [0.2, -0.1, 0.05][s - 1] : 0.3));
+    const v = rlVerdict(paper);
+    expect(v.verdict).toBe('confirmed');
+    expect(v.numbers['medium N=8 collapse']).toBeCloseTo(1 / 3);
+    // The reverse: small N best and steady, large N scattered, hard the best band.
+    const reverse = build((band, N, s) => (band === 'hard' ? 0.5 : N === 8 ? 0.3 : 0.05 * s));
+    expect(rlVerdict(reverse).verdict).toBe('not confirmed');
+  });
+
+  it('balance: relative tail gains, balanced vs imbalanced, in each match', () => {
+    const build = (balancedGain: number): Row[] =>
+      [1, 2].flatMap((s) =>
+        (
+          [
+            ['balanced', 'unmatched'],
+            ['balanced', 'matched-target'],
+            ['balanced', 'matched-tail'],
+            ['imbalanced', 'unmatched'],
+          ] as const
+        ).flatMap(([pretrain, match]) => [
+          row('balance', s, { pretrain, match, stage: 'start' }, { tail: 2 }),
+          row(
+            'balance',
+            s,
+            { pretrain, match, stage: 'post' },
+            { tail: 2 * (1 - (pretrain === 'balanced' ? balancedGain : 0.3)) },
+          ),
+        ]),
+      );
+    expect(balanceVerdict(build(0.5)).verdict).toBe('confirmed');
+    expect(balanceVerdict(build(0.1)).verdict).toBe('not confirmed');
+  });
+
+  it('recipe: lowest target error among the variants confirms', () => {
+    const build = (recipe: number) =>
+      [1, 2].flatMap((s) =>
+        RECIPE_VARIANTS.map((variant) => row('recipe', s, { variant }, { target: variant === 'recipe' ? recipe : 1 })),
+      );
+    expect(recipeVerdict(build(0.5)).verdict).toBe('confirmed');
+    expect(recipeVerdict(build(2)).verdict).toBe('not confirmed');
+  });
+
+  it('only the chosen learning rate counts', () => {
+    const rows = sftRows((rule, m) => (rule === 'hardest' ? (m <= 64 ? 0.5 : 0.6) : 1 - Math.log2(m) / 20));
+    const unchosen = rows.map((r) => ({ ...r, lr: 0.1, chosen: false, metrics: { ...r.metrics, target: 5 } }));
+    expect(sftVerdict([...rows, ...unchosen]).verdict).toBe('confirmed');
+  });
+});
+
+describe('npm run paper -- --preset tiny', () => {
+  it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', () => {
+    const out = mkdtempSync(join(tmpdir(), 'paper-'));
+    try {
+      const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--out', out], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
+      const p = PRESET_TABLE.tiny;
+      expect(res.experiments).toEqual([...EXPERIMENTS]);
+      expect(res.seeds).toEqual([1, 2]);
+      expect(res.adapter.vendor).toBeTruthy();
+      // Every condition of every experiment, for every seed and every learning rate of its grid.
+      const count = (e: string, pred: (r: Row) => boolean = () => true) =>
+        res.rows.filter((r) => r.experiment === e && pred(r)).length;
+      expect(count('sft', (r) => r.lr > 0)).toBe(2 * 3 * p.sftSizes.length * p.sftLrs.length * p.seeds);
+      expect(count('rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
+      expect(count('balance', (r) => r.condition.stage === 'post')).toBe(4 * p.postLrs.length * p.seeds);
+      expect(count('recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
+      // One chosen lr per condition and seed; every metric finite.
+      for (const r of res.rows)
+        for (const [k, v] of Object.entries(r.metrics)) expect(Number.isFinite(v), `${r.experiment} ${k}`).toBe(true);
+      // The verdicts are what the rows give, by the same rules.
+      expect(res.verdicts).toEqual(verdicts(res.rows));
+      expect(res.verdicts.map((v) => v.experiment)).toEqual([...EXPERIMENTS]);
+      for (const v of res.verdicts) expect(['confirmed', 'not confirmed', 'mixed']).toContain(v.verdict);
+      // The report and one SVG per experiment.
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      for (const e of EXPERIMENTS) expect(readFileSync(join(out, `${e}.svg`), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
+      expect(html).toContain('<svg');
+      for (const v of res.verdicts) expect(html).toContain(v.rule.slice(0, 40));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+  it('refuses an unknown experiment or preset with the valid names and exit 1', () => {
+    for (const [args, msg] of [
+      [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
+      [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
+    ] as const) {
+      const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
