@@ -401,6 +401,10 @@ describe('pointer task: pools and held-out sets', () => {
     expect(overlaps(ev, pool, 'problem')).toEqual([]);
     expect(overlaps(ev, pool)).toEqual([]);
     expect(catchTaskError(() => makeEvalSet(1, small, {}, 40, pool)).field).toBe('size');
+    // Pools exclude the held-out sets the same way (the suite passes its test and validation sets).
+    const held = makeEvalSet(2, small, {}, 20);
+    expect(overlaps(makePool(3, small, {}, 40), held, 'problem').length).toBeGreaterThan(0);
+    expect(overlaps(makePool(3, small, {}, 40, held), held, 'problem')).toEqual([]);
   });
 });
 

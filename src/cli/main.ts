@@ -9,7 +9,7 @@ import { describeAdapter, UserError } from '../device/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
 import { findKernel, kernels } from '../kernels/registry.ts';
 import { parsePlan, defaultPlan } from '../train/plan.ts';
-import { EXPERIMENTS, PRESETS } from '../paper/protocol.ts';
+import { EXPERIMENTS, PRESETS, TARGET_NAMES } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
 import { paperOptions, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
@@ -154,7 +154,8 @@ program
   .option('--only <experiments>', `comma-separated subset of: ${EXPERIMENTS.join(', ')}`)
   .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
   .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
-  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string }) => {
+  .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
+  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string; target: string }) => {
     const parsed = paperOptions(opts);
     const rt = await runtime();
     await runPaperCli(rt, opts.out, parsed);

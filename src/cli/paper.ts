@@ -9,16 +9,27 @@ import { parseHTML } from 'linkedom';
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { plotAll } from '../paper/plots.ts';
-import { EXPERIMENT_TITLES, EXPERIMENTS, type ExperimentName, PRESETS, type PresetName } from '../paper/protocol.ts';
+import {
+  EXPERIMENT_TITLES,
+  EXPERIMENTS,
+  type ExperimentName,
+  PRESETS,
+  type PresetName,
+  TARGET_NAMES,
+  type TargetName,
+} from '../paper/protocol.ts';
 import { reportHtml, runPaper } from '../paper/report.ts';
 import { writeFileAtomic } from './io.ts';
 
 /** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
-export function paperOptions(opts: { only?: string; preset: string; seeds?: number }): {
+export function paperOptions(opts: { only?: string; preset: string; seeds?: number; target: string }): {
   experiments: ExperimentName[];
   preset: PresetName;
+  target: TargetName;
   seeds?: number;
 } {
+  if (!TARGET_NAMES.includes(opts.target as TargetName))
+    throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
   if (!PRESETS.includes(opts.preset as PresetName))
     throw new UserError(`--preset: unknown preset "${opts.preset}"; valid presets: ${PRESETS.join(', ')}`);
   const experiments = opts.only ? opts.only.split(',').map((s) => s.trim()) : [...EXPERIMENTS];
@@ -26,13 +37,18 @@ export function paperOptions(opts: { only?: string; preset: string; seeds?: numb
     if (!EXPERIMENTS.includes(e as ExperimentName))
       throw new UserError(`--only: unknown experiment "${e}"; valid experiments: ${EXPERIMENTS.join(', ')} (comma-separated)`);
   if (opts.seeds !== undefined && opts.seeds < 1) throw new UserError('--seeds must be at least 1');
-  return { experiments: experiments as ExperimentName[], preset: opts.preset as PresetName, seeds: opts.seeds };
+  return {
+    experiments: experiments as ExperimentName[],
+    preset: opts.preset as PresetName,
+    target: opts.target as TargetName,
+    seeds: opts.seeds,
+  };
 }
 
 export async function runPaperCli(
   rt: Runtime,
   out: string,
-  opts: { experiments: ExperimentName[]; preset: PresetName; seeds?: number },
+  opts: { experiments: ExperimentName[]; preset: PresetName; target: TargetName; seeds?: number },
 ): Promise<void> {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });

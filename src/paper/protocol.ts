@@ -100,9 +100,23 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
 export const MIXTURES = {
   balanced: { head: 0.5, tail: 0.5 },
   imbalanced: { head: 0.95, tail: 0.05 },
-  /** The post-training target: shifted toward the tail, different from both pretraining mixtures. */
-  target: { head: 0.2, tail: 0.8 },
 } as const;
+
+export type TargetName = 'rare' | 'shifted';
+export const TARGET_NAMES: readonly TargetName[] = ['rare', 'shifted'];
+
+/**
+ * The post-training target (the distribution of the SFT and RL pools and of the "target" error);
+ * it differs from both pretraining mixtures. 'rare' (the default): tail tasks only. For the LSA
+ * optimum this moves Γ a long way (the head directions to 0, the tail ones up), so post-training has
+ * room to help (about 40% of the balanced model's target error, by the closed form) and forgetting
+ * shows as head error. 'shifted': head 0.2, tail 0.8, a milder shift with only a few percent of
+ * room, where seed noise competes with the effects measured.
+ */
+export const TARGETS: Record<TargetName, Readonly<Record<string, number>>> = {
+  rare: { tail: 1 },
+  shifted: { head: 0.2, tail: 0.8 },
+};
 
 /** The task every experiment shares. */
 export const TASK = { kind: 'regression', d: 8, n: 32, noise: 0.1, domains: 'head-tail', head: 4, rotate: true, tau: 1 } as const;
@@ -133,12 +147,17 @@ export function basePlan(seed: number, preset: Preset, phases: PlanInput['phases
 }
 
 /** The protocol in words, for the report (every number is read from the constants above). */
-export function protocolText(preset: PresetName): string[] {
+export function protocolText(preset: PresetName, target: TargetName): string[] {
   const p = PRESET_TABLE[preset];
+  const t = TARGETS[target];
   return [
     `Setting A, in-context weight prediction: d = ${TASK.d}, n = ${TASK.n}, label noise ${TASK.noise}; two domains of ${TASK.head} directions each (head, tail), w ~ N(0, I) on its domain's directions; the directions are rotated by a random orthogonal basis per seed. Model: factorised LSA (ŵ = P·Q·(1/n)Σ x_i y_i), AdamW, batch 64.`,
     `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on the balanced mixture (head ${MIXTURES.balanced.head}, tail ${MIXTURES.balanced.tail}) or the imbalanced one (head ${MIXTURES.imbalanced.head}, tail ${MIXTURES.imbalanced.tail}).`,
-    `Post-training target: head ${MIXTURES.target.head}, tail ${MIXTURES.target.tail} (it differs from both pretraining mixtures). Errors ||ŵ − w||² are measured per domain on held-out sets of ${p.evalSize}, then weighted: "target" by the target mixture, "pretrain" by the pretraining mixture (forgetting), "mix" half and half; "tail" is the rare domain. An answer passes when its error is below τ = ${TASK.tau}.`,
+    `Post-training target '${target}': ${Object.entries(t)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )} (it differs from both pretraining mixtures; the SFT and RL pools are drawn from it). Errors ||ŵ − w||² are measured per domain on held-out sets of ${p.evalSize}, then weighted: "target" by the target mixture, "pretrain" by the pretraining mixture (forgetting), "mix" half and half; "tail" is the rare domain. An answer passes when its error is below τ = ${TASK.tau}.`,
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,

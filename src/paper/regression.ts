@@ -16,12 +16,12 @@ type Mixture = Readonly<Record<string, number>>;
 type Phases = PlanInput['phases'];
 
 /** Errors weighted by the target, the pretraining mixture and half of each; per domain; pass rates. */
-export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture): Record<string, number> {
+export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture, targetMix: Mixture): Record<string, number> {
   const weighted = (mix: Mixture, per: Record<string, number>) => {
     const total = Object.values(mix).reduce((a, b) => a + b, 0);
     return Object.entries(mix).reduce((s, [k, w]) => s + (w / total) * (per[k] ?? Number.NaN), 0);
   };
-  const target = weighted(MIXTURES.target, m.perDomain);
+  const target = weighted(targetMix, m.perDomain);
   const pretrain = weighted(pretrainMix, m.perDomain);
   const pass = m.perDomainPass ?? {};
   return {
@@ -30,13 +30,15 @@ export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture): Record<st
     mix: (target + pretrain) / 2,
     head: m.perDomain.head,
     tail: m.perDomain.tail,
-    'pass target': weighted(MIXTURES.target, pass),
+    'pass target': weighted(targetMix, pass),
     'pass tail': pass.tail ?? Number.NaN,
   };
 }
 
 export interface LabOptions {
   preset: Preset;
+  /** The post-training target mixture (TARGETS in protocol.ts). */
+  target: Mixture;
   seeds: number[];
   /** Called after every run, with a short description. */
   onRun?: (what: string) => void;
@@ -57,6 +59,10 @@ export class RegressionLab {
 
   get preset(): Preset {
     return this.opts.preset;
+  }
+
+  get target(): Mixture {
+    return this.opts.target;
   }
 
   /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
@@ -129,8 +135,8 @@ export class RegressionLab {
       condition,
       lr: 0,
       chosen: true,
-      metrics: metricsOf(r.metrics as RegressionMetrics, pretrainMix),
-      validation: metricsOf(r.validation as RegressionMetrics, pretrainMix),
+      metrics: metricsOf(r.metrics as RegressionMetrics, pretrainMix, this.target),
+      validation: metricsOf(r.validation as RegressionMetrics, pretrainMix, this.target),
     });
   }
 
@@ -155,8 +161,8 @@ export class RegressionLab {
           condition: { ...condition, ...extra },
           lr,
           chosen: false,
-          metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix),
-          validation: metricsOf(result.validation as RegressionMetrics, pretrainMix),
+          metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix, this.target),
+          validation: metricsOf(result.validation as RegressionMetrics, pretrainMix, this.target),
         });
       }
     const score = (lr: number) => mean(added.filter((r) => r.lr === lr).map((r) => r.validation.target));
@@ -173,26 +179,26 @@ export interface Pretrained {
   snapshots: { step: number; checkpoint: Checkpoint }[];
 }
 
-const sftPhase = (p: Preset, rule: string, m: number, steps: number, lr: number) => ({
+const sftPhase = (lab: RegressionLab, rule: string, m: number, steps: number, lr: number) => ({
   name: 'sft',
   kind: 'sft' as const,
-  mixture: { ...MIXTURES.target },
-  pool: p.sftPool,
+  mixture: { ...lab.target },
+  pool: lab.preset.sftPool,
   select: { rule: rule as 'hardest' | 'random' | 'easiest', m },
   steps,
   lr,
 });
 
-const rlPhase = (p: Preset, band: 'easy' | 'medium' | 'hard', N: number, lr: number) => ({
+const rlPhase = (lab: RegressionLab, band: 'easy' | 'medium' | 'hard', N: number, lr: number) => ({
   name: 'rl',
   kind: 'rl' as const,
-  mixture: { ...MIXTURES.target },
-  pool: 3 * Math.max(...p.rlSizes),
+  mixture: { ...lab.target },
+  pool: 3 * Math.max(...lab.preset.rlSizes),
   select: { rule: 'band' as const, band, m: N, by: 'pass-rate' as const, samples: RL.samples },
   reward: RL.reward,
   group: RL.group,
   sigma: RL.sigma,
-  steps: p.rlSteps,
+  steps: lab.preset.rlSteps,
   lr,
 });
 
@@ -213,7 +219,7 @@ export async function sftExperiment(lab: RegressionLab): Promise<void> {
           result: await lab.post(
             seed,
             (await lab.pretrain(seed, 'balanced')).final,
-            [sftPhase(p, rule, m, steps, lr)],
+            [sftPhase(lab, rule, m, steps, lr)],
             `sft ${regime} ${rule} m=${m} lr=${lr} seed ${seed}`,
           ),
           pretrainMix: MIXTURES.balanced,
@@ -233,7 +239,7 @@ export async function rlExperiment(lab: RegressionLab): Promise<void> {
         result: await lab.post(
           seed,
           (await lab.pretrain(seed, 'balanced')).final,
-          [rlPhase(p, band, N, lr)],
+          [rlPhase(lab, band, N, lr)],
           `rl ${band} N=${N} lr=${lr} seed ${seed}`,
         ),
         pretrainMix: MIXTURES.balanced,
@@ -242,13 +248,14 @@ export async function rlExperiment(lab: RegressionLab): Promise<void> {
 
 /** The recipe's post-training: SFT on a small hard set, then RL on the largest medium set. */
 function postPhases(
-  p: Preset,
+  lab: RegressionLab,
   lr: number,
   over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number } = {},
 ) {
+  const p = lab.preset;
   return [
-    sftPhase(p, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr),
-    rlPhase(p, over.band ?? 'medium', over.N ?? Math.max(...p.rlSizes), lr),
+    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr),
+    rlPhase(lab, over.band ?? 'medium', over.N ?? Math.max(...p.rlSizes), lr),
   ];
 }
 
@@ -265,10 +272,10 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
     const bal = await lab.pretrain(seed, 'balanced');
     const imb = await lab.pretrain(seed, 'imbalanced');
     const ref = (await lab.measure(seed, imb.final)).validation as RegressionMetrics;
-    const refM = metricsOf(ref, MIXTURES.imbalanced);
+    const refM = metricsOf(ref, MIXTURES.imbalanced, lab.target);
     const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
     for (const s of bal.snapshots) {
-      const v = metricsOf((await lab.measure(seed, s.checkpoint)).validation as RegressionMetrics, MIXTURES.balanced);
+      const v = metricsOf((await lab.measure(seed, s.checkpoint)).validation as RegressionMetrics, MIXTURES.balanced, lab.target);
       snaps.push({ ...s, v });
     }
     const closest = (key: 'target' | 'tail') =>
@@ -296,7 +303,7 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
       const s = starts.get(`${seed}:${pretrain}:${match}`);
       if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
       return {
-        result: await lab.post(seed, s.from, postPhases(p, lr), `balance ${pretrain} ${match} lr=${lr} seed ${seed}`),
+        result: await lab.post(seed, s.from, postPhases(lab, lr), `balance ${pretrain} ${match} lr=${lr} seed ${seed}`),
         pretrainMix: MIXTURES[s.mix],
         extra: { pretrainSteps: s.steps },
       };
@@ -327,7 +334,7 @@ export async function recipeExperiment(lab: RegressionLab): Promise<void> {
       result: await lab.post(
         seed,
         (await lab.pretrain(seed, v.mix)).final,
-        postPhases(p, lr, v.over),
+        postPhases(lab, lr, v.over),
         `recipe ${variant} lr=${lr} seed ${seed}`,
       ),
       pretrainMix: MIXTURES[v.mix],

@@ -6,12 +6,21 @@
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
-import { EXPERIMENT_TITLES, type ExperimentName, PRESET_TABLE, type PresetName, protocolText } from './protocol.ts';
+import {
+  EXPERIMENT_TITLES,
+  type ExperimentName,
+  PRESET_TABLE,
+  type PresetName,
+  protocolText,
+  TARGETS,
+  type TargetName,
+} from './protocol.ts';
 import { REGRESSION_EXPERIMENTS, RegressionLab } from './regression.ts';
 import { chosenRows, mean, type Row, type Verdict, verdicts } from './verdicts.ts';
 
 export interface PaperResults {
   preset: PresetName;
+  target: TargetName;
   seeds: number[];
   experiments: ExperimentName[];
   adapter: AdapterReport;
@@ -28,6 +37,7 @@ export interface PaperResults {
 
 export interface PaperOptions {
   preset: PresetName;
+  target: TargetName;
   seeds?: number;
   experiments: ExperimentName[];
   machine: Record<string, string | number>;
@@ -39,7 +49,7 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
   const seeds = Array.from({ length: opts.seeds ?? preset.seeds }, (_, i) => i + 1);
   const started = new Date();
   const t0 = performance.now();
-  const lab = new RegressionLab(rt, { preset, seeds, onRun: (what) => opts.onProgress?.(what) });
+  const lab = new RegressionLab(rt, { preset, seeds, target: TARGETS[opts.target], onRun: (what) => opts.onProgress?.(what) });
   for (const e of opts.experiments) {
     const te = performance.now();
     opts.onProgress?.(`experiment ${EXPERIMENT_TITLES[e]}: start`);
@@ -48,6 +58,7 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
   }
   return {
     preset: opts.preset,
+    target: opts.target,
     seeds,
     experiments: opts.experiments,
     adapter: rt.report,
@@ -60,7 +71,7 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
       tokens:
         'not run yet: the chain-of-thought token task (pointer chasing, tiny transformer) has its suite and verifier, but at the budgets that fit this machine its pretraining reaches about 15% held-out accuracy, too little for the post-training comparisons to mean anything',
     },
-    protocol: protocolText(opts.preset),
+    protocol: protocolText(opts.preset, opts.target),
     rows: lab.rows,
     verdicts: verdicts(lab.rows),
   };
@@ -130,7 +141,7 @@ td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: left; }
 svg { max-width: 100%; height: auto; } .rule { color: #555; font-size: 13px; }
 </style></head><body>
 <h1>Data quality across pre- and post-training: the experiments</h1>
-<p>Preset <b>${esc(res.preset)}</b>, seeds ${res.seeds.join(', ')}, ${res.runs} training runs in ${res.seconds} s, started ${esc(res.started)}.
+<p>Preset <b>${esc(res.preset)}</b>, target <b>${esc(res.target)}</b>, seeds ${res.seeds.join(', ')}, ${res.runs} training runs in ${res.seconds} s, started ${esc(res.started)}.
 Adapter: ${esc(`${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, runs on the CPU)' : ''}`)}.
 Machine: ${esc(
     Object.entries(res.machine)

@@ -615,9 +615,12 @@ export function makeValidationSet(seed: number, cfg: PointerTaskConfig, mix: Poi
   return drawPool('val', seed, cfg, mix, size, exclude);
 }
 
-/** A training pool of `size` distinct problems, ids `train-<seed>-<i>`. */
-export function makePool(seed: number, cfg: PointerTaskConfig, mix: PointerMix, size: number): Pool {
-  return drawPool('train', seed, cfg, mix, size);
+/**
+ * A training pool of `size` distinct problems, ids `train-<seed>-<i>`; problems in `exclude` (the
+ * held-out sets) are redrawn.
+ */
+export function makePool(seed: number, cfg: PointerTaskConfig, mix: PointerMix, size: number, exclude?: Pool): Pool {
+  return drawPool('train', seed, cfg, mix, size, exclude);
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   type Pool,
   pointerMetrics,
   pointerTokens,
+  problemKey,
   promptLength,
   verify,
   vocabSize,
@@ -85,6 +86,8 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     plan.eval.validation > 0
       ? makeValidationSet(plan.seed, cfg, mixOf(undefined, plan.eval.mixture), plan.eval.validation, evalSet)
       : undefined;
+  /** Problems of the test and validation sets: training never draws them (fresh streams and pools). */
+  const heldOut = new Set([...evalSet.items, ...(valSet?.items ?? [])].map(problemKey));
   let lastReward = 0;
 
   /** A fresh example for a phase: variant by its mixture, k uniform over its hop range. */
@@ -102,7 +105,11 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       }
     }
     const [lo, hi] = phase.hops ?? [1, cfg.maxHops];
-    return makeExample(rng, cfg, variant as PointerVariant, lo + rng.int(hi - lo + 1));
+    // A problem of the held-out sets is redrawn (the same draw order each time: deterministic).
+    for (;;) {
+      const ex = makeExample(rng, cfg, variant as PointerVariant, lo + rng.int(hi - lo + 1));
+      if (!heldOut.has(problemKey(ex))) return ex;
+    }
   }
 
   function draw(phase: Phase, index: number, rng: StreamRng, count: number, ids: number[] | undefined): PointerExample[] {
@@ -176,7 +183,8 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
 
     async prepare(phase, index, kept, onSelect: (s: Selection) => void) {
       if (phase.pool === undefined || phase.select === undefined) return undefined;
-      const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixOf(phase, phase.mixture), phase.pool);
+      const held: Pool = { seed: plan.seed, kind: 'eval', items: [...evalSet.items, ...(valSet?.items ?? [])] };
+      const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixOf(phase, phase.mixture), phase.pool, held);
       pools.set(index, pool);
       const { select } = phase;
       const chosen = await curate(
