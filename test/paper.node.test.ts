@@ -4,7 +4,7 @@
  * are the ones its own rows give.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,17 @@ describe('npm run paper -- --preset tiny', () => {
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       for (const e of EXPERIMENTS) expect(readFileSync(join(out, `${e}.svg`), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
       expect(html).toContain('<svg');
+      const md = readFileSync(join(out, 'summary.md'), 'utf8');
+      for (const v of res.verdicts) expect(md).toContain(`**${v.verdict}**`);
+      // --render draws the report again from results.json alone (no runs), recomputing the verdicts.
+      rmSync(join(out, 'report.html'));
+      const again = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
+      expect(again.status, again.stderr).toBe(0);
+      expect(readFileSync(join(out, 'report.html'), 'utf8')).toBe(html);
+      writeFileSync(join(out, 'results.json'), '{"rows": []}');
+      const bad = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/is not a results file of this version of `paper` \(missing: preset, target/);
       for (const v of res.verdicts) expect(html).toContain(v.rule.slice(0, 40));
     } finally {
       rmSync(out, { recursive: true, force: true });

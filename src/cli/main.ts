@@ -11,7 +11,7 @@ import { findKernel, kernels } from '../kernels/registry.ts';
 import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { EXPERIMENTS, PRESETS, TARGET_NAMES } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
-import { paperOptions, runPaperCli } from './paper.ts';
+import { paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
 import { loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
@@ -155,7 +155,9 @@ program
   .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
   .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
   .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
-  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string; target: string }) => {
+  .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
+  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string; target: string; render?: string }) => {
+    if (opts.render) return renderPaperCli(opts.render);
     const parsed = paperOptions(opts);
     const rt = await runtime();
     await runPaperCli(rt, opts.out, parsed);

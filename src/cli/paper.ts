@@ -18,8 +18,9 @@ import {
   TARGET_NAMES,
   type TargetName,
 } from '../paper/protocol.ts';
-import { reportHtml, runPaper } from '../paper/report.ts';
-import { writeFileAtomic } from './io.ts';
+import { type PaperResults, reportHtml, runPaper, summaryMarkdown } from '../paper/report.ts';
+import { verdicts } from '../paper/verdicts.ts';
+import { readJsonFile, writeFileAtomic } from './io.ts';
 
 /** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
 export function paperOptions(opts: { only?: string; preset: string; seeds?: number; target: string }): {
@@ -70,13 +71,38 @@ export async function runPaperCli(
       else if (++runs % 25 === 0) console.error(`  ${runs} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${msg}`);
     },
   });
+  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
+  writeReport(out, res);
+  console.error(`(${res.runs} runs, ${res.seconds} s)`);
+}
+
+/** Write report.html, summary.md and the SVG plots of `res` into `out`, and print the verdicts. */
+function writeReport(out: string, res: PaperResults): void {
   const { document } = parseHTML('<!doctype html><html><body></body></html>');
   const svgs = plotAll(res.rows, document as unknown as Document);
-  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
   for (const [e, svg] of Object.entries(svgs)) writeFileAtomic(join(out, `${e}.svg`), `${svg}\n`);
   writeFileAtomic(join(out, 'report.html'), reportHtml(res, svgs));
+  writeFileAtomic(join(out, 'summary.md'), summaryMarkdown(res));
   for (const v of res.verdicts) console.log(`${EXPERIMENT_TITLES[v.experiment]}: ${v.verdict}`);
-  console.error(
-    `wrote ${out}/results.json, report.html and ${Object.keys(svgs).length} SVG plots (${res.runs} runs, ${res.seconds} s)`,
-  );
+  console.error(`wrote ${out}/results.json, report.html, summary.md and ${Object.keys(svgs).length} SVG plots`);
+}
+
+/**
+ * `paper --render DIR`: draw the report, summary and plots again from DIR/results.json (after a
+ * change to the report code), with the verdicts recomputed from its rows by the current rules.
+ */
+export function renderPaperCli(dir: string): void {
+  const res = readJsonFile(join(dir, 'results.json'), 'results') as PaperResults;
+  const need = ['preset', 'target', 'seeds', 'adapter', 'machine', 'rows', 'experiments', 'protocol', 'settings'] as const;
+  const missing = need.filter((k) => res?.[k] === undefined);
+  if (typeof res !== 'object' || res === null || missing.length || !Array.isArray(res.rows))
+    throw new UserError(
+      `${join(dir, 'results.json')} is not a results file of this version of \`paper\` (missing: ${missing.join(', ') || 'rows'}); run the experiments again`,
+    );
+  const recomputed = verdicts(res.rows);
+  if (JSON.stringify(recomputed) !== JSON.stringify(res.verdicts))
+    console.error(
+      'note: the stored verdicts differ from what the current rules give on these rows; the report shows the recomputed ones',
+    );
+  writeReport(dir, { ...res, verdicts: recomputed });
 }

@@ -109,6 +109,36 @@ export const TABLE_METRICS: Record<ExperimentName, string[]> = {
   recipe: ['target', 'pretrain', 'pass target'],
 };
 
+/** The verdicts and the tables in markdown (for the README and terminals). */
+export function summaryMarkdown(res: PaperResults): string {
+  const md = (t: { head: string[]; body: string[][] }) =>
+    [
+      `| ${t.head.join(' | ')} |`,
+      `| ${t.head.map(() => '---').join(' | ')} |`,
+      ...t.body.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n');
+  const verdictTable = {
+    head: ['experiment', 'verdict', 'criteria (✔ held, ✘ not)'],
+    body: res.verdicts.map((v) => [
+      EXPERIMENT_TITLES[v.experiment],
+      `**${v.verdict}**`,
+      v.criteria.map((c) => `${c.held ? '✔' : '✘'} ${c.detail}`).join('; '),
+    ]),
+  };
+  return [
+    `Preset ${res.preset}, target ${res.target}, seeds ${res.seeds.join(', ')}; ${res.runs} runs in ${res.seconds} s on ${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, on the CPU)' : ''}, ${res.machine.cpu} (${res.machine.cores} cores).`,
+    '',
+    md(verdictTable),
+    ...res.experiments.flatMap((e) => [
+      '',
+      `**${EXPERIMENT_TITLES[e]}** (test errors, mean (min..max) over seeds, at the validation-chosen lr)`,
+      '',
+      md(summaryTable(res.rows, e, TABLE_METRICS[e])),
+    ]),
+    '',
+  ].join('\n');
+}
+
 /** The report page: verdicts, plots, tables and protocol, with no external resources. */
 export function reportHtml(res: PaperResults, svgs: Partial<Record<ExperimentName, string>>): string {
   const table = (t: { head: string[]; body: string[][] }) =>
