@@ -39,7 +39,10 @@ export interface Preset {
   rlSizes: number[];
   rlSteps: number;
   rlLrs: number[];
-  /** Experiments 3 and 4: one lr grid shared by the SFT and RL phases of a post-training run. */
+  /**
+   * Experiments 3 and 4: one lr grid shared by the SFT and RL phases of a post-training run. The
+   * grids reach past the rates a first run chose at their top edge (0.03 for SFT, 0.01 for RL).
+   */
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
   snapshotEvery: number;
@@ -71,11 +74,11 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     sftSizes: [16, 64, 256, 1024, 4096],
     sftBudget: 100,
     sftConverge: 600,
-    sftLrs: [0.001, 0.003, 0.01, 0.03],
+    sftLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     rlSizes: [8, 32, 128, 512, 2048],
     rlSteps: 200,
-    rlLrs: [0.001, 0.003, 0.01],
-    postLrs: [0.001, 0.003, 0.01],
+    rlLrs: [0.001, 0.003, 0.01, 0.03],
+    postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
   },
   full: {
@@ -87,11 +90,11 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     sftSizes: [16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
     sftBudget: 100,
     sftConverge: 1500,
-    sftLrs: [0.001, 0.003, 0.01, 0.03],
+    sftLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     rlSizes: [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
     rlSteps: 400,
-    rlLrs: [0.001, 0.003, 0.01],
-    postLrs: [0.001, 0.003, 0.01],
+    rlLrs: [0.001, 0.003, 0.01, 0.03],
+    postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
   },
 };
@@ -161,7 +164,7 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's.`,
+    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];

@@ -287,10 +287,12 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
     starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
     starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps: p.pretrainSteps, mix: 'imbalanced' });
   }
+  // With a tail-only target the target error is the tail error: one match, not two equal ones.
+  const tailOnly = Object.keys(lab.target).every((k) => k === 'tail');
   const conditions = [
     ['balanced', 'unmatched'],
     ['balanced', 'matched-target'],
-    ['balanced', 'matched-tail'],
+    ...(tailOnly ? [] : [['balanced', 'matched-tail'] as const]),
     ['imbalanced', 'unmatched'],
   ] as const;
   for (const [pretrain, match] of conditions) {
