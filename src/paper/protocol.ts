@@ -41,7 +41,7 @@ export interface Preset {
   rlLrs: number[];
   /**
    * Experiments 3 and 4: one lr grid shared by the SFT and RL phases of a post-training run. The
-   * grids reach past the rates a first run chose at their top edge (0.03 for SFT, 0.01 for RL).
+   * grids reach past the rates a first run chose at their top edge (0.03 for SFT; 0.01, then 0.03 for RL).
    */
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
@@ -77,7 +77,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     sftLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     rlSizes: [8, 32, 128, 512, 2048],
     rlSteps: 200,
-    rlLrs: [0.001, 0.003, 0.01, 0.03],
+    rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
   },
@@ -93,7 +93,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     sftLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     rlSizes: [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
     rlSteps: 400,
-    rlLrs: [0.001, 0.003, 0.01, 0.03],
+    rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
   },
