@@ -23,8 +23,18 @@ const plan: PlanInput = {
   eval: { size: 48, every: 100 },
   phases: [
     { name: 'pretrain', kind: 'pretrain', steps: 20, lr: 0.02 },
-    { name: 'sft', kind: 'sft', pool: 128, select: { rule: 'hardest', m: 16 }, steps: 12, lr: 0.005 },
-    { name: 'rl', kind: 'rl', pool: 128, select: { rule: 'band', m: 32, band: [0.25, 0.75] }, steps: 12, lr: 0.005, group: 4 },
+    // Phases with their own batch sizes: a resume lands in a phase whose buffers differ from phase 0's.
+    { name: 'sft', kind: 'sft', pool: 128, select: { rule: 'hardest', m: 16 }, steps: 12, lr: 0.005, batch: 8 },
+    {
+      name: 'rl',
+      kind: 'rl',
+      pool: 128,
+      select: { rule: 'band', m: 32, band: [0.25, 0.75] },
+      steps: 12,
+      lr: 0.005,
+      group: 4,
+      batch: 32,
+    },
   ],
 };
 

@@ -69,7 +69,7 @@ describe('runPlan', () => {
   it('refuses an invalid plan before touching the GPU, naming every field', async () => {
     const bad = { ...tiny, batch: 30, phases: [{ name: 'x', kind: 'rl', steps: 0, lr: 0, group: 8 }] };
     await expect(runPlan(rt, bad)).rejects.toThrow(/phases\[0\]\.steps: must be >= 1[\s\S]*phases\[0\]\.lr: must be > 0/);
-    await expect(runPlan(rt, { ...tiny, batch: 30 })).rejects.toThrow(/phases\[2\]\.group: must divide the batch \(30\)/);
+    await expect(runPlan(rt, { ...tiny, batch: 30 })).rejects.toThrow(/phases\[2\]\.group: must divide the phase's batch \(30\)/);
     await expect(runPlan(rt, { ...tiny, eval: { size: 10, every: 5, mixture: { middle: 1 } } })).rejects.toThrow(
       /eval\.mixture\.middle: unknown domain; this task's domains are head, tail/,
     );
@@ -156,5 +156,24 @@ describe('curation and schedules', () => {
       expect(val.mse).not.toBe(test.mse);
       expect(test.passRate).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it("a phase's batch and evaluation cadence override the plan's; parameters carry over exactly", async () => {
+    const phases = (tiny.phases as object[]).slice(0, 2);
+    const events: RunEvent[] = [];
+    // Plan batch 32 with SFT at 16, and plan batch 16 with pretraining at 32: the same run.
+    const a = await runPlan(rt, { ...tiny, phases: [phases[0], { ...phases[1], batch: 16, evalEvery: 5 }] }, (e) =>
+      events.push(e),
+    );
+    const b = await runPlan(rt, { ...tiny, batch: 16, phases: [{ ...phases[0], batch: 32 }, phases[1]] });
+    expect(b.map((r) => mseOf(r.metrics))).toEqual(a.map((r) => mseOf(r.metrics)));
+    const starts = events.filter((e): e is Extract<RunEvent, { type: 'phase-start' }> => e.type === 'phase-start');
+    expect(starts.map((e) => e.batch)).toEqual([32, 16]);
+    // SFT (10 steps) evaluated at step 5 and at its end; pretraining every 20 of its 40 steps.
+    const evals = events.filter((e): e is Extract<RunEvent, { type: 'eval' }> => e.type === 'eval');
+    expect(evals.map((e) => `${e.phase}@${e.step}`)).toEqual(['pretrain@20', 'pretrain@40', 'sft@5', 'sft@10']);
+    // And the batch does change the run.
+    const c = await runPlan(rt, { ...tiny, phases: [phases[0], { ...phases[1], batch: 8 }] });
+    expect(mseOf(c[1].metrics)).not.toBe(mseOf(a[1].metrics));
   });
 });

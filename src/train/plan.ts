@@ -4,9 +4,10 @@
  * Plans are validated before anything runs: each invalid field gets a message that names it (its
  * path in the plan) and what would be valid.
  *
- * This first version covers the in-context weight prediction suite (pretraining and SFT with the
- * regression loss, RL with a Gaussian policy and an outcome-only reward). The chain-of-thought token
- * suite joins it next (its task and verifier are in src/tasks/pointer.ts).
+ * Two task suites: in-context weight prediction (LSA models; regression loss for pretraining and
+ * SFT, RL with a Gaussian policy and an outcome-only reward) and pointer chasing (the tiny
+ * transformer; completion cross-entropy, RL with sampled completions rewarded by the verifier).
+ * Batch size and evaluation cadence are the plan's unless a phase sets its own.
  */
 import { z } from 'zod';
 import { UserError } from '../device/errors.ts';
@@ -149,6 +150,10 @@ export const phaseSchema = z
     pool: positiveInt(10_000_000).optional(),
     select: selection.optional(),
     steps: positiveInt(10_000_000),
+    /** Examples per step in this phase (RL: prompts x group); default: the plan's batch. */
+    batch: positiveInt(65_536).optional(),
+    /** Evaluate every this many steps in this phase (and at its end); default: the plan's eval.every. */
+    evalEvery: positiveInt(10_000_000).optional(),
     /** Peak learning rate (AdamW). */
     lr: z.number().positive('must be > 0').max(10, 'must be <= 10 (larger is not a learning rate)'),
     schedule: lrSchedule.default({ kind: 'cosine', warmup: 0, floor: 0.1 }),
@@ -187,7 +192,7 @@ export const planSchema = z
       .default(1),
     task: z.union([regressionTaskSchema, pointerTaskSchema]),
     model: modelSchema.default({ kind: 'lsa-factorised', initStd: 0.02 }),
-    /** Examples per step in every phase (RL: prompts x group). 64: a stable gradient on 2 CPU cores. */
+    /** Examples per step (RL: prompts x group) in every phase that does not set its own. 64: a stable gradient on 2 CPU cores. */
     batch: positiveInt(65_536).default(64),
     eval: z
       .object({
@@ -227,11 +232,12 @@ export const planSchema = z
           message: "the token task's reward is its verifier: 'pass' (or leave reward out)",
         });
       }
-      if (p.select?.by === 'pass-rate' && plan.task.kind === 'pointer' && plan.batch % p.select.samples !== 0) {
+      const batch = p.batch ?? plan.batch;
+      if (p.select?.by === 'pass-rate' && plan.task.kind === 'pointer' && batch % p.select.samples !== 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['phases', i, 'select', 'samples'],
-          message: `must divide the batch (${plan.batch})`,
+          message: `must divide the phase's batch (${batch})`,
         });
       }
       if (p.hops && (plan.task.kind !== 'pointer' || p.hops[0] > p.hops[1] || p.hops[1] > plan.task.maxHops)) {
@@ -241,8 +247,8 @@ export const planSchema = z
           message: 'hops is [lo, hi] with 1 <= lo <= hi <= task.maxHops (pointer task only)',
         });
       }
-      if (p.kind === 'rl' && plan.batch % p.group !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['phases', i, 'group'], message: `must divide the batch (${plan.batch})` });
+      if (p.kind === 'rl' && batch % p.group !== 0) {
+        ctx.addIssue({ code: 'custom', path: ['phases', i, 'group'], message: `must divide the phase's batch (${batch})` });
       }
     });
   });

@@ -13,6 +13,7 @@
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { copy } from '../kernels/elementwise.ts';
 import { StreamRng } from '../tasks/regression.ts';
 import { type Checkpoint, CheckpointError } from './checkpoint.ts';
 import { FiniteMonitor, NonFiniteError } from './monitor.ts';
@@ -27,7 +28,7 @@ export { taskConfig } from './suite-regression.ts';
 
 export type RunEvent =
   | { type: 'run-start'; plan: Plan; adapter: AdapterReport; resumed?: { phase: number; step: number } }
-  | { type: 'phase-start'; phase: string; index: number; kind: Phase['kind']; steps: number }
+  | { type: 'phase-start'; phase: string; index: number; kind: Phase['kind']; steps: number; batch: number }
   | { type: 'selection'; phase: string; rule: string; pool: number; ids: number[]; scores: number[] }
   | { type: 'step'; phase: string; step: number; lr: number; loss?: number; reward?: number }
   | { type: 'eval'; phase: string; step: number; metrics: SuiteMetrics }
@@ -104,16 +105,15 @@ export async function runPlan(
 ): Promise<PhaseResult[]> {
   const plan = parsePlan(planInput);
   const logEvery = opts.logEvery ?? 10;
-  const suite = makeSuite(rt, plan);
+  // The suite holds the model's buffers for one batch size; a phase with another batch gets a new
+  // suite (the parameters copied over exactly) at its start.
+  let batch = plan.phases[0].batch ?? plan.batch;
+  let suite = makeSuite(rt, { ...plan, batch });
   // NaN/Inf in the gradients is counted on the GPU every step and checked with each loss readback.
   // Checks come every logEvery steps and at the end of each phase, so no more steps than this pass
   // between two checks: the monitor's ring needs no more slots (a huge logEvery allocates nothing extra).
-  const monitor = new FiniteMonitor(
-    rt,
-    suite.params,
-    suite.grads,
-    Math.min(logEvery, Math.max(...plan.phases.map((p) => p.steps))),
-  );
+  const ring = Math.min(logEvery, Math.max(...plan.phases.map((p) => p.steps)));
+  let monitor = new FiniteMonitor(rt, suite.params, suite.grads, ring);
   const paramShapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
   const resume = opts.resume;
   const results: PhaseResult[] = resume ? [...resume.results] : [];
@@ -129,7 +129,16 @@ export async function runPlan(
     for (const [index, phase] of plan.phases.entries()) {
       if (resume && index < resume.phase) continue;
       const resuming = resume !== undefined && index === resume.phase && resume.step > 0 ? resume : undefined;
-      onEvent({ type: 'phase-start', phase: phase.name, index, kind: phase.kind, steps: phase.steps });
+      if ((phase.batch ?? plan.batch) !== batch) {
+        batch = phase.batch ?? plan.batch;
+        const next = makeSuite(rt, { ...plan, batch });
+        copy(rt, next.params.all, suite.params.all);
+        monitor.destroy();
+        suite.destroy();
+        suite = next;
+        monitor = new FiniteMonitor(rt, suite.params, suite.grads, ring);
+      }
+      onEvent({ type: 'phase-start', phase: phase.name, index, kind: phase.kind, steps: phase.steps, batch });
       const rng = new StreamRng(`phase:${index}:${phase.name}`, plan.seed);
       const selection = await suite.prepare(phase, index, resuming?.selection, (s) =>
         onEvent({ type: 'selection', phase: phase.name, ...s }),
@@ -176,7 +185,7 @@ export async function runPlan(
             ...(phase.kind === 'rl' ? { reward: value } : { loss: value }),
           });
         }
-        if ((step + 1) % plan.eval.every === 0 && !last) {
+        if ((step + 1) % (phase.evalEvery ?? plan.eval.every) === 0 && !last) {
           onEvent({ type: 'eval', phase: phase.name, step: step + 1, metrics: await suite.evaluate() });
         }
         if (opts.checkpointEvery && (step + 1) % opts.checkpointEvery === 0 && !last) {
