@@ -176,4 +176,25 @@ describe('curation and schedules', () => {
     const c = await runPlan(rt, { ...tiny, phases: [phases[0], { ...phases[1], batch: 8 }] });
     expect(mseOf(c[1].metrics)).not.toBe(mseOf(a[1].metrics));
   });
+
+  it('runs the regression suite with the ICL softmax transformer as the model', async () => {
+    const plan: PlanInput = {
+      ...tiny,
+      model: { kind: 'icl-transformer', dModel: 8, layers: 1, heads: 2 },
+      batch: 16,
+      eval: { size: 64, every: 100 },
+      phases: [
+        { name: 'pretrain', kind: 'pretrain', steps: 30, lr: 0.01 },
+        { name: 'rl', kind: 'rl', pool: 64, select: { rule: 'band', band: 'medium', m: 16 }, steps: 4, lr: 0.001, group: 4 },
+      ],
+    };
+    const steps: number[] = [];
+    const res = await runPlan(rt, plan, (e) => e.type === 'step' && e.loss !== undefined && steps.push(e.loss), { logEvery: 5 });
+    expect(res.map((r) => r.name)).toEqual(['pretrain', 'rl']);
+    expect(steps[steps.length - 1]).toBeLessThan(steps[0]);
+    for (const r of res) expect(Number.isFinite(mseOf(r.metrics))).toBe(true);
+    await expect(runPlan(rt, { ...plan, model: { kind: 'icl-transformer', dModel: 10, heads: 4 } })).rejects.toThrow(
+      /model\.heads: heads must divide dModel/,
+    );
+  });
 });

@@ -98,7 +98,23 @@ const transformerModelSchema = z
   .strict()
   .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
 
-export const modelSchema = z.union([lsaModelSchema, transformerModelSchema]);
+const iclTransformerModelSchema = z
+  .object({
+    /**
+     * The softmax-attention transformer for in-context weight prediction (the nonlinear case): the
+     * pairs as tokens [x_i, y_i], non-causal blocks, mean over tokens, a linear head to ŵ.
+     */
+    kind: z.literal('icl-transformer'),
+    /** 32 with 2 layers and 2 heads: about 25k parameters, a few ms per step on a CPU adapter. */
+    dModel: positiveInt(4096).default(32),
+    layers: positiveInt(64).default(2),
+    heads: positiveInt(64).default(2),
+    mlp: positiveInt(16384).optional(),
+  })
+  .strict()
+  .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
+
+export const modelSchema = z.union([lsaModelSchema, transformerModelSchema, iclTransformerModelSchema]);
 
 const lrSchedule = z
   .object({
@@ -221,7 +237,7 @@ export const planSchema = z
         path: ['model', 'kind'],
         message: tokens
           ? "the pointer task needs model kind 'transformer'"
-          : "the regression task needs model kind 'lsa-merged' or 'lsa-factorised'",
+          : "the regression task needs model kind 'lsa-merged', 'lsa-factorised' or 'icl-transformer'",
       });
     }
     plan.phases.forEach((p, i) => {

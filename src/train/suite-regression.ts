@@ -10,6 +10,7 @@ import { AdvantageMode, advantages } from '../kernels/policy.ts';
 import { sum } from '../kernels/reduce.ts';
 import { mse_loss } from '../kernels/regression.ts';
 import { gaussian_reinforce_backward, gaussian_sample } from '../kernels/sampling.ts';
+import { IclTransformerModel } from '../models/icl-transformer.ts';
 import { LsaModel } from '../models/lsa.ts';
 import {
   balancedDomains,
@@ -35,8 +36,29 @@ import type { Selection, Suite } from './suite.ts';
 
 type RegressionPlan = Plan & {
   task: Extract<Plan['task'], { kind: 'regression' }>;
-  model: Extract<Plan['model'], { kind: 'lsa-merged' | 'lsa-factorised' }>;
+  model: Extract<Plan['model'], { kind: 'lsa-merged' | 'lsa-factorised' | 'icl-transformer' }>;
 };
+
+/** What the suite needs of a model that predicts w from a prompt (LSA or the ICL transformer). */
+type WeightPredictor = Pick<
+  LsaModel,
+  'params' | 'grads' | 'pred' | 'w' | 'loss' | 'bytes' | 'setBatch' | 'forward' | 'forwardBackward' | 'backward' | 'destroy'
+>;
+
+function makeModel(rt: Runtime, plan: RegressionPlan, d: number, n: number, batch: number): WeightPredictor {
+  const m = plan.model;
+  if (m.kind === 'icl-transformer')
+    return new IclTransformerModel(rt, { d, n, dModel: m.dModel, layers: m.layers, heads: m.heads, mlp: m.mlp }, batch, plan.seed);
+  return new LsaModel(rt, {
+    form: m.kind === 'lsa-merged' ? 'merged' : 'factorised',
+    d,
+    n,
+    batch,
+    k: m.k,
+    initStd: m.initStd,
+    seed: plan.seed,
+  });
+}
 
 /** The task configuration a regression plan describes. */
 export function taskConfig(plan: RegressionPlan): RegressionTaskConfig {
@@ -54,15 +76,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
   const cfg = taskConfig(plan);
   const B = plan.batch;
   const { d, n } = cfg;
-  const model = new LsaModel(rt, {
-    form: plan.model.kind === 'lsa-merged' ? 'merged' : 'factorised',
-    d,
-    n,
-    batch: B,
-    k: plan.model.k,
-    initStd: plan.model.initStd,
-    seed: plan.seed,
-  });
+  const model = makeModel(rt, plan, d, n, B);
   const rl = {
     sample: rt.empty([B, d], 'f32', 'rl.sample'),
     xi: rt.empty([B, d], 'f32', 'rl.xi'),
