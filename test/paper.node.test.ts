@@ -71,27 +71,35 @@ describe('verdicts follow their rules', () => {
   });
 
   it('balance: relative tail gains, balanced vs imbalanced, in each match', () => {
-    const build = (balancedGain: number): Row[] =>
-      [1, 2].flatMap((s) =>
-        (
-          [
-            ['balanced', 'unmatched'],
-            ['balanced', 'matched-target'],
-            ['balanced', 'matched-tail'],
-            ['imbalanced', 'unmatched'],
-          ] as const
-        ).flatMap(([pretrain, match]) => [
-          row('balance', s, { pretrain, match, stage: 'start' }, { tail: 2 }),
-          row(
-            'balance',
-            s,
-            { pretrain, match, stage: 'post' },
-            { tail: 2 * (1 - (pretrain === 'balanced' ? balancedGain : 0.3)) },
-          ),
-        ]),
+    /** Rows for both models; `gain(model)` is the balanced model's relative tail gain (imbalanced: 0.3). */
+    const build = (gain: (model: string) => number): Row[] =>
+      ['lsa', 'icl'].flatMap((model) =>
+        [1, 2].flatMap((s) =>
+          (
+            [
+              ['balanced', 'unmatched'],
+              ['balanced', 'matched-target'],
+              ['balanced', 'matched-tail'],
+              ['imbalanced', 'unmatched'],
+            ] as const
+          ).flatMap(([pretrain, match]) => [
+            row('balance', s, { model, pretrain, match, stage: 'start' }, { tail: 2 }),
+            row(
+              'balance',
+              s,
+              { model, pretrain, match, stage: 'post' },
+              { tail: 2 * (1 - (pretrain === 'balanced' ? gain(model) : 0.3)) },
+            ),
+          ]),
+        ),
       );
-    expect(balanceVerdict(build(0.5)).verdict).toBe('confirmed');
-    expect(balanceVerdict(build(0.1)).verdict).toBe('not confirmed');
+    const yes = balanceVerdict(build(() => 0.5));
+    expect(yes.verdict).toBe('confirmed');
+    expect(yes.criteria).toHaveLength(6); // 3 comparisons per model
+    expect(balanceVerdict(build(() => 0.1)).verdict).toBe('not confirmed');
+    expect(balanceVerdict(build((m) => (m === 'lsa' ? 0.5 : 0.1))).verdict).toBe('mixed');
+    // No rows to judge: never "confirmed".
+    expect(balanceVerdict([]).verdict).toBe('not confirmed');
   });
 
   it('recipe: lowest target error among the variants confirms', () => {
@@ -127,7 +135,8 @@ describe('npm run paper -- --preset tiny', () => {
       expect(count('sft', (r) => r.lr > 0)).toBe(2 * 3 * p.sftSizes.length * p.sftLrs.length * p.seeds);
       expect(count('rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
       // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced.
-      expect(count('balance', (r) => r.condition.stage === 'post')).toBe(3 * p.postLrs.length * p.seeds);
+      // Each for the LSA (its lr grid) and the ICL transformer (its own grid).
+      expect(count('balance', (r) => r.condition.stage === 'post')).toBe(3 * (p.postLrs.length + p.iclPostLrs.length) * p.seeds);
       expect(count('recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
       // One chosen lr per condition and seed; every metric finite.
       for (const r of res.rows)

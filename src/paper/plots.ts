@@ -112,12 +112,15 @@ function rlPlot(rows: Row[], document: Document): string {
 
 function balancePlot(rows: Row[], document: Document): string {
   const starts = new Map(
-    chosenRows(rows, 'balance', { stage: 'start' }).map((r) => [`${r.condition.pretrain} ${r.condition.match} ${r.seed}`, r]),
+    chosenRows(rows, 'balance', { stage: 'start' }).map((r) => [
+      `${r.condition.model} ${r.condition.pretrain} ${r.condition.match} ${r.seed}`,
+      r,
+    ]),
   );
   const points: Datum[] = chosenRows(rows, 'balance', { stage: 'post' }).map((r) => {
-    const s = starts.get(`${r.condition.pretrain} ${r.condition.match} ${r.seed}`);
+    const s = starts.get(`${r.condition.model} ${r.condition.pretrain} ${r.condition.match} ${r.seed}`);
     const t = s?.metrics.tail ?? Number.NaN;
-    return { condition: `${r.condition.pretrain} ${r.condition.match}`, gain: (t - r.metrics.tail) / t };
+    return { condition: `${r.condition.model} ${r.condition.pretrain} ${r.condition.match}`, gain: (t - r.metrics.tail) / t };
   });
   const bars = means(points, ['condition'], 'gain');
   return svgOf(

@@ -46,6 +46,9 @@ export interface Preset {
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
   snapshotEvery: number;
+  /** The transformer in experiment 3: pretraining lr and the post-training lr grid. */
+  iclPretrainLr: number;
+  iclPostLrs: number[];
 }
 
 export const PRESET_TABLE: Record<PresetName, Preset> = {
@@ -64,6 +67,8 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.003, 0.01],
     postLrs: [0.003],
     snapshotEvery: 25,
+    iclPretrainLr: 0.003,
+    iclPostLrs: [0.001],
   },
   small: {
     seeds: 3,
@@ -80,6 +85,8 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
+    iclPretrainLr: 0.003,
+    iclPostLrs: [0.001, 0.003],
   },
   full: {
     seeds: 5,
@@ -96,6 +103,8 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
+    iclPretrainLr: 0.003,
+    iclPostLrs: [0.001, 0.003],
   },
 };
 
@@ -123,7 +132,17 @@ export const TARGETS: Record<TargetName, Readonly<Record<string, number>>> = {
 
 /** The task every experiment shares. */
 export const TASK = { kind: 'regression', d: 8, n: 32, noise: 0.1, domains: 'head-tail', head: 4, rotate: true, tau: 1 } as const;
-export const MODEL = { kind: 'lsa-factorised', initStd: 0.02 } as const;
+export type ModelName = 'lsa' | 'icl';
+/**
+ * The models: the factorised LSA of the theory (every experiment), and the small softmax-attention
+ * transformer (experiment 3, where a capability must be able to stay latent), with its own batch,
+ * pretraining lr and lr grid (a step costs about 50 ms on a CPU adapter, 30x an LSA step).
+ */
+export const MODELS = {
+  lsa: { kind: 'lsa-factorised', initStd: 0.02 },
+  icl: { kind: 'icl-transformer', dModel: 16, layers: 1, heads: 2 },
+} as const;
+export const MODEL_BATCH: Record<ModelName, number> = { lsa: 64, icl: 32 };
 /** RL: group size, policy std, binary reward below tau; prompts drawn with replacement. */
 export const RL = { group: 8, sigma: 0.2, reward: 'pass', samples: 16 } as const;
 /** SFT and RL in experiments 3 and 4: the recipe's small hard SFT set and large medium RL set. */
@@ -137,13 +156,19 @@ export const PLATEAU_MARGIN = 0.05;
 export const SMALL_M = 256;
 
 /** The plan of one run: the shared task and model, with `phases` and the seed. */
-export function basePlan(seed: number, preset: Preset, phases: PlanInput['phases'], name: string): PlanInput {
+export function basePlan(
+  seed: number,
+  preset: Preset,
+  phases: PlanInput['phases'],
+  name: string,
+  model: ModelName = 'lsa',
+): PlanInput {
   return {
     name,
     seed,
     task: { ...TASK },
-    model: { ...MODEL },
-    batch: 64,
+    model: { ...MODELS[model] },
+    batch: MODEL_BATCH[model],
     eval: { size: preset.evalSize, every: 1_000_000, mixture: { ...MIXTURES.balanced }, validation: preset.evalSize },
     phases,
   };
@@ -164,7 +189,7 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
+    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, pretraining lr ${p.iclPretrainLr}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];

@@ -9,7 +9,7 @@ import type { RegressionMetrics } from '../tasks/regression.ts';
 import type { Checkpoint } from '../train/checkpoint.ts';
 import type { PlanInput } from '../train/plan.ts';
 import { evaluateParams, type PhaseResult, runPlan } from '../train/scheduler.ts';
-import { basePlan, type ExperimentName, MIXTURES, type Preset, RECIPE, RL } from './protocol.ts';
+import { basePlan, type ExperimentName, MIXTURES, type ModelName, type Preset, RECIPE, RL } from './protocol.ts';
 import { mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
 
 type Mixture = Readonly<Record<string, number>>;
@@ -66,23 +66,25 @@ export class RegressionLab {
   }
 
   /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
-  pretrain(seed: number, mix: 'balanced' | 'imbalanced'): Promise<Pretrained> {
-    const key = `${seed}:${mix}`;
+  pretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName = 'lsa'): Promise<Pretrained> {
+    const key = `${seed}:${mix}:${model}`;
     let p = this.pretrained.get(key);
     if (!p) {
-      p = this.runPretrain(seed, mix);
+      p = this.runPretrain(seed, mix, model);
       this.pretrained.set(key, p);
     }
     return p;
   }
 
-  private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced'): Promise<Pretrained> {
-    const { pretrainSteps: steps, pretrainLr: lr, snapshotEvery } = this.preset;
+  private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName): Promise<Pretrained> {
+    const { pretrainSteps: steps, snapshotEvery } = this.preset;
+    const lr = model === 'icl' ? this.preset.iclPretrainLr : this.preset.pretrainLr;
     const plan = basePlan(
       seed,
       this.preset,
       [{ name: 'pretrain', kind: 'pretrain', mixture: { ...MIXTURES[mix] }, steps, lr, schedule: { kind: 'constant' } }],
       `pretrain-${mix}`,
+      model,
     );
     const snapshots: { step: number; checkpoint: Checkpoint }[] = [];
     await runPlan(this.rt, plan, () => {}, {
@@ -91,27 +93,27 @@ export class RegressionLab {
       onCheckpoint: (c) => {
         // Mid-phase snapshots come with (phase 0, step s); the end of the phase with (phase 1, step 0).
         const step = c.phase === 0 ? c.step : steps;
-        this.ids.set(c, `${seed}:${mix}:${step}`);
+        this.ids.set(c, `${seed}:${mix}:${model}:${step}`);
         snapshots.push({ step, checkpoint: c });
       },
     });
-    this.opts.onRun?.(`pretrain ${mix} seed ${seed}`);
+    this.opts.onRun?.(`pretrain ${mix} ${model} seed ${seed}`);
     const final = snapshots[snapshots.length - 1].checkpoint;
-    return { mix, seed, final, snapshots };
+    return { mix, seed, model, final, snapshots };
   }
 
   /** Held-out metrics of a checkpoint without training. */
-  async measure(seed: number, from: Checkpoint): Promise<Omit<PhaseResult, 'name'>> {
+  async measure(seed: number, from: Checkpoint, model: ModelName = 'lsa'): Promise<Omit<PhaseResult, 'name'>> {
     return evaluateParams(
       this.rt,
-      basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure'),
+      basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
       from,
     );
   }
 
   /** A post-training run from `from` (cached: the same plan from the same checkpoint runs once). */
-  post(seed: number, from: Checkpoint, phases: Phases, name: string): Promise<PhaseResult> {
-    const plan = basePlan(seed, this.preset, phases, name);
+  post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName = 'lsa'): Promise<PhaseResult> {
+    const plan = basePlan(seed, this.preset, phases, name, model);
     const key = `${this.ids.get(from)}|${JSON.stringify(plan.phases)}`;
     let p = this.runs.get(key);
     if (!p) {
@@ -126,8 +128,15 @@ export class RegressionLab {
   }
 
   /** A row without training (a starting point): lr 0, always "chosen". */
-  async startRow(experiment: ExperimentName, seed: number, from: Checkpoint, pretrainMix: Mixture, condition: Row['condition']) {
-    const r = await this.measure(seed, from);
+  async startRow(
+    experiment: ExperimentName,
+    seed: number,
+    from: Checkpoint,
+    pretrainMix: Mixture,
+    condition: Row['condition'],
+    model: ModelName = 'lsa',
+  ) {
+    const r = await this.measure(seed, from, model);
     this.rows.push({
       experiment,
       setting: 'regression',
@@ -175,6 +184,7 @@ export class RegressionLab {
 export interface Pretrained {
   mix: 'balanced' | 'imbalanced';
   seed: number;
+  model: ModelName;
   final: Checkpoint;
   snapshots: { step: number; checkpoint: Checkpoint }[];
 }
@@ -260,33 +270,12 @@ function postPhases(
 }
 
 /**
- * Experiment 3: balanced vs imbalanced pretraining, then the same post-training; the balanced model
- * also at a matched start (the snapshot whose validation target error, or tail error, is closest to
- * the imbalanced model's).
+ * Experiment 3: balanced vs imbalanced pretraining, then the same post-training, for the factorised
+ * LSA and the ICL transformer; the balanced model also at a matched start (the snapshot whose
+ * validation target error, or tail error, is closest to the imbalanced model's).
  */
 export async function balanceExperiment(lab: RegressionLab): Promise<void> {
   const p = lab.preset;
-  /** Per seed: the starting checkpoint of each condition, and the pretraining steps it had. */
-  const starts = new Map<string, { from: Checkpoint; steps: number; mix: 'balanced' | 'imbalanced' }>();
-  for (const seed of lab.opts.seeds) {
-    const bal = await lab.pretrain(seed, 'balanced');
-    const imb = await lab.pretrain(seed, 'imbalanced');
-    const ref = (await lab.measure(seed, imb.final)).validation as RegressionMetrics;
-    const refM = metricsOf(ref, MIXTURES.imbalanced, lab.target);
-    const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
-    for (const s of bal.snapshots) {
-      const v = metricsOf((await lab.measure(seed, s.checkpoint)).validation as RegressionMetrics, MIXTURES.balanced, lab.target);
-      snaps.push({ ...s, v });
-    }
-    const closest = (key: 'target' | 'tail') =>
-      snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
-    const t = closest('target');
-    const r = closest('tail');
-    starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps: p.pretrainSteps, mix: 'balanced' });
-    starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });
-    starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
-    starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps: p.pretrainSteps, mix: 'imbalanced' });
-  }
   // With a tail-only target the target error is the tail error: one match, not two equal ones.
   const tailOnly = Object.keys(lab.target).every((k) => k === 'tail');
   const conditions = [
@@ -295,21 +284,50 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
     ...(tailOnly ? [] : [['balanced', 'matched-tail'] as const]),
     ['imbalanced', 'unmatched'],
   ] as const;
-  for (const [pretrain, match] of conditions) {
+  for (const model of ['lsa', 'icl'] as const) {
+    /** Per seed: the starting checkpoint of each condition, and the pretraining steps it had. */
+    const starts = new Map<string, { from: Checkpoint; steps: number; mix: 'balanced' | 'imbalanced' }>();
     for (const seed of lab.opts.seeds) {
-      const s = starts.get(`${seed}:${pretrain}:${match}`);
-      if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
-      await lab.startRow('balance', seed, s.from, MIXTURES[s.mix], { pretrain, match, stage: 'start', pretrainSteps: s.steps });
+      const bal = await lab.pretrain(seed, 'balanced', model);
+      const imb = await lab.pretrain(seed, 'imbalanced', model);
+      const ref = (await lab.measure(seed, imb.final, model)).validation as RegressionMetrics;
+      const refM = metricsOf(ref, MIXTURES.imbalanced, lab.target);
+      const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
+      for (const s of bal.snapshots) {
+        const v = (await lab.measure(seed, s.checkpoint, model)).validation as RegressionMetrics;
+        snaps.push({ ...s, v: metricsOf(v, MIXTURES.balanced, lab.target) });
+      }
+      const closest = (key: 'target' | 'tail') =>
+        snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
+      const t = closest('target');
+      const r = closest('tail');
+      starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps: p.pretrainSteps, mix: 'balanced' });
+      starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });
+      starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
+      starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps: p.pretrainSteps, mix: 'imbalanced' });
     }
-    await lab.sweep('balance', { pretrain, match, stage: 'post' }, p.postLrs, async (seed, lr) => {
+    const start = (seed: number, pretrain: string, match: string) => {
       const s = starts.get(`${seed}:${pretrain}:${match}`);
       if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
-      return {
-        result: await lab.post(seed, s.from, postPhases(lab, lr), `balance ${pretrain} ${match} lr=${lr} seed ${seed}`),
-        pretrainMix: MIXTURES[s.mix],
-        extra: { pretrainSteps: s.steps },
-      };
-    });
+      return s;
+    };
+    for (const [pretrain, match] of conditions) {
+      for (const seed of lab.opts.seeds) {
+        const s = start(seed, pretrain, match);
+        const cond = { model, pretrain, match, stage: 'start', pretrainSteps: s.steps };
+        await lab.startRow('balance', seed, s.from, MIXTURES[s.mix], cond, model);
+      }
+      const lrs = model === 'icl' ? p.iclPostLrs : p.postLrs;
+      await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, lrs, async (seed, lr) => {
+        const s = start(seed, pretrain, match);
+        const name = `balance ${model} ${pretrain} ${match} lr=${lr} seed ${seed}`;
+        return {
+          result: await lab.post(seed, s.from, postPhases(lab, lr), name, model),
+          pretrainMix: MIXTURES[s.mix],
+          extra: { pretrainSteps: s.steps },
+        };
+      });
+    }
   }
 }
 

@@ -56,6 +56,8 @@ export function meanOf(rows: Row[], experiment: ExperimentName, cond: Record<str
 }
 
 function verdictOf(criteria: { held: boolean }[]): VerdictValue {
+  // Nothing measured is nothing confirmed.
+  if (criteria.length === 0) return 'not confirmed';
   const held = criteria.filter((c) => c.held).length;
   if (held === criteria.length) return 'confirmed';
   if (held === 0) return 'not confirmed';
@@ -187,32 +189,39 @@ export function rlVerdict(rows: Row[]): Verdict {
 }
 
 /** Relative tail gain of post-training: (start - end) / start on the rare domain, mean over seeds. */
-export function tailGain(rows: Row[], pretrain: string, match: string): number {
-  const end = chosenRows(rows, 'balance', { pretrain, match, stage: 'post' });
-  const start = new Map(chosenRows(rows, 'balance', { pretrain, match, stage: 'start' }).map((r) => [r.seed, r.metrics.tail]));
+export function tailGain(rows: Row[], model: string, pretrain: string, match: string): number {
+  const end = chosenRows(rows, 'balance', { model, pretrain, match, stage: 'post' });
+  const start = new Map(
+    chosenRows(rows, 'balance', { model, pretrain, match, stage: 'start' }).map((r) => [r.seed, r.metrics.tail]),
+  );
   return mean(end.map((r) => ((start.get(r.seed) ?? Number.NaN) - r.metrics.tail) / (start.get(r.seed) ?? Number.NaN)));
 }
 
 export function balanceVerdict(rows: Row[]): Verdict {
-  const matchesAll = ['unmatched', 'matched-target', 'matched-tail'].filter((match) =>
-    rows.some((r) => r.experiment === 'balance' && r.condition.pretrain === 'balanced' && r.condition.match === match),
-  );
-  const imb = tailGain(rows, 'imbalanced', 'unmatched');
-  const numbers: Record<string, number> = { 'imbalanced tail gain': imb };
-  const criteria = matchesAll.map((match) => {
-    const bal = tailGain(rows, 'balanced', match);
-    numbers[`balanced ${match} tail gain`] = bal;
-    return {
-      name: `balanced > imbalanced (${match})`,
-      held: bal > imb,
-      detail: `relative tail gain ${fmt(bal)} vs ${fmt(imb)}`,
-    };
+  const balance = rows.filter((r) => r.experiment === 'balance');
+  const models = [...new Set(balance.map((r) => String(r.condition.model)))];
+  const numbers: Record<string, number> = {};
+  const criteria = models.flatMap((model) => {
+    const imb = tailGain(rows, model, 'imbalanced', 'unmatched');
+    numbers[`${model} imbalanced tail gain`] = imb;
+    const matches = ['unmatched', 'matched-target', 'matched-tail'].filter((match) =>
+      balance.some((r) => r.condition.model === model && r.condition.pretrain === 'balanced' && r.condition.match === match),
+    );
+    return matches.map((match) => {
+      const bal = tailGain(rows, model, 'balanced', match);
+      numbers[`${model} balanced ${match} tail gain`] = bal;
+      return {
+        name: `${model}: balanced > imbalanced (${match})`,
+        held: bal > imb,
+        detail: `${model} ${match}: relative tail gain ${fmt(bal)} vs ${fmt(imb)}`,
+      };
+    });
   });
   return {
     experiment: 'balance',
     claim: 'Balanced pretraining builds latent capability that post-training activates (larger gains on rare directions)',
     verdict: verdictOf(criteria),
-    rule: "Relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error) vs imbalanced pretraining. (the last only when the target is not the tail alone). Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
+    rule: "For each model (factorised LSA, ICL transformer): relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error, the last only when the target is not the tail alone) vs imbalanced pretraining. Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
     criteria,
     numbers,
   };

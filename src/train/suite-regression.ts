@@ -48,7 +48,12 @@ type WeightPredictor = Pick<
 function makeModel(rt: Runtime, plan: RegressionPlan, d: number, n: number, batch: number): WeightPredictor {
   const m = plan.model;
   if (m.kind === 'icl-transformer')
-    return new IclTransformerModel(rt, { d, n, dModel: m.dModel, layers: m.layers, heads: m.heads, mlp: m.mlp }, batch, plan.seed);
+    return new IclTransformerModel(
+      rt,
+      { d, n, dModel: m.dModel, layers: m.layers, heads: m.heads, mlp: m.mlp },
+      batch,
+      plan.seed,
+    );
   return new LsaModel(rt, {
     form: m.kind === 'lsa-merged' ? 'merged' : 'factorised',
     d,
