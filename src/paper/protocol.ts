@@ -46,7 +46,8 @@ export interface Preset {
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
   snapshotEvery: number;
-  /** The transformer in experiment 3: pretraining lr and the post-training lr grid. */
+  /** The transformer in experiment 3: pretraining steps (snapshots every tenth) and lr, the post-training lr grid. */
+  iclPretrainSteps: number;
   iclPretrainLr: number;
   iclPostLrs: number[];
 }
@@ -67,6 +68,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.003, 0.01],
     postLrs: [0.003],
     snapshotEvery: 25,
+    iclPretrainSteps: 60,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001],
   },
@@ -78,13 +80,14 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     sftPool: 4096,
     sftSizes: [16, 64, 256, 1024, 4096],
     sftBudget: 100,
-    sftConverge: 600,
+    sftConverge: 400,
     sftLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     rlSizes: [8, 32, 128, 512, 2048],
     rlSteps: 200,
     rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
+    iclPretrainSteps: 300,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001, 0.003],
   },
@@ -103,6 +106,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03, 0.1],
     postLrs: [0.003, 0.01, 0.03],
     snapshotEvery: 10,
+    iclPretrainSteps: 600,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001, 0.003],
   },
@@ -189,7 +193,7 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, pretraining lr ${p.iclPretrainLr}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
+    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${p.iclPretrainSteps} pretraining steps at lr ${p.iclPretrainLr}, snapshots every ${Math.ceil(p.iclPretrainSteps / 10)}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];

@@ -77,8 +77,10 @@ export class RegressionLab {
   }
 
   private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName): Promise<Pretrained> {
-    const { pretrainSteps: steps, snapshotEvery } = this.preset;
-    const lr = model === 'icl' ? this.preset.iclPretrainLr : this.preset.pretrainLr;
+    const icl = model === 'icl';
+    const steps = icl ? this.preset.iclPretrainSteps : this.preset.pretrainSteps;
+    const lr = icl ? this.preset.iclPretrainLr : this.preset.pretrainLr;
+    const snapshotEvery = icl ? Math.ceil(steps / 10) : this.preset.snapshotEvery;
     const plan = basePlan(
       seed,
       this.preset,
@@ -301,10 +303,11 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
         snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
       const t = closest('target');
       const r = closest('tail');
-      starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps: p.pretrainSteps, mix: 'balanced' });
+      const steps = model === 'icl' ? p.iclPretrainSteps : p.pretrainSteps;
+      starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps, mix: 'balanced' });
       starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });
       starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
-      starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps: p.pretrainSteps, mix: 'imbalanced' });
+      starts.set(`${seed}:imbalanced:unmatched`, { from: imb.final, steps, mix: 'imbalanced' });
     }
     const start = (seed: number, pretrain: string, match: string) => {
       const s = starts.get(`${seed}:${pretrain}:${match}`);
