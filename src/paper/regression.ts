@@ -105,11 +105,17 @@ export class RegressionLab {
   }
 
   /** Held-out metrics of a checkpoint without training. */
-  async measure(seed: number, from: Checkpoint, model: ModelName = 'lsa'): Promise<Omit<PhaseResult, 'name'>> {
+  async measure(
+    seed: number,
+    from: Checkpoint,
+    model: ModelName = 'lsa',
+    validationOnly = false,
+  ): Promise<Omit<PhaseResult, 'name'>> {
     return evaluateParams(
       this.rt,
       basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
       from,
+      validationOnly,
     );
   }
 
@@ -292,11 +298,12 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
     for (const seed of lab.opts.seeds) {
       const bal = await lab.pretrain(seed, 'balanced', model);
       const imb = await lab.pretrain(seed, 'imbalanced', model);
-      const ref = (await lab.measure(seed, imb.final, model)).validation as RegressionMetrics;
+      // Matching looks at the validation split only (never at the test set).
+      const ref = (await lab.measure(seed, imb.final, model, true)).validation as RegressionMetrics;
       const refM = metricsOf(ref, MIXTURES.imbalanced, lab.target);
       const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
       for (const s of bal.snapshots) {
-        const v = (await lab.measure(seed, s.checkpoint, model)).validation as RegressionMetrics;
+        const v = (await lab.measure(seed, s.checkpoint, model, true)).validation as RegressionMetrics;
         snaps.push({ ...s, v: metricsOf(v, MIXTURES.balanced, lab.target) });
       }
       const closest = (key: 'target' | 'tail') =>

@@ -79,9 +79,15 @@ const layout = (shapes: { name: string; shape: number[] }[]) => shapes.map((p) =
 
 /**
  * Held-out metrics of given parameters (a checkpoint of a plan with the same model shape) under a
- * plan's task, without training: on the test set, and on the validation split when the plan has one.
+ * plan's task, without training: on the test set, and on the validation split when the plan has one
+ * (or on the validation split alone, with `validationOnly`: `metrics` is then the validation's).
  */
-export async function evaluateParams(rt: Runtime, planInput: unknown, from: Checkpoint): Promise<Omit<PhaseResult, 'name'>> {
+export async function evaluateParams(
+  rt: Runtime,
+  planInput: unknown,
+  from: Checkpoint,
+  validationOnly = false,
+): Promise<Omit<PhaseResult, 'name'>> {
   const plan = parsePlan(planInput);
   const suite = makeSuite(rt, plan);
   try {
@@ -89,6 +95,10 @@ export async function evaluateParams(rt: Runtime, planInput: unknown, from: Chec
     if (layout(from.paramShapes) !== layout(shapes))
       throw new CheckpointError(`the checkpoint holds ${layout(from.paramShapes)}, this plan's model has ${layout(shapes)}`);
     rt.write(suite.params.all, from.params);
+    if (validationOnly) {
+      const validation = await suite.evaluate('validation');
+      return { metrics: validation, validation };
+    }
     const metrics = await suite.evaluate();
     return plan.eval.validation > 0 ? { metrics, validation: await suite.evaluate('validation') } : { metrics };
   } finally {
