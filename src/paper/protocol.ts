@@ -53,6 +53,10 @@ export interface Preset {
   iclPretrainSteps: number;
   iclPretrainLr: number;
   iclPostLrs: number[];
+  /** The transformer's post-training pools and held-out sets: SFT pool, RL set N (pool 3N), eval size. */
+  iclSftPool: number;
+  iclRlN: number;
+  iclEvalSize: number;
 }
 
 export const PRESET_TABLE: Record<PresetName, Preset> = {
@@ -74,6 +78,9 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     iclPretrainSteps: 60,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001],
+    iclSftPool: 256,
+    iclRlN: 64,
+    iclEvalSize: 128,
   },
   small: {
     seeds: 3,
@@ -93,6 +100,9 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     iclPretrainSteps: 300,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001, 0.003],
+    iclSftPool: 1024,
+    iclRlN: 512,
+    iclEvalSize: 512,
   },
   full: {
     seeds: 5,
@@ -112,6 +122,9 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     iclPretrainSteps: 600,
     iclPretrainLr: 0.003,
     iclPostLrs: [0.001, 0.003],
+    iclSftPool: 1024,
+    iclRlN: 512,
+    iclEvalSize: 512,
   },
 };
 
@@ -170,13 +183,14 @@ export function basePlan(
   name: string,
   model: ModelName = 'lsa',
 ): PlanInput {
+  const evalSize = model === 'icl' ? preset.iclEvalSize : preset.evalSize;
   return {
     name,
     seed,
     task: { ...TASK },
     model: { ...MODELS[model] },
     batch: MODEL_BATCH[model],
-    eval: { size: preset.evalSize, every: 1_000_000, mixture: { ...MIXTURES.balanced }, validation: preset.evalSize },
+    eval: { size: evalSize, every: 1_000_000, mixture: { ...MIXTURES.balanced }, validation: evalSize },
     phases,
   };
 }
@@ -196,7 +210,7 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${p.iclPretrainSteps} pretraining steps at lr ${p.iclPretrainLr}, snapshots every ${Math.ceil(p.iclPretrainSteps / 10)}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
+    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${p.iclPretrainSteps} pretraining steps at lr ${p.iclPretrainLr}, snapshots every ${Math.ceil(p.iclPretrainSteps / 10)}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}; for its cost, its SFT pool is ${p.iclSftPool}, its RL set ${p.iclRlN} of ${3 * p.iclRlN} and its held-out sets ${p.iclEvalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];

@@ -197,21 +197,27 @@ export interface Pretrained {
   snapshots: { step: number; checkpoint: Checkpoint }[];
 }
 
-const sftPhase = (lab: RegressionLab, rule: string, m: number, steps: number, lr: number) => ({
+const sftPhase = (lab: RegressionLab, rule: string, m: number, steps: number, lr: number, pool = lab.preset.sftPool) => ({
   name: 'sft',
   kind: 'sft' as const,
   mixture: { ...lab.target },
-  pool: lab.preset.sftPool,
+  pool,
   select: { rule: rule as 'hardest' | 'random' | 'easiest', m },
   steps,
   lr,
 });
 
-const rlPhase = (lab: RegressionLab, band: 'easy' | 'medium' | 'hard', N: number, lr: number) => ({
+const rlPhase = (
+  lab: RegressionLab,
+  band: 'easy' | 'medium' | 'hard',
+  N: number,
+  lr: number,
+  pool = 3 * Math.max(...lab.preset.rlSizes),
+) => ({
   name: 'rl',
   kind: 'rl' as const,
   mixture: { ...lab.target },
-  pool: 3 * Math.max(...lab.preset.rlSizes),
+  pool,
   select: { rule: 'band' as const, band, m: N, by: 'pass-rate' as const, samples: RL.samples },
   reward: RL.reward,
   group: RL.group,
@@ -269,11 +275,15 @@ function postPhases(
   lab: RegressionLab,
   lr: number,
   over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number } = {},
+  model: ModelName = 'lsa',
 ) {
   const p = lab.preset;
+  // The transformer's arm draws from smaller pools (its forward passes cost 30x the LSA's).
+  const sftPool = model === 'icl' ? p.iclSftPool : p.sftPool;
+  const N = over.N ?? (model === 'icl' ? p.iclRlN : Math.max(...p.rlSizes));
   return [
-    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr),
-    rlPhase(lab, over.band ?? 'medium', over.N ?? Math.max(...p.rlSizes), lr),
+    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr, sftPool),
+    rlPhase(lab, over.band ?? 'medium', N, lr, 3 * N),
   ];
 }
 
@@ -332,7 +342,7 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
         const s = start(seed, pretrain, match);
         const name = `balance ${model} ${pretrain} ${match} lr=${lr} seed ${seed}`;
         return {
-          result: await lab.post(seed, s.from, postPhases(lab, lr), name, model),
+          result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model), name, model),
           pretrainMix: MIXTURES[s.mix],
           extra: { pretrainSteps: s.steps },
         };
