@@ -22,11 +22,38 @@ function means(points: Datum[], keys: string[], y: string): Datum[] {
 }
 
 /** The <svg> of a Plot figure (a figure wraps the svg when there is a legend). */
-function svgOf(el: Element): string {
+function svgElement(el: Element): Element {
   const svg = el.tagName.toLowerCase() === 'svg' ? el : el.querySelector('svg');
   if (!svg) throw new Error('Plot returned no <svg>');
+  return svg;
+}
+
+function svgOf(el: Element): string {
+  const svg = svgElement(el);
   if (!svg.getAttribute('xmlns')) svg.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
   return svg.outerHTML;
+}
+
+/**
+ * A plot with its colour legend above it, as one standalone SVG: Plot draws the categorical legend
+ * (as a ramp, which is an SVG) and the chart; the two are stacked in an outer <svg>.
+ */
+function withLegend(chart: Element, domain: string[], label: string, document: Document): string {
+  const legend = svgElement(
+    // Plot reads `document` at run time (for Node); its typings leave it out of legend's options.
+    Plot.legend({
+      document,
+      legend: 'ramp',
+      width: 80 * domain.length,
+      color: { type: 'categorical', domain, label },
+    } as Parameters<typeof Plot.legend>[0]) as Element,
+  );
+  const plot = svgElement(chart);
+  const lh = Number(legend.getAttribute('height'));
+  const w = Math.max(Number(plot.getAttribute('width')), Number(legend.getAttribute('width')));
+  const h = lh + Number(plot.getAttribute('height'));
+  plot.setAttribute('y', String(lh));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">${legend.outerHTML}${plot.outerHTML}</svg>`;
 }
 
 function sftPlot(rows: Row[], document: Document): string {
@@ -37,24 +64,25 @@ function sftPlot(rows: Row[], document: Document): string {
         m: r.condition.m,
         rule: r.condition.rule,
         regime: r.condition.regime,
-        metric: metric === 'target' ? 'target error' : 'pretraining-distribution error',
+        metric: metric === 'target' ? 'target error' : 'pretrain-mix error',
         error: r.metrics[metric],
       })),
     );
   const start = chosenRows(rows, 'sft', { stage: 'pretrained' });
   const starts: Datum[] = ['target', 'pretrain'].map((metric) => ({
-    metric: metric === 'target' ? 'target error' : 'pretraining-distribution error',
+    metric: metric === 'target' ? 'target error' : 'pretrain-mix error',
     error: mean(start.map((r) => r.metrics[metric])),
   }));
   const lines = means(points, ['rule', 'regime', 'metric', 'm'], 'error');
-  return svgOf(
+  return withLegend(
     Plot.plot({
       document,
       width: WIDTH,
       height: 460,
-      marginRight: 190,
+      marginRight: 110,
       x: { type: 'log', label: 'SFT examples m', grid: true },
-      y: { label: '||ŵ − w||² (test)', grid: true },
+      // Log scale: the target errors (about 0.5-1) and the forgetting (up to about 3) share the axis.
+      y: { type: 'log', label: '||ŵ − w||² (test, log scale)', grid: true },
       fx: { label: 'regime' },
       fy: { label: null },
       color: { legend: false, domain: ['hardest', 'random', 'easiest'] },
@@ -62,22 +90,11 @@ function sftPlot(rows: Row[], document: Document): string {
         Plot.ruleY(starts, { y: 'error', fy: 'metric', stroke: '#888', strokeDasharray: '4 3' }),
         Plot.line(lines, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', sort: 'm' }),
         Plot.dot(points, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', r: 2 }),
-        Plot.text(
-          lines,
-          Plot.selectLast({
-            x: 'm',
-            y: 'error',
-            z: 'rule',
-            text: 'rule',
-            fill: 'rule',
-            fx: 'regime',
-            fy: 'metric',
-            dx: 4,
-            textAnchor: 'start',
-          }),
-        ),
       ],
-    }),
+    }) as Element,
+    ['hardest', 'random', 'easiest'],
+    'selection rule',
+    document,
   );
 }
 
@@ -87,7 +104,7 @@ function rlPlot(rows: Row[], document: Document): string {
     .map((r) => ({ N: r.condition.N, band: r.condition.band, error: r.metrics.target }));
   const start = mean(chosenRows(rows, 'rl', { stage: 'pretrained' }).map((r) => r.metrics.target));
   const lines = means(points, ['band', 'N'], 'error');
-  return svgOf(
+  return withLegend(
     Plot.plot({
       document,
       width: WIDTH,
@@ -101,12 +118,11 @@ function rlPlot(rows: Row[], document: Document): string {
         Plot.text([start], { x: 0, frameAnchor: 'left', y: (d: number) => d, text: () => 'start', dy: -6, fill: '#888' }),
         Plot.line(lines, { x: 'N', y: 'error', stroke: 'band', sort: 'N' }),
         Plot.dot(points, { x: 'N', y: 'error', stroke: 'band', r: 2 }),
-        Plot.text(
-          lines,
-          Plot.selectLast({ x: 'N', y: 'error', z: 'band', text: 'band', fill: 'band', dx: 4, textAnchor: 'start' }),
-        ),
       ],
-    }),
+    }) as Element,
+    ['easy', 'medium', 'hard'],
+    'difficulty band',
+    document,
   );
 }
 
