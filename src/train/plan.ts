@@ -86,33 +86,30 @@ const lsaModelSchema = z
   })
   .strict();
 
-const transformerModelSchema = z
-  .object({
-    /** The tiny decoder-only transformer, for the token task. The defaults are the 'tiny' preset. */
-    kind: z.literal('transformer'),
-    dModel: positiveInt(4096).default(64),
-    layers: positiveInt(64).default(2),
-    heads: positiveInt(64).default(4),
-    mlp: positiveInt(16384).optional(),
-  })
-  .strict()
-  .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
+/** A transformer's shape, with its defaults; heads must divide dModel. */
+function transformerSchema<K extends string>(kind: K, defaults: { dModel: number; layers: number; heads: number }) {
+  return z
+    .object({
+      kind: z.literal(kind),
+      dModel: positiveInt(4096).default(defaults.dModel),
+      layers: positiveInt(64).default(defaults.layers),
+      heads: positiveInt(64).default(defaults.heads),
+      /** MLP hidden width (default 4 dModel). */
+      mlp: positiveInt(16384).optional(),
+    })
+    .strict()
+    .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
+}
 
-const iclTransformerModelSchema = z
-  .object({
-    /**
-     * The softmax-attention transformer for in-context weight prediction (the nonlinear case): the
-     * pairs as tokens [x_i, y_i], non-causal blocks, mean over tokens, a linear head to ŵ.
-     */
-    kind: z.literal('icl-transformer'),
-    /** 32 with 2 layers and 2 heads: about 25k parameters, a few ms per step on a CPU adapter. */
-    dModel: positiveInt(4096).default(32),
-    layers: positiveInt(64).default(2),
-    heads: positiveInt(64).default(2),
-    mlp: positiveInt(16384).optional(),
-  })
-  .strict()
-  .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });
+/** The tiny decoder-only transformer, for the token task. The defaults are the 'tiny' preset. */
+const transformerModelSchema = transformerSchema('transformer', { dModel: 64, layers: 2, heads: 4 });
+
+/**
+ * The softmax-attention transformer for in-context weight prediction (the nonlinear case): the pairs
+ * as tokens [x_i, y_i], non-causal blocks, mean over tokens, a linear head to ŵ. Width 32, 2 layers,
+ * 2 heads: about 25k parameters; a step of 16 prompts takes about 0.2 s on a 2-core CPU adapter.
+ */
+const iclTransformerModelSchema = transformerSchema('icl-transformer', { dModel: 32, layers: 2, heads: 2 });
 
 export const modelSchema = z.union([lsaModelSchema, transformerModelSchema, iclTransformerModelSchema]);
 
