@@ -142,4 +142,18 @@ describe('the pointer-chasing suite in the scheduler', () => {
       /phases\[0\]\.reward: the token task's reward is its verifier/,
     );
   });
+
+  it('never trains on a held-out problem; held-out sets that cover the whole problem space are refused', async () => {
+    // 3 nodes, k = 1, forward only: 12 distinct problems (drawPool finds no 13th), all in the test set.
+    const plan: PlanInput = {
+      task: { kind: 'pointer', nodes: 3, maxHops: 1, variants: ['forward'] },
+      model: { kind: 'transformer', dModel: 8, layers: 1, heads: 2 },
+      batch: 4,
+      eval: { size: 12, every: 100 },
+      phases: [{ name: 'pretrain', kind: 'pretrain', steps: 1, lr: 0.001 }],
+    };
+    await expect(runPlan(rt, plan)).rejects.toThrow(
+      /pointer task: eval\.size: phase pretrain: 1000 training draws in a row were held-out problems/,
+    );
+  });
 });

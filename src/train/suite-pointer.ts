@@ -20,6 +20,7 @@ import {
   makeExample,
   makePool,
   maxSequenceLength,
+  PointerTaskError,
   type PointerExample,
   type PointerMetrics,
   type PointerTaskConfig,
@@ -106,10 +107,14 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     }
     const [lo, hi] = phase.hops ?? [1, cfg.maxHops];
     // A problem of the held-out sets is redrawn (the same draw order each time: deterministic).
-    for (;;) {
+    for (let tries = 0; tries < 1000; tries++) {
       const ex = makeExample(rng, cfg, variant as PointerVariant, lo + rng.int(hi - lo + 1));
       if (!heldOut.has(problemKey(ex))) return ex;
     }
+    throw new PointerTaskError(
+      'eval.size',
+      `phase ${phase.name}: 1000 training draws in a row were held-out problems; the held-out sets (eval.size, eval.validation) cover too much of this task's problem space`,
+    );
   }
 
   function draw(phase: Phase, index: number, rng: StreamRng, count: number, ids: number[] | undefined): PointerExample[] {
