@@ -3,7 +3,6 @@
  * experiment (each file written atomically). Progress on stderr; the verdicts on stdout.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseHTML } from 'linkedom';
 import { UserError } from '../device/errors.ts';
@@ -20,6 +19,7 @@ import {
 } from '../paper/protocol.ts';
 import { type PaperResults, reportHtml, runPaper, summaryMarkdown } from '../paper/report.ts';
 import { verdicts } from '../paper/verdicts.ts';
+import { machineInfo } from './bench.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
 
 /** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
@@ -53,14 +53,7 @@ export async function runPaperCli(
 ): Promise<void> {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });
-  const cpu = cpus();
-  const machine = {
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    'memory GiB': Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
+  const machine = machineInfo();
   let runs = 0;
   const t0 = performance.now();
   const res = await runPaper(rt, {
