@@ -49,6 +49,7 @@ export class RegressionLab {
   readonly rows: Row[] = [];
   private readonly pretrained = new Map<string, Promise<Pretrained>>();
   private readonly runs = new Map<string, Promise<PhaseResult>>();
+  private readonly measured = new Map<string, Promise<Omit<PhaseResult, 'name'>>>();
   private readonly ids = new WeakMap<Checkpoint, string>();
   runsDone = 0;
 
@@ -65,15 +66,26 @@ export class RegressionLab {
     return this.opts.target;
   }
 
-  /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
-  pretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName = 'lsa'): Promise<Pretrained> {
-    const key = `${seed}:${mix}:${model}`;
-    let p = this.pretrained.get(key);
+  /** The cached promise under `key`, made by `make` the first time. */
+  private once<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+    let p = cache.get(key);
     if (!p) {
-      p = this.runPretrain(seed, mix, model);
-      this.pretrained.set(key, p);
+      p = make();
+      cache.set(key, p);
     }
     return p;
+  }
+
+  /** The id of a pretraining snapshot (runs and measurements from it are cached under it). */
+  private idOf(from: Checkpoint): string {
+    const id = this.ids.get(from);
+    if (id === undefined) throw new Error("RegressionLab: this checkpoint was not made by the lab's pretraining");
+    return id;
+  }
+
+  /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
+  pretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName = 'lsa'): Promise<Pretrained> {
+    return this.once(this.pretrained, `${seed}:${mix}:${model}`, () => this.runPretrain(seed, mix, model));
   }
 
   private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName): Promise<Pretrained> {
@@ -104,35 +116,48 @@ export class RegressionLab {
     return { mix, seed, model, final, snapshots };
   }
 
-  /** Held-out metrics of a checkpoint without training. */
-  async measure(
-    seed: number,
-    from: Checkpoint,
-    model: ModelName = 'lsa',
-    validationOnly = false,
-  ): Promise<Omit<PhaseResult, 'name'>> {
-    return evaluateParams(
-      this.rt,
-      basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
-      from,
-      validationOnly,
+  /** Held-out metrics of a checkpoint without training (cached: experiments share starting points). */
+  measure(seed: number, from: Checkpoint, model: ModelName = 'lsa', validationOnly = false): Promise<Omit<PhaseResult, 'name'>> {
+    return this.once(this.measured, `${this.idOf(from)}|${validationOnly}`, () =>
+      evaluateParams(
+        this.rt,
+        basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
+        from,
+        validationOnly,
+      ),
     );
   }
 
   /** A post-training run from `from` (cached: the same plan from the same checkpoint runs once). */
   post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName = 'lsa'): Promise<PhaseResult> {
     const plan = basePlan(seed, this.preset, phases, name, model);
-    const key = `${this.ids.get(from)}|${JSON.stringify(plan.phases)}`;
-    let p = this.runs.get(key);
-    if (!p) {
-      p = runPlan(this.rt, plan, () => {}, { logEvery: 1_000_000, initFrom: from }).then((results) => {
-        this.runsDone++;
-        this.opts.onRun?.(name);
-        return results[results.length - 1];
-      });
-      this.runs.set(key, p);
-    }
-    return p;
+    return this.once(this.runs, `${this.idOf(from)}|${JSON.stringify(plan.phases)}`, async () => {
+      const results = await runPlan(this.rt, plan, () => {}, { logEvery: 1_000_000, initFrom: from });
+      this.runsDone++;
+      this.opts.onRun?.(name);
+      return results[results.length - 1];
+    });
+  }
+
+  /** A row of `experiment`: the test and validation metrics of `result`, weighted for this lab's target. */
+  private row(
+    experiment: ExperimentName,
+    seed: number,
+    condition: Row['condition'],
+    lr: number,
+    result: Omit<PhaseResult, 'name'>,
+    pretrainMix: Mixture,
+  ): Row {
+    return {
+      experiment,
+      setting: 'regression',
+      seed,
+      condition,
+      lr,
+      chosen: false,
+      metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix, this.target),
+      validation: metricsOf(result.validation as RegressionMetrics, pretrainMix, this.target),
+    };
   }
 
   /** A row without training (a starting point): lr 0, always "chosen". */
@@ -145,16 +170,7 @@ export class RegressionLab {
     model: ModelName = 'lsa',
   ) {
     const r = await this.measure(seed, from, model);
-    this.rows.push({
-      experiment,
-      setting: 'regression',
-      seed,
-      condition,
-      lr: 0,
-      chosen: true,
-      metrics: metricsOf(r.metrics as RegressionMetrics, pretrainMix, this.target),
-      validation: metricsOf(r.validation as RegressionMetrics, pretrainMix, this.target),
-    });
+    this.rows.push({ ...this.row(experiment, seed, condition, 0, r, pretrainMix), chosen: true });
   }
 
   /**
@@ -171,16 +187,7 @@ export class RegressionLab {
     for (const lr of lrs)
       for (const seed of this.opts.seeds) {
         const { result, pretrainMix, extra } = await run(seed, lr);
-        added.push({
-          experiment,
-          setting: 'regression',
-          seed,
-          condition: { ...condition, ...extra },
-          lr,
-          chosen: false,
-          metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix, this.target),
-          validation: metricsOf(result.validation as RegressionMetrics, pretrainMix, this.target),
-        });
+        added.push(this.row(experiment, seed, { ...condition, ...extra }, lr, result, pretrainMix));
       }
     const score = (lr: number) => mean(added.filter((r) => r.lr === lr).map((r) => r.validation.target));
     const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
