@@ -77,6 +77,20 @@ function makeSuite(rt: Runtime, plan: Plan): Suite {
 
 const layout = (shapes: { name: string; shape: number[] }[]) => shapes.map((p) => `${p.name}[${p.shape.join(',')}]`).join(' ');
 
+/** The names and shapes of a suite's parameter tensors, as checkpoints record them. */
+const paramShapesOf = (suite: Suite) => Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
+
+/** Write a checkpoint's parameters into the suite's model, after checking that the shapes match. */
+function loadParams(rt: Runtime, suite: Suite, from: Checkpoint, what: string): void {
+  const shapes = paramShapesOf(suite);
+  if (layout(from.paramShapes) !== layout(shapes) || from.params.length !== suite.params.all.size) {
+    throw new CheckpointError(
+      `${what} is from another model shape: it holds ${layout(from.paramShapes)}, this plan's model has ${layout(shapes)}`,
+    );
+  }
+  rt.write(suite.params.all, from.params);
+}
+
 /**
  * Held-out metrics of given parameters (a checkpoint of a plan with the same model shape) under a
  * plan's task, without training: on the test set, and on the validation split when the plan has one
@@ -91,10 +105,7 @@ export async function evaluateParams(
   const plan = parsePlan(planInput);
   const suite = makeSuite(rt, plan);
   try {
-    const shapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
-    if (layout(from.paramShapes) !== layout(shapes))
-      throw new CheckpointError(`the checkpoint holds ${layout(from.paramShapes)}, this plan's model has ${layout(shapes)}`);
-    rt.write(suite.params.all, from.params);
+    loadParams(rt, suite, from, 'the checkpoint');
     if (validationOnly) {
       const validation = await suite.evaluate('validation');
       return { metrics: validation, validation };
@@ -124,7 +135,7 @@ export async function runPlan(
   // between two checks: the monitor's ring needs no more slots (a huge logEvery allocates nothing extra).
   const ring = Math.min(logEvery, Math.max(...plan.phases.map((p) => p.steps)));
   let monitor = new FiniteMonitor(rt, suite.params, suite.grads, ring);
-  const paramShapes = Object.entries(suite.params.views).map(([name, t]) => ({ name, shape: [...t.shape] }));
+  const paramShapes = paramShapesOf(suite);
   const resume = opts.resume;
   const results: PhaseResult[] = resume ? [...resume.results] : [];
   let globalStep = resume?.globalStep ?? 0;
@@ -237,12 +248,7 @@ export async function runPlan(
         'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
       );
     }
-    if (layout(from.paramShapes) !== layout(paramShapes) || from.params.length !== suite.params.all.size) {
-      throw new CheckpointError(
-        `the ${resume ? '' : 'starting '}checkpoint is from another model shape: it holds ${layout(from.paramShapes)}, this plan's model has ${layout(paramShapes)}`,
-      );
-    }
-    rt.write(suite.params.all, from.params);
+    loadParams(rt, suite, from, `the ${resume ? '' : 'starting '}checkpoint`);
   }
 
   /** Save a checkpoint of the run as it stands (the parameters are read back here). */
