@@ -129,6 +129,13 @@ describe('run and check commands', () => {
       .map((l) => JSON.parse(l));
     expect(events[0].type).toBe('run-start');
     expect(events[events.length - 1].type).toBe('run-end');
+    // The same steps and evaluations as a table (the demo page downloads the same format).
+    const csv = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toMatch(/^event,phase,step,lr,loss,reward,held-out mse,mse head,mse tail/);
+    const steps = events.filter((e) => e.type === 'step' || e.type === 'eval');
+    expect(csv.length - 1).toBe(steps.length);
+    expect(csv[1].split(',').slice(0, 3)).toEqual(['step', 'pre', '10']);
+    expect(Number(csv[1].split(',')[4])).toBe(steps[0].loss);
   });
 
   it('an invalid plan gets every bad field named and exit 1, before any GPU work', () => {

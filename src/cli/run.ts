@@ -1,7 +1,8 @@
 /**
  * `run`: run a plan from the command line. Progress per phase on stderr (a bar when stderr is a
  * terminal, a line per logged step otherwise); DIR gets metrics.jsonl (every event), selections.json
- * (the curated ids and their scores) and summary.json (held-out metrics after each phase), each
+ * (the curated ids and their scores), summary.json (held-out metrics after each phase) and
+ * metrics.csv (steps and evaluations as a table; src/train/results.ts, the demo's format too), each
  * written atomically, and checkpoint.bin (every --checkpoint-every steps and after each phase), which
  * `--resume DIR` continues from. Ends with a table of the metrics after each phase.
  */
@@ -13,6 +14,7 @@ import type { Runtime } from '../gpu/runtime.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import { headline, type SuiteMetrics } from '../train/suite.ts';
 import { type RunEvent, runPlan } from '../train/scheduler.ts';
+import { resultFiles } from '../train/results.ts';
 import { writeFileAtomic } from './io.ts';
 
 function table(phases: { name: string; metrics: SuiteMetrics }[]): string {
@@ -47,7 +49,6 @@ export async function runPlanCli(
 ): Promise<void> {
   if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
   const events: RunEvent[] = [];
-  const selections: RunEvent[] = [];
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | undefined;
   let phaseStart = { at: performance.now(), steps: 1 };
@@ -61,7 +62,6 @@ export async function runPlanCli(
     plan,
     (e) => {
       events.push(e);
-      if (e.type === 'selection') selections.push(e);
       if (e.type === 'phase-start') {
         if (tty) {
           bar = new cliProgress.SingleBar(
@@ -98,12 +98,20 @@ export async function runPlanCli(
   console.log(table(phases));
   if (out) {
     // A resumed run appends its events to those of the run it continues.
-    const previous =
-      opts.resume && existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8') : '';
-    const lines = events.map((e) => JSON.stringify(e)).join('\n');
-    writeFileAtomic(join(out, 'metrics.jsonl'), `${previous}${lines}\n`);
-    writeFileAtomic(join(out, 'selections.json'), `${JSON.stringify(selections, null, 1)}\n`);
-    writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify({ adapter: rt.report, phases }, null, 2)}\n`);
-    console.error(`wrote ${out}/metrics.jsonl, selections.json, summary.json`);
+    const jsonl = join(out, 'metrics.jsonl');
+    const previous: RunEvent[] =
+      opts.resume && existsSync(jsonl)
+        ? readFileSync(jsonl, 'utf8')
+            .split('\n')
+            .filter((l) => l.trim())
+            .map((l) => JSON.parse(l))
+        : [];
+    const files = resultFiles([...previous, ...events], rt.report, phases);
+    for (const [name, text] of Object.entries(files)) writeFileAtomic(join(out, name), text);
+    console.error(
+      `wrote ${Object.keys(files)
+        .map((f) => join(out, f))
+        .join(', ')}`,
+    );
   }
 }

@@ -34,6 +34,8 @@ export type RunEvent =
   | { type: 'eval'; phase: string; step: number; metrics: SuiteMetrics }
   | { type: 'phase-end'; phase: string; index: number; metrics: SuiteMetrics; validation?: SuiteMetrics }
   | { type: 'checkpoint'; phase: number; step: number; globalStep: number }
+  | { type: 'paused'; phase: string; index: number; step: number; saved: boolean }
+  | { type: 'resumed'; phase: string; index: number; step: number }
   | { type: 'run-end'; phases: PhaseResult[] };
 
 /** Held-out metrics after a phase: on the test set, and on the validation split when the plan has one. */
@@ -57,6 +59,30 @@ export interface RunOptions {
    * with the same model shape (one pretrained model serving many post-training variants).
    */
   initFrom?: Checkpoint;
+  /**
+   * Pause and stop between steps (the demo page's buttons). At a pause or a stop the run first saves
+   * a checkpoint of where it stands (when onCheckpoint is given), so a reload loses nothing.
+   */
+  control?: RunControl;
+}
+
+/** Asked before every step whether to go on; the demo's controller implements it. */
+export interface RunControl {
+  /** What to do before the next step. */
+  request(): 'go' | 'pause' | 'stop';
+  /** While paused: resolves with 'go' when resumed, or 'stop'. */
+  paused(): Promise<'go' | 'stop'>;
+}
+
+/** A run stopped on request (RunControl), after saving a checkpoint of phase `phase`, step `step`. */
+export class RunStopped extends Error {
+  override name = 'RunStopped';
+  constructor(
+    readonly phase: number,
+    readonly step: number,
+  ) {
+    super(`run stopped at phase ${phase}, step ${step}`);
+  }
 }
 
 /** The learning rate at `step` (0-based) of `steps`: linear warm-up, then constant or cosine to floor. */
@@ -139,6 +165,7 @@ export async function runPlan(
   const resume = opts.resume;
   const results: PhaseResult[] = resume ? [...resume.results] : [];
   let globalStep = resume?.globalStep ?? 0;
+  let opt: AdamW | undefined;
   try {
     startingParameters();
     onEvent({
@@ -164,18 +191,38 @@ export async function runPlan(
       const selection = await suite.prepare(phase, index, resuming?.selection, (s) =>
         onEvent({ type: 'selection', phase: phase.name, ...s }),
       );
-      const opt = new AdamW(rt, suite.params, suite.grads, {
+      const phaseOpt = new AdamW(rt, suite.params, suite.grads, {
         lr: phase.lr,
         weightDecay: phase.weightDecay,
         maxNorm: phase.maxNorm,
       });
+      opt = phaseOpt;
       if (resuming) {
         rng.setState(resuming.rng);
-        rt.write(opt.m, resuming.m);
-        rt.write(opt.v, resuming.v);
-        opt.step = resuming.optStep;
+        rt.write(phaseOpt.m, resuming.m);
+        rt.write(phaseOpt.v, resuming.v);
+        phaseOpt.step = resuming.optStep;
       }
+      /** Save a checkpoint before step `step` of this phase (the steps before it done). */
+      const saveHere = async (step: number) =>
+        checkpoint({
+          phase: index,
+          step,
+          m: await rt.readF32(phaseOpt.m),
+          v: await rt.readF32(phaseOpt.v),
+          optStep: phaseOpt.step,
+          rng: rng.getState(),
+          selection,
+        });
       for (let step = resuming?.step ?? 0; step < phase.steps; step++) {
+        const asked = opts.control?.request() ?? 'go';
+        if (asked !== 'go') {
+          if (opts.onCheckpoint) await saveHere(step);
+          onEvent({ type: 'paused', phase: phase.name, index, step, saved: opts.onCheckpoint !== undefined });
+          const next = asked === 'stop' ? 'stop' : await (opts.control as RunControl).paused();
+          if (next === 'stop') throw new RunStopped(index, step);
+          onEvent({ type: 'resumed', phase: phase.name, index, step });
+        }
         const lr = learningRate(phase, step);
         const gstep = globalStep;
         await suite.step(
@@ -184,7 +231,7 @@ export async function runPlan(
           rng,
           gstep,
           () => monitor.record(gstep),
-          () => opt.update(lr),
+          () => phaseOpt.update(lr),
         );
         globalStep++;
         const last = step === phase.steps - 1;
@@ -209,19 +256,10 @@ export async function runPlan(
         if ((step + 1) % (phase.evalEvery ?? plan.eval.every) === 0 && !last) {
           onEvent({ type: 'eval', phase: phase.name, step: step + 1, metrics: await suite.evaluate() });
         }
-        if (opts.checkpointEvery && (step + 1) % opts.checkpointEvery === 0 && !last) {
-          await checkpoint({
-            phase: index,
-            step: step + 1,
-            m: await rt.readF32(opt.m),
-            v: await rt.readF32(opt.v),
-            optStep: opt.step,
-            rng: rng.getState(),
-            selection,
-          });
-        }
+        if (opts.checkpointEvery && (step + 1) % opts.checkpointEvery === 0 && !last) await saveHere(step + 1);
       }
-      opt.destroy();
+      phaseOpt.destroy();
+      opt = undefined;
       const metrics = await suite.evaluate();
       onEvent({ type: 'eval', phase: phase.name, step: phase.steps, metrics });
       const validation = plan.eval.validation > 0 ? await suite.evaluate('validation') : undefined;
@@ -233,6 +271,7 @@ export async function runPlan(
       }
     }
   } finally {
+    opt?.destroy();
     monitor.destroy();
     suite.destroy();
   }

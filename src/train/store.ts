@@ -5,6 +5,8 @@
  */
 export interface CheckpointStore {
   save(key: string, bytes: Uint8Array): Promise<void>;
+  /** Save several entries at once: a reader sees all of them new, or all of them old. */
+  saveMany(entries: Record<string, Uint8Array>): Promise<void>;
   /** The bytes saved under key, or undefined. */
   load(key: string): Promise<Uint8Array | undefined>;
   remove(key: string): Promise<void>;
@@ -39,12 +41,39 @@ export async function indexedDbStore(name = 'webgpu-train'): Promise<CheckpointS
     save: async (key, bytes) => {
       await tx('readwrite', (s) => s.put(bytes.slice(), key));
     },
+    saveMany: async (entries) => {
+      const list = Object.entries(entries);
+      if (list.length === 0) return;
+      // One transaction: IndexedDB commits every put of it or none.
+      await tx('readwrite', (s) => {
+        let last: IDBRequest | undefined;
+        for (const [key, bytes] of list) last = s.put(bytes.slice(), key);
+        return last as IDBRequest;
+      });
+    },
     load: async (key) => {
       const v = await tx('readonly', (s) => s.get(key));
       return v === undefined ? undefined : new Uint8Array(v as ArrayBuffer | Uint8Array);
     },
     remove: async (key) => {
       await tx('readwrite', (s) => s.delete(key));
+    },
+  };
+}
+
+/** A store in memory (Node, tests): the same interface, gone with the process. */
+export function memoryStore(): CheckpointStore {
+  const map = new Map<string, Uint8Array>();
+  return {
+    save: async (key, bytes) => {
+      map.set(key, bytes.slice());
+    },
+    saveMany: async (entries) => {
+      for (const [key, bytes] of Object.entries(entries)) map.set(key, bytes.slice());
+    },
+    load: async (key) => map.get(key)?.slice(),
+    remove: async (key) => {
+      map.delete(key);
     },
   };
 }
