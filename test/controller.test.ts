@@ -6,7 +6,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../src/gpu/runtime.ts';
 import { type ControllerEvent, RunController } from '../src/train/controller.ts';
-import type { PlanInput } from '../src/train/plan.ts';
+import { type PlanInput, parsePlan } from '../src/train/plan.ts';
+import { curves } from '../src/train/curves.ts';
 import { type PhaseResult, runPlan } from '../src/train/scheduler.ts';
 import { metricsCsv } from '../src/train/results.ts';
 import { memoryStore } from '../src/train/store.ts';
@@ -39,7 +40,7 @@ const done = (c: RunController) => {
 
 describe('RunController', () => {
   it('pauses (saving a checkpoint), resumes, and ends with the uninterrupted metrics', async () => {
-    const c = new RunController({ store: memoryStore(), acquire: getTestRuntime, checkpointEvery: 100 });
+    const c = new RunController({ store: memoryStore(), acquire: getTestRuntime, checkpointEvery: 100, keepFinished: true });
     const states: string[] = [];
     c.subscribe((e) => {
       if (e.type === 'state') states.push(e.status.state);
@@ -51,8 +52,13 @@ describe('RunController', () => {
     expect(states).toEqual(['running', 'pausing', 'paused', 'running', 'done']);
     const paused = c.events.find((e) => e.type === 'paused');
     expect(paused).toMatchObject({ phase: 'pretrain', step: 10, saved: true });
-    // A finished run leaves nothing to resume.
+    // A finished run leaves nothing to resume, and is kept for comparison with its whole log.
     expect(await c.saved()).toBeUndefined();
+    const kept = await c.keptRuns();
+    expect(kept.map((r) => [r.name, mses(r.phases)])).toEqual([['plan', want]]);
+    expect(kept[0].log.length).toBe(c.events.length);
+    await c.forgetRun(kept[0].id);
+    expect(await c.keptRuns()).toEqual([]);
   });
 
   it('stops with a checkpoint; a new controller on the same store (a reload) resumes it with its log', async () => {
@@ -76,6 +82,19 @@ describe('RunController', () => {
     await second.resume();
     expect(done(second)).toEqual(want);
     expect(reset?.length).toBe(saved?.log.length);
+    // As curves against the global step: one point per logged step (the resumed run's repeated
+    // phase start is not a second boundary), evaluations per domain.
+    const c = curves(parsePlan(plan), second.events);
+    expect(c.boundaries).toEqual([
+      { x: 0, phase: 'pretrain' },
+      { x: 30, phase: 'sft' },
+      { x: 40, phase: 'rl' },
+    ]);
+    expect(c.loss.map((p) => p.x)).toEqual([5, 10, 15, 20, 25, 30, 35, 40]);
+    expect(c.reward.map((p) => p.x)).toEqual([45, 50]);
+    expect(new Set(c.heldOut.map((p) => p.series))).toEqual(new Set(['all', 'head', 'tail']));
+    expect(c.heldOut.filter((p) => p.series === 'all').map((p) => p.x)).toEqual([10, 20, 30, 40, 50]);
+    expect(c.length).toEqual([]);
     // The log holds the pretraining steps from before the stop and the rest after it.
     expect(second.events.filter((e) => e.type === 'phase-end').map((e) => (e as { phase: string }).phase)).toEqual([
       'pretrain',

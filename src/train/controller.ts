@@ -69,6 +69,8 @@ export interface ControllerOptions {
   logEvery?: number;
   /** Device losses recovered from automatically per run before giving up. Default 3. */
   maxRecoveries?: number;
+  /** Keep each finished run in the store (keptRuns()), for comparison. Default false. */
+  keepFinished?: boolean;
 }
 
 const KEY_CHECKPOINT = 'current.checkpoint';
@@ -284,6 +286,18 @@ export class RunController {
           resume: from,
         });
         await this.discardSaved();
+        if (this.opts.keepFinished) {
+          const finishedAt = new Date().toISOString();
+          await this.keepRun({
+            id: `${plan.name}-${finishedAt}`,
+            name: plan.name,
+            finishedAt,
+            plan,
+            adapter: rt.report,
+            phases,
+            log: [...this.log],
+          });
+        }
         this.setState({ state: 'done', phases });
         return;
       } catch (e) {
