@@ -5,7 +5,7 @@
  * charts and its run comparison draw; plain data, no UI.
  */
 import type { Plan } from './plan.ts';
-import type { RunEvent } from './scheduler.ts';
+import type { PhaseResult, RunEvent } from './scheduler.ts';
 import type { SuiteMetrics } from './suite.ts';
 
 export interface Point {
@@ -84,4 +84,14 @@ export function curves(plan: Plan, log: readonly RunEvent[]): Curves {
   }
   for (const list of [out.loss, out.reward, out.heldOut, out.length]) list.sort((a, b) => a.x - b.x);
   return out;
+}
+
+/** The phases finished in a log (a resumed run's log holds each once). */
+export function phasesOf(log: readonly RunEvent[]): PhaseResult[] {
+  const out = new Map<string, PhaseResult>();
+  for (const e of log) {
+    if (e.type === 'phase-end')
+      out.set(e.phase, { name: e.phase, metrics: e.metrics, ...(e.validation ? { validation: e.validation } : {}) });
+  }
+  return [...out.values()];
 }

@@ -1,0 +1,150 @@
+/**
+ * The demo page, built (`vite build`) and served from a sub-folder, in headless Chromium with WebGPU
+ * on SwiftShader: a bad value gets a message beside its field; a tiny plan runs through all three
+ * phases from the keyboard and its charts and table show values; a second run is paused, the page
+ * reloaded, and the run resumed from its checkpoint ends with exactly the first run's results (as
+ * downloaded); both runs are kept for comparison; the kernel panel checks every kernel; without
+ * WebGPU the page says so. Screenshots (wide and narrow) go to test-artifacts/.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSite, launchChromium, serve } from './site.ts';
+
+const ARTIFACTS = 'test-artifacts';
+let dir: string;
+let server: Server;
+let url: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'demo-site-'));
+  await buildSite(dir);
+  ({ server, url } = await serve(dir, '/any/folder/'));
+  browser = await launchChromium();
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const state = (page: Page, s: string, timeout = 90_000) =>
+  page.locator(`[data-testid=status][data-state=${s}]`).waitFor({ timeout });
+
+/** Download one of the results files through the page's button and parse it. */
+async function downloaded(page: Page, name: string): Promise<unknown> {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(`download-${name}`).click()]);
+  const path = join(dir, `dl-${Date.now()}-${name}`);
+  await file.saveAs(path);
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+describe('demo page (built, in Chromium)', () => {
+  it('without WebGPU it says so plainly, and what to use instead', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      delete (Navigator.prototype as { gpu?: unknown }).gpu;
+    });
+    await page.goto(url);
+    const notice = page.getByTestId('no-webgpu');
+    await notice.waitFor();
+    expect(await notice.textContent()).toMatch(/WebGPU is not available here[\s\S]*navigator\.gpu is missing[\s\S]*npm start/);
+    await page.close();
+  });
+
+  it('runs, pauses, survives a reload, resumes to the same results, compares runs and checks the kernels', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}?preset=tiny`);
+    expect(await page.getByTestId('adapter').textContent()).toMatch(/adapter: google \/ swiftshader|adapter: /);
+    await expect.poll(() => page.getByTestId('preset').inputValue()).toBe('tiny');
+
+    // Invalid values get a message beside the field, and the plan cannot be run.
+    const m = page.locator('input[data-path="phases[1].select.m"]');
+    await m.fill('1000');
+    await m.press('Tab');
+    const beside = page.locator('.field:has(input[data-path="phases[1].select.m"]) [data-testid=field-error]');
+    expect(await beside.textContent()).toMatch(/must not exceed the pool size/);
+    expect(await page.getByTestId('run').isDisabled()).toBe(true);
+    const steps = page.locator('input[data-path="phases[0].steps"]');
+    await steps.fill('many');
+    await steps.press('Tab');
+    expect(await page.locator('.field:has(input[data-path="phases[0].steps"]) [data-testid=field-error]').textContent()).toMatch(
+      /enter a number/,
+    );
+    await steps.fill('150');
+    await steps.press('Tab');
+    await m.fill('16');
+    await m.press('Tab');
+    expect(await page.locator('[data-testid=field-error]').count()).toBe(0);
+
+    // Run from the keyboard; all three phases finish, the charts and the table show values.
+    await page.getByTestId('run').focus();
+    await page.keyboard.press('Enter');
+    await state(page, 'done');
+    const rows = page.locator('[data-testid=phase-table] tbody tr');
+    expect(await rows.locator('th').allTextContents()).toEqual(['pretrain', 'sft', 'rl']);
+    for (const cell of await rows.locator('td').allTextContents()) expect(cell).toMatch(/^\d+\.\d{4}$/);
+    for (const chart of ['loss', 'held-out', 'reward']) {
+      const box = page.locator(`[data-testid=chart-${chart}] [data-chart]`);
+      await expect.poll(async () => Number(await box.getAttribute('data-points'))).toBeGreaterThan(2);
+      expect(await box.locator('svg path').count()).toBeGreaterThan(0);
+    }
+    const first = (await downloaded(page, 'summary.json')) as { phases: unknown[] };
+    expect(first.phases).toHaveLength(3);
+
+    // A second run of the same plan: paused in pretraining, the page reloaded, the run resumed.
+    await page.getByTestId('run').click();
+    const progress = page.locator('progress#p-pretrain');
+    await expect.poll(() => progress.evaluate((p) => (p as HTMLProgressElement).value), { timeout: 60_000 }).toBeGreaterThan(10);
+    await page.getByTestId('pause').click();
+    await state(page, 'paused');
+    const pausedAt = await page.getByTestId('status').textContent();
+    expect(pausedAt).toMatch(/Paused in pretrain before step \d+; checkpoint saved/);
+    await page.reload();
+    const saved = page.getByTestId('saved-run');
+    await saved.waitFor();
+    expect(await saved.innerText()).toMatch(/checkpoint in phase pretrain at step \d+/);
+    // The charts are back up to the checkpoint before anything runs.
+    await expect.poll(async () => Number(await page.locator('[data-chart=loss]').getAttribute('data-points'))).toBeGreaterThan(1);
+    await page.getByTestId('resume').click();
+    await state(page, 'done');
+    const second = (await downloaded(page, 'summary.json')) as { phases: unknown[] };
+    expect(second.phases).toEqual(first.phases);
+    const csv = await page.getByTestId('download-metrics.csv');
+    expect(await csv.isEnabled()).toBe(true);
+
+    // Both runs are kept and can be overlaid.
+    const kept = page.locator('[data-testid=compare-table] tbody tr');
+    await expect.poll(() => kept.count()).toBe(2);
+    await expect
+      .poll(async () => Number(await page.locator('[data-testid=compare-held-out] [data-chart]').getAttribute('data-points')))
+      .toBeGreaterThan(0);
+
+    // The kernel panel: every kernel against its CPU reference, in this browser.
+    await page.getByTestId('check-kernels').click();
+    await page
+      .getByTestId('kernel-note')
+      .filter({ hasText: /kernels (match|differ)/ })
+      .waitFor({ timeout: 90_000 });
+    expect(await page.getByTestId('kernel-note').textContent()).toMatch(/^All \d+ kernels match the CPU reference\.$/);
+    expect(await page.locator('[data-testid=kernel-table] tbody tr[data-ok=false]').count()).toBe(0);
+
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-1280x800.png'), fullPage: true });
+    // Readable on a narrow screen: one column, nothing wider than the window.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(400);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-390x844.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
