@@ -12,6 +12,7 @@ import { type CheckpointStore, indexedDbStore, memoryStore } from '../src/train/
 import { shared } from './styles.ts';
 import './adapter-info.ts';
 import './kernel-panel.ts';
+import './paper-results.ts';
 import './phase-table.ts';
 import './plan-form.ts';
 import './run-charts.ts';
@@ -164,6 +165,10 @@ export class TrainApp extends LitElement {
       <section aria-labelledby="compare-h">
         <h2 id="compare-h">Compare finished runs</h2>
         <run-compare .controller=${c}></run-compare>
+      </section>
+      <section aria-labelledby="paper-h">
+        <h2 id="paper-h">The paper's claims: what reproduces here</h2>
+        <paper-results></paper-results>
       </section>
       <section aria-labelledby="kernels-h">
         <h2 id="kernels-h">Kernels on this adapter</h2>

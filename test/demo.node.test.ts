@@ -3,7 +3,8 @@
  * on SwiftShader: a bad value gets a message beside its field; a tiny plan runs through all three
  * phases from the keyboard and its charts and table show values; a second run is paused, the page
  * reloaded, and the run resumed from its checkpoint ends with exactly the first run's results (as
- * downloaded); both runs are kept for comparison; the kernel panel checks every kernel; without
+ * downloaded); both runs are kept for comparison; the paper's verdicts are shown; the kernel panel
+ * checks every kernel; without
  * WebGPU the page says so. Screenshots (wide and narrow) go to test-artifacts/.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -137,6 +138,11 @@ describe('demo page (built, in Chromium)', () => {
       .waitFor({ timeout: 90_000 });
     expect(await page.getByTestId('kernel-note').textContent()).toMatch(/^All \d+ kernels match the CPU reference\.$/);
     expect(await page.locator('[data-testid=kernel-table] tbody tr[data-ok=false]').count()).toBe(0);
+
+    // The paper's experiments as last measured (results/ in the repository): four claims, four verdicts.
+    const verdicts = page.locator('[data-testid=paper-verdicts] tbody tr .verdict');
+    expect(await verdicts.allTextContents()).toHaveLength(4);
+    for (const v of await verdicts.allTextContents()) expect(v).toMatch(/^(confirmed|not confirmed|mixed)$/);
 
     await page.screenshot({ path: join(ARTIFACTS, 'demo-1280x800.png'), fullPage: true });
     // Readable on a narrow screen: one column, nothing wider than the window.

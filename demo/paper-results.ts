@@ -1,0 +1,181 @@
+/**
+ * <paper-results>: the paper's claims and this project's verdicts, as last measured by `npm run
+ * paper` and committed under results/ (two post-training targets: the rare directions, and a
+ * shifted distribution), with the rule behind each verdict, the criteria that held or not, and the
+ * plots. Read from those files at build time: what the page shows is what the command line wrote.
+ */
+import { unsafeSVG } from 'lit/directives/unsafe-svg.js';
+import { css, html, LitElement } from 'lit';
+import { customElement, state } from 'lit/decorators.js';
+import {
+  preset as rarePreset,
+  runs as rareRuns,
+  seconds as rareSeconds,
+  seeds as rareSeeds,
+  settings as rareSettings,
+  target as rareTarget,
+  verdicts as rareVerdicts,
+} from '../results/paper/results.json';
+import rareBalance from '../results/paper/balance.svg?raw';
+import rareRecipe from '../results/paper/recipe.svg?raw';
+import rareRl from '../results/paper/rl.svg?raw';
+import rareSft from '../results/paper/sft.svg?raw';
+import {
+  preset as shiftedPreset,
+  runs as shiftedRuns,
+  seconds as shiftedSeconds,
+  seeds as shiftedSeeds,
+  settings as shiftedSettings,
+  target as shiftedTarget,
+  verdicts as shiftedVerdicts,
+} from '../results/paper-shifted/results.json';
+import shiftedBalance from '../results/paper-shifted/balance.svg?raw';
+import shiftedRecipe from '../results/paper-shifted/recipe.svg?raw';
+import shiftedRl from '../results/paper-shifted/rl.svg?raw';
+import shiftedSft from '../results/paper-shifted/sft.svg?raw';
+import { shared } from './styles.ts';
+
+interface Verdict {
+  experiment: string;
+  claim: string;
+  verdict: string;
+  rule: string;
+  criteria: { name: string; held: boolean; detail: string }[];
+}
+
+interface ResultSet {
+  id: string;
+  title: string;
+  meta: { preset: string; target: string; seeds: number[]; runs: number; seconds: number };
+  settings: Record<string, string>;
+  verdicts: Verdict[];
+  plots: Record<string, string>;
+}
+
+// Named imports: only these fields of results.json go into the page (not its 0.5 MB of rows).
+const pick = (
+  preset: string,
+  target: string,
+  seeds: number[],
+  runs: number,
+  seconds: number,
+  settings: unknown,
+  verdicts: unknown,
+) => ({
+  meta: { preset, target, seeds, runs, seconds },
+  settings: settings as Record<string, string>,
+  verdicts: verdicts as Verdict[],
+});
+
+const SETS: ResultSet[] = [
+  {
+    id: 'rare',
+    title: 'Target: the rare (tail) directions',
+    ...pick(rarePreset, rareTarget, rareSeeds, rareRuns, rareSeconds, rareSettings, rareVerdicts),
+    plots: { sft: rareSft, rl: rareRl, balance: rareBalance, recipe: rareRecipe },
+  },
+  {
+    id: 'shifted',
+    title: 'Target: a shifted distribution',
+    ...pick(shiftedPreset, shiftedTarget, shiftedSeeds, shiftedRuns, shiftedSeconds, shiftedSettings, shiftedVerdicts),
+    plots: { sft: shiftedSft, rl: shiftedRl, balance: shiftedBalance, recipe: shiftedRecipe },
+  },
+];
+
+@customElement('paper-results')
+export class PaperResults extends LitElement {
+  static override styles = [
+    shared,
+    css`
+      .verdict {
+        font-weight: 700;
+        white-space: nowrap;
+      }
+      .v-confirmed {
+        color: var(--good);
+      }
+      .v-not-confirmed {
+        color: var(--bad);
+      }
+      .v-mixed {
+        color: #8a5a00;
+      }
+      th,
+      td {
+        white-space: normal;
+        text-align: left;
+        vertical-align: top;
+      }
+      ul {
+        margin: 0;
+        padding-left: 1.1rem;
+      }
+      .plot svg {
+        max-width: 100%;
+        height: auto;
+      }
+      .targets {
+        margin-bottom: 0.5rem;
+      }
+      button[aria-pressed='true'] {
+        border-color: var(--accent);
+        box-shadow: inset 0 -3px 0 var(--accent);
+      }
+    `,
+  ];
+
+  @state() private set = SETS[0].id;
+
+  override render() {
+    const s = SETS.find((x) => x.id === this.set) ?? SETS[0];
+    return html`
+      <p class="muted">
+        The paper's claims tested at small scale with this project's kernels and scheduler (<code>npm run paper</code>; the
+        rules are fixed in advance in <code>src/paper/verdicts.ts</code>). Preset ${s.meta.preset}, seeds
+        ${s.meta.seeds.join(', ')}, ${s.meta.runs} runs in ${(s.meta.seconds / 60).toFixed(0)} min.
+      </p>
+      <div class="row targets" role="group" aria-label="post-training target">
+        ${SETS.map(
+          (x) => html`<button aria-pressed=${x.id === s.id ? 'true' : 'false'} @click=${() => (this.set = x.id)}>
+            ${x.title}
+          </button>`,
+        )}
+      </div>
+      <div class="scroll">
+        <table data-testid="paper-verdicts">
+          <thead>
+            <tr>
+              <th scope="col">claim</th>
+              <th scope="col">verdict</th>
+              <th scope="col">criteria (✔ held, ✘ not)</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${s.verdicts.map(
+              (v) => html`<tr>
+                <td title=${v.rule}>${v.claim}</td>
+                <td class="verdict v-${v.verdict.replace(/ /g, '-')}">${v.verdict}</td>
+                <td>
+                  <ul>
+                    ${v.criteria.map((c) => html`<li>${c.held ? '✔' : '✘'} ${c.name}: <span class="muted">${c.detail}</span></li>`)}
+                  </ul>
+                </td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>
+      </div>
+      ${Object.entries(s.settings).map(([k, v]) => html`<p class="muted"><strong>${k}</strong>: ${v}</p>`)}
+      <details>
+        <summary>Plots</summary>
+        ${Object.entries(s.plots).map(([k, svg]) => html`<figure class="plot" aria-label="${k} plot">${unsafeSVG(svg)}</figure>`)}
+      </details>
+    `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'paper-results': PaperResults;
+  }
+}
