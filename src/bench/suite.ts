@@ -51,6 +51,11 @@ export interface BenchResult {
 export interface BenchOptions {
   repeats: number;
   quick?: boolean;
+  /**
+   * Tiny shapes (matmul 67³, softmax 96×130) and short timings: checks the suite's plumbing (tests),
+   * not the speed.
+   */
+  smoke?: boolean;
   /** Also time one training step per model preset (GPU against the CPU reference model). */
   train?: boolean;
   /** Seconds one figure may take at most; fewer repeats are made past it (at least one). */
@@ -119,9 +124,9 @@ interface Figure {
 
 export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
-  const timing = { repeats: opts.repeats, budgetMs: (opts.budgetSeconds ?? 20) * 1000 };
+  const timing = { repeats: opts.repeats, budgetMs: (opts.budgetSeconds ?? 20) * 1000, targetMs: opts.smoke ? 20 : 250 };
   // The CPU reference runs synchronously: no latency to spread, so shorter timings are enough.
-  const cpuTiming = { ...timing, targetMs: 40 };
+  const cpuTiming = { ...timing, targetMs: Math.min(40, timing.targetMs) };
   const results: BenchResult[] = [];
 
   /** The CPU reference: `run` computes the reference result that our variants are checked against. */
@@ -188,7 +193,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   const rng = new Rng(1234);
   const chosen = defaultMatmulVariant(rt);
   const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
-  for (const n of opts.quick ? [256, 512] : [256, 512, 1024]) {
+  for (const n of opts.smoke ? [67] : opts.quick ? [256, 512] : [256, 512, 1024]) {
     const [M, N, K] = [n, n, n];
     const figure = { kernel: 'matmul', shape: `${M}x${K} · ${K}x${N}`, work: { flops: 2 * M * N * K } };
     const aHost = randomArray(rng, M * K);
@@ -210,7 +215,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
 
   // softmax over attention-like rows
-  const [R, N] = [4096, 1024];
+  const [R, N] = opts.smoke ? [96, 130] : [4096, 1024];
   const figure = { kernel: 'softmax', shape: `${R}x${N}`, work: { bytes: 2 * 4 * R * N } };
   const xHost = randomArray(rng, R * N, { std: 3 });
   const yRef = new Float32Array(R * N);
