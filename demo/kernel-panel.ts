@@ -1,12 +1,13 @@
 /**
  * <kernel-panel>: every kernel of the registry run in this browser against its CPU reference (the
  * error per kernel and output), and the quick benchmark (`npm run bench -- --quick`'s suite: GFLOP/s
- * or GB/s per kernel and variant, ours against the CPU reference) on this adapter. Waits while a run
+ * or GB/s per kernel and variant, ours against the CPU reference and tfjs-backend-webgpu on the same
+ * device) on this adapter. Waits while a run
  * is going on: the two would share the device and skew the timings.
  */
 import { css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
-import { type BenchResult, runSuite } from '../src/bench/suite.ts';
+import { type BenchResult, ratioSummary, runSuite } from '../src/bench/suite.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { type CheckResult, checkKernel } from '../src/kernels/run.ts';
 import type { ControllerEvent, RunController } from '../src/train/controller.ts';
@@ -88,7 +89,8 @@ export class KernelPanel extends ControllerElement {
       const rt = await c.runtime();
       this.note = 'benchmarking (a few seconds per figure)…';
       this.bench = await runSuite(rt, { repeats: 5, quick: true, budgetSeconds: 1.5, log: (line) => (this.note = line) });
-      this.note = 'Benchmark done: wall clock to a completed submission, median of the repeats.';
+      this.note =
+        'Benchmark done: wall clock from the first dispatch to the completed submission (no readback), the same for ours and tfjs; median of the repeats.';
     } catch (e) {
       this.note = (e as Error).message;
     } finally {
@@ -151,7 +153,9 @@ export class KernelPanel extends ControllerElement {
           ${this.bench.map(
             (b) => html`<tr>
               <td>${b.kernel}</td>
-              <td>${b.impl === 'ours' ? `ours (${b.variant}${b.default ? ', in use' : ''})` : b.variant}</td>
+              <td>
+                ${b.impl === 'ours' ? `ours (${b.variant}${b.default ? ', in use' : ''})` : b.impl === 'tfjs-webgpu' ? `tfjs-backend-webgpu ${b.variant}` : `CPU reference (${b.variant})`}
+              </td>
               <td class="muted">${b.shape}</td>
               <td>${fmt(b.median_ms)}</td>
               <td>${b.gflops === undefined ? '' : b.gflops.toFixed(2)}</td>
@@ -161,7 +165,10 @@ export class KernelPanel extends ControllerElement {
           )}
         </tbody>
       </table>
-    </div>`;
+    </div>
+    <ul data-testid="bench-ratios">
+      ${ratioSummary(this.bench).map((l) => html`<li>${l}</li>`)}
+    </ul>`;
   }
 
   override render() {

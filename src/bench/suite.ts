@@ -18,13 +18,14 @@ import { transformer_loss_and_grads } from '../reference/transformer.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
 import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
 import { softmax_forward } from '../kernels/softmax.ts';
-import { type Comparison, compare } from '../reference/compare.ts';
+import { type Comparison, compare, type Tolerance } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
+import { loadTfjsPeer, type Peer, type PeerOp } from './peer-tfjs.ts';
 
 export interface BenchResult {
   kernel: string;
-  impl: 'ours' | 'cpu-reference';
+  impl: 'ours' | 'tfjs-webgpu' | 'cpu-reference';
   /** Our kernel's variant (matmul: register | tiled), or the reference's name. */
   variant: string;
   shape: string;
@@ -52,10 +53,12 @@ export interface BenchOptions {
   repeats: number;
   quick?: boolean;
   /**
-   * Tiny shapes (matmul 67³, softmax 96×130) and short timings: checks the suite's plumbing (tests),
+   * Tiny shapes (one matmul, 67x61 by 61x71 with both operands transposed; softmax 96x130) and short timings: checks the suite's plumbing (tests),
    * not the speed.
    */
   smoke?: boolean;
+  /** Also time the peer, tfjs-backend-webgpu, on the same device (default: when it is installed). */
+  peer?: boolean;
   /** Also time one training step per model preset (GPU against the CPU reference model). */
   train?: boolean;
   /** Seconds one figure may take at most; fewer repeats are made past it (at least one). */
@@ -190,48 +193,145 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     log(`${f.kernel} ${f.shape} ${f.variant}: ${s.median_ms.toFixed(1)} ms`);
   }
 
+  /** The peer on the same inputs: its output checked against the reference, then timed like ours. */
+  async function peerFigure(f: Figure, op: PeerOp, want: Float32Array, tol: Tolerance): Promise<void> {
+    const cmp = compare(await op.read(), want, tol, `${f.kernel} ${f.variant}`);
+    const t = await timeIt((per) => op.run(per), timing);
+    const s = summary(t.times);
+    results.push({
+      kernel: f.kernel,
+      impl: 'tfjs-webgpu',
+      variant: f.variant,
+      shape: f.shape,
+      ...s,
+      per_timing: t.per,
+      ...rates(f.work, s.median_ms),
+      correct: cmp.ok,
+      max_abs_error: cmp.maxAbsError,
+    });
+    log(
+      `${f.kernel} ${f.shape} tfjs-webgpu ${f.variant}: ${s.median_ms.toFixed(1)} ms${cmp.ok ? '' : ' (differs from the reference)'}`,
+    );
+  }
+
+  let peer: Peer | undefined;
+  if (opts.peer !== false) {
+    const loaded = await loadTfjsPeer(rt);
+    if ('unavailable' in loaded) log(`peer not measured: ${loaded.unavailable}`);
+    else {
+      peer = loaded;
+      log(`peer: tfjs-backend-webgpu ${peer.version} on the same device`);
+    }
+  }
+
   const rng = new Rng(1234);
   const chosen = defaultMatmulVariant(rt);
   const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
-  for (const n of opts.smoke ? [67] : opts.quick ? [256, 512] : [256, 512, 1024]) {
-    const [M, N, K] = [n, n, n];
-    const figure = { kernel: 'matmul', shape: `${M}x${K} · ${K}x${N}`, work: { flops: 2 * M * N * K } };
+  for (const mm of matmulCases(opts)) {
+    const { M, K, N, transA, transB } = mm;
+    const figure = { kernel: 'matmul', shape: matmulShape(mm), work: { flops: 2 * M * N * K } };
     const aHost = randomArray(rng, M * K);
     const bHost = randomArray(rng, K * N);
     const cRef = new Float32Array(M * N);
-    await cpu({ ...figure, variant: 'f64 triple loop' }, () => ref.matmul(cRef, aHost, bHost, null, 1, M, N, K));
-    const a = rt.tensor(aHost, [M, K], 'f32', 'bench.a');
-    const b = rt.tensor(bHost, [K, N], 'f32', 'bench.b');
+    await cpu({ ...figure, variant: 'f64 triple loop' }, () =>
+      ref.matmul(cRef, aHost, bHost, null, 1, M, N, K, { transA, transB }),
+    );
+    const a = rt.tensor(aHost, transA ? [K, M] : [M, K], 'f32', 'bench.a');
+    const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'bench.b');
     const c = rt.empty([M, N], 'f32', 'bench.c');
+    const tol = { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 };
     for (const variant of variants) {
       await ours(
         { ...figure, variant },
         variant === chosen,
-        () => matmul(rt, c, a, b, { variant }),
-        async () => compare(await rt.readF32(c), cRef, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`),
+        () => matmul(rt, c, a, b, { variant, transA, transB }),
+        async () => compare(await rt.readF32(c), cRef, tol, `matmul ${variant}`),
       );
     }
     for (const t of [a, b, c]) t.destroy();
+    if (peer) {
+      const op = peer.matmul(aHost, bHost, M, K, N, transA, transB);
+      await peerFigure({ ...figure, variant: 'matMul' }, op, cRef, tol);
+      op.dispose();
+    }
   }
 
-  // softmax over attention-like rows
-  const [R, N] = opts.smoke ? [96, 130] : [4096, 1024];
-  const figure = { kernel: 'softmax', shape: `${R}x${N}`, work: { bytes: 2 * 4 * R * N } };
-  const xHost = randomArray(rng, R * N, { std: 3 });
-  const yRef = new Float32Array(R * N);
-  await cpu({ ...figure, variant: 'f64 loop' }, () => ref.softmax_forward(yRef, xHost, R, N));
-  const x = rt.tensor(xHost, [R, N], 'f32', 'bench.x');
-  const y = rt.empty([R, N], 'f32', 'bench.y');
-  await ours(
-    { ...figure, variant: 'row-per-invocation' },
-    true,
-    () => softmax_forward(rt, y, x),
-    async () => compare(await rt.readF32(y), yRef, { atol: 1e-6, rtol: 1e-4 }, 'softmax'),
-  );
-  x.destroy();
-  y.destroy();
+  // softmax over rows: the issue's 4096x1024, and the tiny transformer's attention scores (B·H·T rows of T)
+  const softmaxShapes: [number, number][] = opts.smoke
+    ? [[96, 130]]
+    : [
+        [4096, 1024],
+        [8 * 4 * 64, 64],
+      ];
+  for (const [R, N] of softmaxShapes) {
+    const figure = { kernel: 'softmax', shape: `${R}x${N}`, work: { bytes: 2 * 4 * R * N } };
+    const xHost = randomArray(rng, R * N, { std: 3 });
+    const yRef = new Float32Array(R * N);
+    await cpu({ ...figure, variant: 'f64 loop' }, () => ref.softmax_forward(yRef, xHost, R, N));
+    const x = rt.tensor(xHost, [R, N], 'f32', 'bench.x');
+    const y = rt.empty([R, N], 'f32', 'bench.y');
+    const tol = { atol: 1e-6, rtol: 1e-4 };
+    await ours(
+      { ...figure, variant: 'row-per-invocation' },
+      true,
+      () => softmax_forward(rt, y, x),
+      async () => compare(await rt.readF32(y), yRef, tol, 'softmax'),
+    );
+    x.destroy();
+    y.destroy();
+    if (peer) {
+      const op = peer.softmax(xHost, R, N);
+      await peerFigure({ ...figure, variant: 'softmax' }, op, yRef, tol);
+      op.dispose();
+    }
+  }
+  peer?.destroy();
   if (opts.train) await trainingSteps(rt, cpu, ours);
   return results;
+}
+
+interface MatmulCase {
+  M: number;
+  K: number;
+  N: number;
+  transA: boolean;
+  transB: boolean;
+  /** Where the shape comes from (a model's layer). */
+  what?: string;
+}
+
+/**
+ * The matmul figures: square sizes, each transpose variant at 512³, and the tiny transformer's own
+ * shapes (B·T = 512 rows, width 64, MLP 256, vocabulary 32), forward and the two backward products.
+ */
+function matmulCases(opts: BenchOptions): MatmulCase[] {
+  const nn = { transA: false, transB: false };
+  if (opts.smoke) return [{ M: 67, K: 61, N: 71, transA: true, transB: true }];
+  const square = opts.quick ? [256, 512] : [256, 512, 1024, 2048];
+  const t = 512;
+  return [
+    ...square.map((n) => ({ M: n, K: n, N: n, ...nn })),
+    { M: t, K: t, N: t, transA: false, transB: true },
+    { M: t, K: t, N: t, transA: true, transB: false },
+    { M: t, K: t, N: t, transA: true, transB: true },
+    ...(opts.quick
+      ? []
+      : [
+          { M: 512, K: 64, N: 192, ...nn, what: 'tiny transformer qkv' },
+          { M: 512, K: 64, N: 256, ...nn, what: 'tiny transformer MLP up' },
+          { M: 512, K: 256, N: 64, ...nn, what: 'tiny transformer MLP down' },
+          { M: 512, K: 64, N: 32, ...nn, what: 'tiny transformer head' },
+          { M: 64, K: 512, N: 256, transA: true, transB: false, what: 'tiny transformer MLP up, dW = Xᵀ·dY' },
+          { M: 512, K: 256, N: 64, transA: false, transB: true, what: 'tiny transformer MLP up, dX = dY·Wᵀ' },
+        ]),
+  ];
+}
+
+/** "MxK · KxN", with ᵀ on a transposed operand (stored the other way round), and where it comes from. */
+function matmulShape(c: MatmulCase): string {
+  const a = c.transA ? `(${c.K}x${c.M})ᵀ` : `${c.M}x${c.K}`;
+  const b = c.transB ? `(${c.N}x${c.K})ᵀ` : `${c.K}x${c.N}`;
+  return `${a} · ${b}${c.what ? ` (${c.what})` : ''}`;
 }
 
 type TimeCpu = (f: Figure, run: () => void) => Promise<void>;
@@ -335,19 +435,47 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
   }
 }
 
-/** A markdown table; each of our rows also shows its speed-up over the CPU reference of the same shape. */
+/**
+ * A markdown table; each of our rows also shows its speed-up over the CPU reference and over the
+ * peer (tfjs-backend-webgpu) of the same shape, measured in the same run.
+ */
 export function markdownTable(results: BenchResult[]): string {
   const rows = [
-    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | items/s | vs CPU reference | GPU memory |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| kernel | shape | impl | variant | median ms | min–max ms | repeats | GFLOP/s | GB/s | items/s | vs CPU reference | vs tfjs-webgpu | GPU memory |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
-    const cpu = results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === 'cpu-reference');
-    const ratio = r.impl === 'ours' && cpu && r.correct ? `${(cpu.median_ms / r.median_ms).toFixed(2)}x` : '';
+    const same = (impl: BenchResult['impl']) =>
+      results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === impl);
+    const ratio = (other: BenchResult | undefined) =>
+      r.impl === 'ours' && r.correct && other && Number.isFinite(other.median_ms)
+        ? `${(other.median_ms / r.median_ms).toFixed(2)}x`
+        : '';
     const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(d));
     rows.push(
-      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio} |${r.gpu_bytes ? ` ${(r.gpu_bytes / 2 ** 20).toFixed(1)} MiB |` : ' |'}`,
+      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio(same('cpu-reference'))} | ${ratio(same('tfjs-webgpu'))} |${r.gpu_bytes ? ` ${(r.gpu_bytes / 2 ** 20).toFixed(1)} MiB |` : ' |'}`,
     );
   }
   return rows.join('\n');
+}
+
+/**
+ * The headline ratios: for each shape with a peer or reference figure, our variant in use against
+ * the fastest correct peer figure and the CPU reference (one line each).
+ */
+export function ratioSummary(results: BenchResult[]): string[] {
+  const lines: string[] = [];
+  for (const r of results.filter((x) => x.impl === 'ours' && x.default && x.correct)) {
+    const other = (impl: BenchResult['impl']) =>
+      results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === impl);
+    const parts = (['tfjs-webgpu', 'cpu-reference'] as const)
+      .map((impl) => ({ impl, o: other(impl) }))
+      .filter(({ o }) => o && Number.isFinite(o.median_ms))
+      .map(
+        ({ impl, o }) =>
+          `${((o as BenchResult).median_ms / r.median_ms).toFixed(2)}x ${impl}${(o as BenchResult).correct === false ? ' (whose output differs)' : ''}`,
+      );
+    if (parts.length) lines.push(`${r.kernel} ${r.shape}: ours (${r.variant}) ${parts.join(', ')}`);
+  }
+  return lines;
 }

@@ -1,6 +1,6 @@
 /** `bench`: run the benchmark suite, print a markdown table, optionally write JSON. */
 import { cpus, totalmem } from 'node:os';
-import { runSuite, markdownTable } from '../bench/suite.ts';
+import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { writeFileAtomic } from './io.ts';
 
@@ -17,24 +17,28 @@ export function machineInfo() {
 
 export async function runBench(
   rt: Runtime,
-  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean },
+  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean; peer?: boolean },
 ): Promise<void> {
   const machine = machineInfo();
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.platform}, node ${machine.node}`,
   );
   console.error(
-    'timing: wall clock from first dispatch to completed submission (onSubmittedWorkDone); CPU reference timed in the same run',
+    'timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run',
   );
   const results = await runSuite(rt, {
     repeats: opts.repeats,
     quick: opts.quick,
     train: opts.train,
+    peer: opts.peer,
     log: (l) => console.error(l),
   });
   console.log(markdownTable(results));
+  const ratios = ratioSummary(results);
+  if (ratios.length)
+    console.log(`\nspeed-up of the variant in use (same run, same adapter):\n${ratios.map((l) => `  ${l}`).join('\n')}`);
   if (opts.json) {
-    const body = { adapter: rt.report, machine, timing: 'wall-clock', results };
+    const body = { adapter: rt.report, machine, timing: 'wall-clock to completed submission, no readback', results };
     writeFileAtomic(opts.json, `${JSON.stringify(body, null, 2)}\n`);
     console.error(`wrote ${opts.json}`);
   }

@@ -136,12 +136,15 @@ program
 
 program
   .command('bench')
-  .description('time kernels and a training step per model preset on this adapter against the CPU reference')
+  .description(
+    'time kernels and a training step per model preset on this adapter, against the CPU reference and tfjs-backend-webgpu (same device, same run)',
+  )
   .option('--json <file>', 'also write the results as JSON')
   .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
   .option('--quick', 'only the smaller shapes')
   .option('--no-train', 'leave out the training steps per model preset')
-  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean }) => {
+  .option('--no-peer', 'leave out tfjs-backend-webgpu')
+  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean; peer: boolean }) => {
     if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
     const rt = await runtime();
     await runBench(rt, opts);
