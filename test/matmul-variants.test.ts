@@ -1,11 +1,18 @@
 /**
- * Both matmul variants against the CPU reference: the training path picks one per adapter, so the
- * other is never exercised by test/kernels.test.ts on this adapter. Awkward shapes, every transpose,
+ * Every matmul variant against the CPU reference: the training path picks one per adapter (and shape), so
+ * the others are never exercised by test/kernels.test.ts on this adapter. Awkward shapes, every transpose,
  * bias, accumulate, batched with a shared and a batched B.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
-import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../src/kernels/matmul.ts';
+import {
+  canUseSubgroupMatmul,
+  defaultMatmulVariant,
+  fitsVec4,
+  type MatmulVariant,
+  matmul,
+  matmulVariantFor,
+} from '../src/kernels/matmul.ts';
 import { compare } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/kernels.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
@@ -36,6 +43,11 @@ const cases: Case[] = [
   { B: 2, M: 17, N: 3, K: 129, transA: true, transB: true, batchB: true },
   { B: 3, M: 65, N: 63, K: 64, batchB: false, bias: true, accumulate: true },
   { B: 1, M: 512, N: 520, K: 513 },
+  // N a multiple of 4 and B not transposed: the shapes the subgroup-vec4 variant takes.
+  { B: 1, M: 1, N: 4, K: 1 },
+  { B: 1, M: 3, N: 20, K: 63, bias: true },
+  { B: 1, M: 129, N: 68, K: 17, transA: true, accumulate: true },
+  { B: 3, M: 65, N: 132, K: 61, batchB: true, bias: true },
 ];
 
 async function check(variant: MatmulVariant, c: Case): Promise<void> {
@@ -60,21 +72,37 @@ async function check(variant: MatmulVariant, c: Case): Promise<void> {
   expect(cmp.ok, cmp.report).toBe(true);
 }
 
-for (const variant of ['register', 'subgroup', 'tiled'] as MatmulVariant[]) {
+for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
   describe(`matmul variant ${variant}`, () => {
-    for (const c of cases) {
+    // The vec4 form takes only what it can compute; the others take every case.
+    for (const c of cases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true))) {
       it(JSON.stringify(c), async (ctx) => {
-        if (variant === 'subgroup' && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
         await check(variant, c);
       });
     }
   });
 }
 
+describe('matmul subgroup-vec4', () => {
+  it('refuses a transposed B or N not a multiple of 4, naming what it needs', async (ctx) => {
+    if (!canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+    const a = rt.empty([4, 4]);
+    const b = rt.empty([4, 6]);
+    const c = rt.empty([4, 6]);
+    expect(() => matmul(rt, c, a, b, { variant: 'subgroup-vec4' })).toThrow(/needs B not transposed and N a multiple of 4/);
+    for (const t of [a, b, c]) t.destroy();
+  });
+});
+
 describe('matmul variant choice', () => {
   it('picks a register tile on a CPU (fallback) adapter and the tiled form on a GPU', () => {
     const cpu = rt.report.isFallbackAdapter || rt.report.architecture === 'swiftshader';
     const want = cpu ? (canUseSubgroupMatmul(rt) ? 'subgroup' : 'register') : 'tiled';
     expect(defaultMatmulVariant(rt)).toBe(want);
+    // Where the subgroup form is the default, products that allow it read B as vec4s.
+    expect(matmulVariantFor(rt, 64, false)).toBe(want === 'subgroup' ? 'subgroup-vec4' : want);
+    expect(matmulVariantFor(rt, 63, false)).toBe(want);
+    expect(matmulVariantFor(rt, 64, true)).toBe(want);
   });
 });

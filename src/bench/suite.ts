@@ -16,7 +16,7 @@ import { type LsaParams, lsa_loss_and_grads } from '../reference/lsa.ts';
 import { adamw as refAdamW } from '../reference/optim.ts';
 import { transformer_loss_and_grads } from '../reference/transformer.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
-import { canUseSubgroupMatmul, defaultMatmulVariant, type MatmulVariant, matmul } from '../kernels/matmul.ts';
+import { canUseSubgroupMatmul, fitsVec4, type MatmulVariant, matmul, matmulVariantFor } from '../kernels/matmul.ts';
 import { softmax_forward } from '../kernels/softmax.ts';
 import { type Comparison, compare, type Tolerance } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
@@ -225,10 +225,16 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
 
   const rng = new Rng(1234);
-  const chosen = defaultMatmulVariant(rt);
-  const variants: MatmulVariant[] = canUseSubgroupMatmul(rt) ? ['register', 'subgroup', 'tiled'] : ['register', 'tiled'];
+  const subgroups = canUseSubgroupMatmul(rt);
   for (const mm of matmulCases(opts)) {
     const { M, K, N, transA, transB } = mm;
+    const chosen = matmulVariantFor(rt, N, transB);
+    const variants: MatmulVariant[] = [
+      'register',
+      ...(subgroups ? (['subgroup'] as const) : []),
+      ...(subgroups && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
+      'tiled',
+    ];
     const figure = { kernel: 'matmul', shape: matmulShape(mm), work: { flops: 2 * M * N * K } };
     const aHost = randomArray(rng, M * K);
     const bHost = randomArray(rng, K * N);
