@@ -2,12 +2,14 @@
  * <kernel-panel>: every kernel of the registry run in this browser against its CPU reference (the
  * error per kernel and output), and the quick benchmark (`npm run bench -- --quick`'s suite: GFLOP/s
  * or GB/s per kernel and variant, ours against the CPU reference and tfjs-backend-webgpu on the same
- * device) on this adapter. Waits while a run
+ * device) on this adapter; and the matmul tuner, whose choices (kept in this browser) the training
+ * path then uses. Waits while a run
  * is going on: the two would share the device and skew the timings.
  */
 import { css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { type BenchResult, ratioSummary, runSuite } from '../src/bench/suite.ts';
+import { applyTuning, storeTuning, type Tuning, tuneMatmul, useStoredTuning } from '../src/bench/tune.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { type CheckResult, checkKernel } from '../src/kernels/run.ts';
 import type { ControllerEvent, RunController } from '../src/train/controller.ts';
@@ -42,9 +44,65 @@ export class KernelPanel extends ControllerElement {
   @state() private checks: Row[] = [];
   @state() private bench: BenchResult[] = [];
   @state() private note = '';
+  @state() private tuning: Tuning | undefined;
 
   protected override attached(c: RunController): void {
     this.runBusy = c.busy;
+    void c.runtime().then(
+      (rt) => {
+        if (typeof localStorage !== 'undefined') this.tuning = useStoredTuning(rt, localStorage);
+      },
+      () => {},
+    );
+  }
+
+  private async tune(): Promise<void> {
+    const c = this.controller;
+    if (!c || this.busy) return;
+    this.busy = true;
+    try {
+      const rt = await c.runtime();
+      this.note = 'tuning matmul: every variant per shape class, checked, then timed…';
+      const t = await tuneMatmul(rt, { log: (line) => (this.note = line) });
+      if (typeof localStorage !== 'undefined') storeTuning(localStorage, t);
+      applyTuning(rt, t);
+      this.tuning = t;
+      this.note = 'Tuned: training on this adapter now uses these variants (kept in this browser).';
+    } catch (e) {
+      this.note = (e as Error).message;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private tuningTable() {
+    const t = this.tuning;
+    if (!t) return html`<p class="muted">Matmul variants: the adapter's defaults (not tuned in this browser).</p>`;
+    return html`<div class="scroll">
+      <table data-testid="tuning-table">
+        <caption class="muted">Matmul variant per shape class, tuned ${t.tunedAt.slice(0, 10)} (ms per product; – differed from the reference)</caption>
+        <thead>
+          <tr>
+            <th scope="col">class</th>
+            <th scope="col">product timed</th>
+            <th scope="col">chosen</th>
+            <th scope="col">timings</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${Object.entries(t.measured).map(
+            ([cls, m]) => html`<tr>
+              <td>${cls}</td>
+              <td class="muted">${m?.shape}</td>
+              <td>${t.matmul[cls as keyof typeof t.matmul] ?? '–'}</td>
+              <td class="muted">${Object.entries(m?.ms ?? {})
+                .map(([v, ms]) => `${v} ${ms === null || ms === undefined ? '–' : ms.toFixed(1)}`)
+                .join(', ')}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>`;
   }
 
   protected override onEvent(e: ControllerEvent): void {
@@ -179,10 +237,11 @@ export class KernelPanel extends ControllerElement {
           Check every kernel against the CPU reference
         </button>
         <button data-testid="bench" ?disabled=${disabled} @click=${() => void this.benchmark()}>Quick benchmark</button>
+        <button data-testid="tune" ?disabled=${disabled} @click=${() => void this.tune()}>Tune matmul for this adapter</button>
         ${this.runBusy ? html`<span class="muted">(waits while a run is going on)</span>` : ''}
       </div>
       <p role="status" aria-live="polite" class="muted" data-testid="kernel-note">${this.note}</p>
-      ${this.checks.length ? this.checkTable() : ''} ${this.bench.length ? this.benchTable() : ''}
+      ${this.checks.length ? this.checkTable() : ''} ${this.bench.length ? this.benchTable() : ''} ${this.tuningTable()}
     `;
   }
 }

@@ -5,7 +5,9 @@
  */
 import { css, html, LitElement } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+import { useStoredTuning } from '../src/bench/tune.ts';
 import { NoWebGPUError } from '../src/device/errors.ts';
+import { Runtime } from '../src/gpu/runtime.ts';
 import { RunController } from '../src/train/controller.ts';
 import type { PlanInput } from '../src/train/plan.ts';
 import { type CheckpointStore, indexedDbStore, memoryStore } from '../src/train/store.ts';
@@ -100,7 +102,18 @@ export class TrainApp extends LitElement {
       store = memoryStore();
       this.storeNote = `Checkpoints are kept in memory only (${(e as Error).message}): a reload loses the run.`;
     }
-    const controller = new RunController({ store, keepFinished: true, checkpointEvery: 20, logEvery: 5 });
+    const controller = new RunController({
+      store,
+      keepFinished: true,
+      checkpointEvery: 20,
+      logEvery: 5,
+      // Every device (the first, and one acquired after a loss) uses this adapter's matmul tuning.
+      acquire: async () => {
+        const rt = await Runtime.create();
+        if (typeof localStorage !== 'undefined') useStoredTuning(rt, localStorage);
+        return rt;
+      },
+    });
     this.controller = controller;
     try {
       await controller.runtime();

@@ -66,7 +66,7 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -78,7 +78,7 @@ const median = (xs: number[]) => {
  * so the fixed submit-to-completion latency is spread out), then up to `repeats` timings within the
  * budget.
  */
-async function timeIt(
+export async function timeIt(
   run: (per: number) => Promise<void>,
   opts: { repeats: number; budgetMs: number; targetMs?: number },
 ): Promise<{ times: number[]; per: number }> {
@@ -228,7 +228,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   const subgroups = canUseSubgroupMatmul(rt);
   for (const mm of matmulCases(opts)) {
     const { M, K, N, transA, transB } = mm;
-    const chosen = matmulVariantFor(rt, N, transB);
+    const chosen = matmulVariantFor(rt, M, N, K, transB);
     const variants: MatmulVariant[] = [
       'register',
       ...(subgroups ? (['subgroup'] as const) : []),

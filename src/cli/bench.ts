@@ -2,6 +2,8 @@
 import { cpus, totalmem } from 'node:os';
 import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { applyTuning, type Tuning, tuneMatmul } from '../bench/tune.ts';
+import { saveTuning, tuningCachePath } from './tuning.ts';
 import { writeFileAtomic } from './io.ts';
 
 export function machineInfo() {
@@ -17,8 +19,19 @@ export function machineInfo() {
 
 export async function runBench(
   rt: Runtime,
-  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean; peer?: boolean },
+  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean; peer?: boolean; tune?: boolean },
 ): Promise<void> {
+  let tuning: Tuning | undefined;
+  if (opts.tune) {
+    tuning = await tuneMatmul(rt, { log: (l) => console.error(l) });
+    saveTuning(tuning);
+    applyTuning(rt, tuning);
+    console.error(
+      `tuned: ${Object.entries(tuning.matmul)
+        .map(([cls, v]) => `${cls} ${v}`)
+        .join(', ')} (saved to ${tuningCachePath()}; used by every command on this adapter)`,
+    );
+  }
   const machine = machineInfo();
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.platform}, node ${machine.node}`,
@@ -38,7 +51,13 @@ export async function runBench(
   if (ratios.length)
     console.log(`\nspeed-up of the variant in use (same run, same adapter):\n${ratios.map((l) => `  ${l}`).join('\n')}`);
   if (opts.json) {
-    const body = { adapter: rt.report, machine, timing: 'wall-clock to completed submission, no readback', results };
+    const body = {
+      adapter: rt.report,
+      machine,
+      timing: 'wall-clock to completed submission, no readback',
+      ...(tuning ? { tuning } : {}),
+      results,
+    };
     writeFileAtomic(opts.json, `${JSON.stringify(body, null, 2)}\n`);
     console.error(`wrote ${opts.json}`);
   }

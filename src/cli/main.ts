@@ -11,6 +11,7 @@ import { findKernel, kernels } from '../kernels/registry.ts';
 import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { EXPERIMENTS, PRESETS, TARGET_NAMES } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
+import { useCachedTuning } from './tuning.ts';
 import { paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
 import { loadCheckpoint, runPlanCli } from './run.ts';
@@ -27,6 +28,8 @@ function integer(name: string) {
 async function runtime(): Promise<Runtime> {
   const rt = await Runtime.create();
   console.error(describeAdapter(rt.report));
+  const tuned = useCachedTuning(rt);
+  if (tuned) console.error(tuned);
   return rt;
 }
 
@@ -144,7 +147,8 @@ program
   .option('--quick', 'only the smaller shapes')
   .option('--no-train', 'leave out the training steps per model preset')
   .option('--no-peer', 'leave out tfjs-backend-webgpu')
-  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean; peer: boolean }) => {
+  .option('--tune', 'first choose the fastest correct matmul variant per shape class on this adapter and cache it')
+  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean; peer: boolean; tune?: boolean }) => {
     if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
     const rt = await runtime();
     await runBench(rt, opts);

@@ -100,11 +100,39 @@ export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
 }
 
 /**
- * The variant the training path uses for a product: the adapter's default, with B read as vec4s
- * where the subgroup form applies and B allows it (about 1.3x faster on SwiftShader at every
- * measured shape: `npm run bench`).
+ * Shape classes for tuning: whether B can be read as vec4s, and small (under 2·128³ flops, where
+ * dispatch cost dominates) or large.
  */
-export function matmulVariantFor(rt: Runtime, N: number, transB: boolean): MatmulVariant {
+export type MatmulClass = `${'vec4' | 'gather'}-${'small' | 'large'}`;
+export const MATMUL_CLASSES: readonly MatmulClass[] = ['vec4-small', 'vec4-large', 'gather-small', 'gather-large'];
+
+export function matmulClass(M: number, N: number, K: number, transB: boolean): MatmulClass {
+  return `${fitsVec4(N, transB) ? 'vec4' : 'gather'}-${2 * M * N * K < 2 * 128 ** 3 ? 'small' : 'large'}`;
+}
+
+/**
+ * Measured choices for this device (`npm run bench -- --tune`, src/bench/tune.ts): the fastest
+ * correct variant per shape class. The training path only looks them up.
+ */
+const tunings = new WeakMap<Runtime, Partial<Record<MatmulClass, MatmulVariant>>>();
+
+export function setMatmulTuning(rt: Runtime, table: Partial<Record<MatmulClass, MatmulVariant>> | undefined): void {
+  if (table) tunings.set(rt, table);
+  else tunings.delete(rt);
+}
+
+export function matmulTuning(rt: Runtime): Partial<Record<MatmulClass, MatmulVariant>> | undefined {
+  return tunings.get(rt);
+}
+
+/**
+ * The variant the training path uses for a product: the tuned choice for its shape class when this
+ * device has been tuned; otherwise the adapter's default, with B read as vec4s where the subgroup
+ * form applies and B allows it (about 1.3x faster on SwiftShader at every measured shape).
+ */
+export function matmulVariantFor(rt: Runtime, M: number, N: number, K: number, transB: boolean): MatmulVariant {
+  const tuned = tunings.get(rt)?.[matmulClass(M, N, K, transB)];
+  if (tuned) return tuned;
   const v = defaultMatmulVariant(rt);
   return v === 'subgroup' && fitsVec4(N, transB) ? 'subgroup-vec4' : v;
 }
@@ -160,7 +188,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     expectShape(k, 'bias', bias, [N]);
   }
   expectDistinct(k, { c }, { a, b, bias });
-  const variant = opts.variant ?? matmulVariantFor(rt, N, transB);
+  const variant = opts.variant ?? matmulVariantFor(rt, M, N, K, transB);
   if ((variant === 'subgroup' || variant === 'subgroup-vec4') && !canUseSubgroupMatmul(rt)) {
     throw new ShapeError(`matmul: the ${variant} variant needs the subgroups feature with at least 4 lanes; this device has not`);
   }

@@ -1,0 +1,140 @@
+/**
+ * The matmul tuner: on this device, for each shape class (src/kernels/matmul.ts: whether B can be
+ * read as vec4s; small or large), every variant that can compute a representative product is checked
+ * against the CPU reference and timed (the benchmark's timing), and the fastest correct one is
+ * chosen. The result names the adapter it was measured on: a cache keeps one per adapter (a file in
+ * Node, browser storage in the page), and a device whose adapter has no entry runs the defaults
+ * until it is tuned. The training path only looks the choices up (setMatmulTuning).
+ */
+import type { AdapterReport } from '../device/index.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import {
+  canUseSubgroupMatmul,
+  fitsVec4,
+  MATMUL_CLASSES,
+  type MatmulClass,
+  type MatmulVariant,
+  matmul,
+  setMatmulTuning,
+} from '../kernels/matmul.ts';
+import { compare } from '../reference/compare.ts';
+import * as ref from '../reference/kernels.ts';
+import { Rng, randomArray } from '../reference/random.ts';
+import { median, timeIt } from './suite.ts';
+
+export interface Tuning {
+  /** The adapter the choices were measured on (adapterKey). */
+  adapter: string;
+  tunedAt: string;
+  matmul: Partial<Record<MatmulClass, MatmulVariant>>;
+  /** Per class: the product timed, and each variant's median ms (null: differed from the reference). */
+  measured: Partial<Record<MatmulClass, { shape: string; ms: Partial<Record<MatmulVariant, number | null>> }>>;
+}
+
+/** What "the same adapter" means for a cached tuning. */
+export function adapterKey(r: AdapterReport): string {
+  const subgroups = r.features.includes('subgroups') ? 'subgroups' : 'no-subgroups';
+  return [r.vendor, r.architecture, r.device, r.description, r.isFallbackAdapter ? 'fallback' : 'hardware', subgroups].join(
+    ' | ',
+  );
+}
+
+/** The product timed for each class: [M, K, N, transB]. */
+function representative(cls: MatmulClass, quick: boolean): [number, number, number, boolean] {
+  const large = quick ? 160 : 512;
+  const n = cls.endsWith('small') ? 64 : large;
+  return cls.startsWith('vec4') ? [n, n, n, false] : [n, n, n, true];
+}
+
+/** Tune every matmul class on `rt` (quick: smaller products and timings, for tests). */
+export async function tuneMatmul(
+  rt: Runtime,
+  opts: { quick?: boolean; repeats?: number; log?: (line: string) => void } = {},
+): Promise<Tuning> {
+  const log = opts.log ?? (() => {});
+  const timing = {
+    repeats: opts.repeats ?? (opts.quick ? 2 : 5),
+    budgetMs: opts.quick ? 300 : 5000,
+    targetMs: opts.quick ? 20 : 150,
+  };
+  const rng = new Rng(99);
+  const tuning: Tuning = { adapter: adapterKey(rt.report), tunedAt: new Date().toISOString(), matmul: {}, measured: {} };
+  for (const cls of MATMUL_CLASSES) {
+    const [M, K, N, transB] = representative(cls, opts.quick === true);
+    const aHost = randomArray(rng, M * K);
+    const bHost = randomArray(rng, K * N);
+    const want = new Float32Array(M * N);
+    ref.matmul(want, aHost, bHost, null, 1, M, N, K, { transB });
+    const a = rt.tensor(aHost, [M, K], 'f32', 'tune.a');
+    const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'tune.b');
+    const c = rt.empty([M, N], 'f32', 'tune.c');
+    const candidates: MatmulVariant[] = [
+      'register',
+      'tiled',
+      ...(canUseSubgroupMatmul(rt) ? (['subgroup'] as const) : []),
+      ...(canUseSubgroupMatmul(rt) && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
+    ];
+    const shape = `${M}x${K} · ${transB ? `(${N}x${K})ᵀ` : `${K}x${N}`}`;
+    const ms: Partial<Record<MatmulVariant, number | null>> = {};
+    for (const variant of candidates) {
+      matmul(rt, c, a, b, { transB, variant });
+      const cmp = compare(await rt.readF32(c), want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
+      if (!cmp.ok) {
+        ms[variant] = null;
+        log(`tune ${cls} ${shape} ${variant}: differs from the reference, not chosen`);
+        continue;
+      }
+      const t = await timeIt(async (per) => {
+        for (let i = 0; i < per; i++) matmul(rt, c, a, b, { transB, variant });
+        await rt.sync();
+      }, timing);
+      ms[variant] = median(t.times);
+      log(`tune ${cls} ${shape} ${variant}: ${(ms[variant] as number).toFixed(2)} ms`);
+    }
+    for (const t of [a, b, c]) t.destroy();
+    const best = (Object.entries(ms) as [MatmulVariant, number | null][])
+      .filter((e): e is [MatmulVariant, number] => e[1] !== null)
+      .sort((x, y) => x[1] - y[1])[0];
+    if (best) tuning.matmul[cls] = best[0];
+    tuning.measured[cls] = { shape, ms };
+  }
+  return tuning;
+}
+
+/**
+ * Use a cached tuning on `rt` if it was measured on this adapter; returns whether it was used (a
+ * tuning of another adapter is ignored: that device runs the defaults until it is tuned).
+ */
+export function applyTuning(rt: Runtime, tuning: Tuning | undefined): boolean {
+  if (!tuning || tuning.adapter !== adapterKey(rt.report)) return false;
+  setMatmulTuning(rt, tuning.matmul);
+  return true;
+}
+
+/** A cache of tunings, one per adapter, as stored (a JSON file in Node, browser storage in the page). */
+export type TuningCache = Record<string, Tuning>;
+
+export function withTuning(cache: TuningCache, t: Tuning): TuningCache {
+  return { ...cache, [t.adapter]: t };
+}
+
+const STORAGE_KEY = 'webgpu-train.tuning';
+
+/** The page's cache: the same tunings, in browser storage (localStorage). */
+export function storedTunings(storage: Pick<Storage, 'getItem'>): TuningCache {
+  try {
+    const v = JSON.parse(storage.getItem(STORAGE_KEY) ?? '{}') as TuningCache;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+export function storeTuning(storage: Pick<Storage, 'getItem' | 'setItem'>, t: Tuning): void {
+  storage.setItem(STORAGE_KEY, JSON.stringify(withTuning(storedTunings(storage), t)));
+}
+
+/** Use this adapter's tuning from browser storage on `rt`, if there is one; returns it. */
+export function useStoredTuning(rt: Runtime, storage: Pick<Storage, 'getItem'>): Tuning | undefined {
+  return Object.values(storedTunings(storage)).find((t) => applyTuning(rt, t));
+}

@@ -1,0 +1,48 @@
+/**
+ * The matmul tuning cache of the command line: one JSON file holding a tuning per adapter
+ * (src/bench/tune.ts), in $WEBGPU_TRAIN_CACHE or ~/.cache/webgpu-train/. `bench --tune` writes it;
+ * every command that acquires a device uses the entry of its adapter, when there is one.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Runtime } from '../gpu/runtime.ts';
+import { applyTuning, type Tuning, type TuningCache, withTuning } from '../bench/tune.ts';
+import { writeFileAtomic } from './io.ts';
+
+export function tuningCachePath(): string {
+  return join(process.env.WEBGPU_TRAIN_CACHE ?? join(homedir(), '.cache', 'webgpu-train'), 'tuning.json');
+}
+
+/** The cache, or an empty one when it is missing or unreadable (a bad cache only costs the tuning). */
+export function loadTuningCache(path = tuningCachePath()): { cache: TuningCache; problem?: string } {
+  if (!existsSync(path)) return { cache: {} };
+  try {
+    const cache = JSON.parse(readFileSync(path, 'utf8')) as TuningCache;
+    if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) throw new Error('not a JSON object');
+    return { cache };
+  } catch (e) {
+    return {
+      cache: {},
+      problem: `ignoring the tuning cache ${path}: ${(e as Error).message} (\`npm run bench -- --tune\` rewrites it)`,
+    };
+  }
+}
+
+export function saveTuning(t: Tuning, path = tuningCachePath()): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, `${JSON.stringify(withTuning(loadTuningCache(path).cache, t), null, 2)}\n`);
+}
+
+/** Use this adapter's cached tuning on `rt`; returns a line saying what was used. */
+export function useCachedTuning(rt: Runtime): string {
+  const path = tuningCachePath();
+  const { cache, problem } = loadTuningCache(path);
+  if (problem) return problem;
+  const found = Object.values(cache).find((t) => applyTuning(rt, t));
+  if (!found) return '';
+  const choices = Object.entries(found.matmul)
+    .map(([cls, v]) => `${cls} ${v}`)
+    .join(', ');
+  return `matmul variants tuned for this adapter on ${found.tunedAt.slice(0, 10)} (${path}): ${choices}`;
+}

@@ -1,0 +1,45 @@
+/**
+ * The matmul tuner, in Node and in Chromium: every shape class gets the fastest variant among those
+ * that matched the CPU reference; the training path uses the choice on the adapter it was measured
+ * on, and a tuning of another adapter is ignored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adapterKey, applyTuning, tuneMatmul } from '../src/bench/tune.ts';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { fitsVec4, MATMUL_CLASSES, matmulClass, matmulVariantFor, setMatmulTuning } from '../src/kernels/matmul.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+afterAll(() => setMatmulTuning(rt, undefined));
+
+describe('matmul tuner', () => {
+  it('chooses the fastest correct variant per shape class, and the training path uses it on this adapter only', async () => {
+    const t = await tuneMatmul(rt, { quick: true });
+    expect(t.adapter).toBe(adapterKey(rt.report));
+    for (const cls of MATMUL_CLASSES) {
+      const chosen = t.matmul[cls];
+      const ms = t.measured[cls]?.ms ?? {};
+      expect(chosen, cls).toBeDefined();
+      // The choice was timed, correct, and no slower than any other correct variant.
+      const mine = ms[chosen as keyof typeof ms] as number;
+      for (const v of Object.values(ms)) if (v !== null && v !== undefined) expect(mine).toBeLessThanOrEqual(v);
+      // B read as vec4s only where the class allows it.
+      if (cls.startsWith('gather')) expect(chosen).not.toBe('subgroup-vec4');
+    }
+    expect(matmulClass(512, 512, 512, false)).toBe('vec4-large');
+    expect(matmulClass(64, 63, 64, false)).toBe('gather-small');
+    expect(fitsVec4(64, true)).toBe(false);
+
+    expect(applyTuning(rt, { ...t, adapter: 'another | adapter' })).toBe(false);
+    setMatmulTuning(rt, undefined);
+    const before = matmulVariantFor(rt, 512, 512, 512, false);
+    expect(applyTuning(rt, t)).toBe(true);
+    expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(t.matmul['vec4-large']);
+    expect(matmulVariantFor(rt, 32, 32, 32, true)).toBe(t.matmul['gather-small']);
+    setMatmulTuning(rt, undefined);
+    expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(before);
+  });
+});
