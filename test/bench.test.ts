@@ -4,7 +4,9 @@
  * positive, one variant per kernel marked as the one in use.
  */
 import { describe, expect, it } from 'vitest';
-import { markdownTable, ratioSummary, runSuite } from '../src/bench/suite.ts';
+import { markdownTable, matmulEntry, ratioSummary, runSuite, sampleIndices } from '../src/bench/suite.ts';
+import * as ref from '../src/reference/kernels.ts';
+import { Rng, randomArray } from '../src/reference/random.ts';
 import { getTestRuntime } from './runtime.ts';
 
 describe('benchmark suite', () => {
@@ -31,5 +33,24 @@ describe('benchmark suite', () => {
     const lines = ratioSummary(results);
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l).toMatch(/: ours \([\w-]+\) \d+\.\d\dx tfjs-webgpu, \d+\.\d\dx cpu-reference$/);
+  });
+
+  it('past 2048³ matmul is checked on a sample: the sampled reference entries equal the full reference', () => {
+    const rng = new Rng(3);
+    const [M, N, K] = [13, 7, 5];
+    for (const [transA, transB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
+      const a = randomArray(rng, M * K);
+      const b = randomArray(rng, K * N);
+      const c = new Float32Array(M * N);
+      ref.matmul(c, a, b, null, 1, M, N, K, { transA, transB });
+      const at = sampleIndices(rng, M * N, 20);
+      expect(new Set(at).size).toBe(20);
+      for (const i of at) expect(matmulEntry(a, b, M, N, K, transA, transB, i)).toBeCloseTo(c[i], 5);
+    }
   });
 });

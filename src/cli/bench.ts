@@ -19,7 +19,7 @@ export function machineInfo() {
 
 export async function runBench(
   rt: Runtime,
-  opts: { json?: string; repeats: number; quick?: boolean; train?: boolean; peer?: boolean; tune?: boolean },
+  opts: { json?: string; repeats: number; quick?: boolean; large?: boolean; train?: boolean; peer?: boolean; tune?: boolean },
 ): Promise<void> {
   let tuning: Tuning | undefined;
   if (opts.tune) {
@@ -42,6 +42,7 @@ export async function runBench(
   const results = await runSuite(rt, {
     repeats: opts.repeats,
     quick: opts.quick,
+    large: opts.large,
     train: opts.train,
     peer: opts.peer,
     log: (l) => console.error(l),

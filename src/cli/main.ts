@@ -145,14 +145,33 @@ program
   .option('--json <file>', 'also write the results as JSON')
   .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
   .option('--quick', 'only the smaller shapes')
+  .option('--large', 'also matmul 4096³ (for real GPUs; checked against the reference on a sample of entries)')
   .option('--no-train', 'leave out the training steps per model preset')
   .option('--no-peer', 'leave out tfjs-backend-webgpu')
   .option('--tune', 'first choose the fastest correct matmul variant per shape class on this adapter and cache it')
-  .action(async (opts: { json?: string; repeats: number; quick?: boolean; train: boolean; peer: boolean; tune?: boolean }) => {
-    if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
-    const rt = await runtime();
-    await runBench(rt, opts);
-  });
+  .option('--require-gpu', 'stop unless the adapter is a real GPU (not a CPU fallback such as SwiftShader)')
+  .action(
+    async (opts: {
+      json?: string;
+      repeats: number;
+      quick?: boolean;
+      large?: boolean;
+      train: boolean;
+      peer: boolean;
+      tune?: boolean;
+      requireGpu?: boolean;
+    }) => {
+      if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
+      const rt = await runtime();
+      if (opts.requireGpu && rt.report.isFallbackAdapter) {
+        rt.destroy();
+        throw new UserError(
+          'bench --require-gpu: the adapter is a CPU fallback, not a GPU. On Linux with an NVIDIA GPU: install the driver and libvulkan1; Dawn finds the driver through /dev/nvidia0 (or set VK_ICD_FILENAMES to its nvidia_icd.json)',
+        );
+      }
+      await runBench(rt, opts);
+    },
+  );
 
 program
   .command('paper')

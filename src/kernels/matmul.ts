@@ -127,14 +127,12 @@ export function matmulTuning(rt: Runtime): Partial<Record<MatmulClass, MatmulVar
 
 /**
  * The variant the training path uses for a product: the tuned choice for its shape class when this
- * device has been tuned; otherwise the adapter's default, with B read as vec4s where the subgroup
- * form applies and B allows it (about 1.3x faster on SwiftShader at every measured shape).
+ * device has been tuned, otherwise the adapter's default. (subgroup-vec4 is left to the tuner: on
+ * SwiftShader it measured 1.3x faster than subgroup in one session's interleaved runs and 0.8-1.0x in
+ * the next; the difference is within this machine's noise.)
  */
 export function matmulVariantFor(rt: Runtime, M: number, N: number, K: number, transB: boolean): MatmulVariant {
-  const tuned = tunings.get(rt)?.[matmulClass(M, N, K, transB)];
-  if (tuned) return tuned;
-  const v = defaultMatmulVariant(rt);
-  return v === 'subgroup' && fitsVec4(N, transB) ? 'subgroup-vec4' : v;
+  return tunings.get(rt)?.[matmulClass(M, N, K, transB)] ?? defaultMatmulVariant(rt);
 }
 
 export interface MatmulOptions {
