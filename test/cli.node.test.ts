@@ -20,6 +20,19 @@ function cli(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The same, without blocking: the error cases run side by side (each is mostly process start-up). */
+function cliAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'webgpu-train-cli-'));
 
 describe('kernel command', () => {
@@ -58,14 +71,14 @@ describe('kernel command', () => {
     expect(r.stdout).toMatch(/^ok\s+softmax\s+R=5 N=33 \{"causal":true,"scale":0.5\}\s+max abs err \S+\s+rel err/);
   });
 
-  it.each([
+  it.concurrent.each([
     [['kernel', 'nosuch', '--check'], /error: unknown kernel "nosuch"; valid kernels: matmul/],
     [['kernel', 'matmul', '--bogus'], /error: unknown option '--bogus'/],
     [['kernel', 'matmul', '--check', '--options', '{"alpha": 2}'], /error: matmul has no option "alpha"/],
     [['kernel', 'matmul'], /error: kernel matmul: give --input FILE and --output FILE, or --check/],
     [['frobnicate'], /error: unknown command 'frobnicate'/],
-  ])('%j exits 1 with a one-line message', (args, message) => {
-    const r = cli(...(args as string[]));
+  ])('%j exits 1 with a one-line message', async (args, message) => {
+    const r = await cliAsync(...(args as string[]));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -41,7 +41,7 @@ export function adapterKey(r: AdapterReport): string {
 
 /** The product timed for each class: [M, K, N, transB]. */
 function representative(cls: MatmulClass, quick: boolean): [number, number, number, boolean] {
-  const large = quick ? 160 : 512;
+  const large = quick ? 136 : 512;
   const n = cls.endsWith('small') ? 64 : large;
   return cls.startsWith('vec4') ? [n, n, n, false] : [n, n, n, true];
 }
