@@ -5,32 +5,12 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import type { BrowserCommand } from 'vitest/node';
+import { CHROMIUM, CHROMIUM_ARGS } from './test/chromium.ts';
 
 const TEST_FILES = ['test/**/*.test.ts'];
 /** Tests of the Node command line (they spawn processes); the browser project leaves them out. */
 const NODE_ONLY = ['test/**/*.node.test.ts'];
 const TEST_TIMEOUT_MS = 120_000;
-
-/** Chromium from the system package (scripts/ensure-gpu-driver.sh installs it); never Playwright's download. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/**
- * `--enable-unsafe-webgpu` is the one flag WebGPU needs in headless Chromium on Linux: with it the
- * page gets a SwiftShader adapter (google / swiftshader, a fallback adapter) when there is no GPU.
- * The page must be a secure context (vitest serves it from localhost, so it is).
- * The rest keep Chromium from reaching for the network, which is closed on CI machines.
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-dev-shm-usage',
-];
 
 /**
  * A browser-test command that runs a plan in this Node process (Dawn) and returns its held-out

@@ -11,7 +11,7 @@ import type { Plan } from '../src/train/plan.ts';
 import type { RunEvent } from '../src/train/scheduler.ts';
 import { ControllerElement } from './controller-element.ts';
 import { lineChart } from './line-chart.ts';
-import { shared } from './styles.ts';
+import { charts, shared } from './styles.ts';
 
 const REDRAW_MS = 300;
 
@@ -51,20 +51,8 @@ const PANELS: Panel[] = [
 export class RunCharts extends ControllerElement {
   static override styles = [
     shared,
+    charts,
     css`
-      .grid {
-        display: grid;
-        grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr));
-        gap: 0.75rem 1rem;
-      }
-      figure {
-        margin: 0;
-        min-width: 0;
-      }
-      figcaption {
-        font-weight: 600;
-        font-size: 0.9rem;
-      }
       .chart {
         min-height: 2rem;
       }
@@ -142,7 +130,7 @@ export class RunCharts extends ControllerElement {
   override render() {
     if (!this.plan) return html`<p class="muted">Run a plan to see its curves here.</p>`;
     // `version` changes on every redraw; the charts themselves are drawn in updated().
-    return html`<div class="grid" data-version=${this.version}>
+    return html`<div class="charts" data-version=${this.version}>
       ${PANELS.map(
         (p) => html`<figure data-testid="chart-${p.id}">
           <figcaption>${p.title}</figcaption>

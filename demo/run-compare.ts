@@ -11,7 +11,7 @@ import { resultFiles } from '../src/train/results.ts';
 import { ControllerElement } from './controller-element.ts';
 import { download, fmt } from './format.ts';
 import { lineChart } from './line-chart.ts';
-import { shared } from './styles.ts';
+import { charts, shared } from './styles.ts';
 
 const label = (r: KeptRun, i: number) => `#${i + 1} ${r.name} (seed ${r.plan.seed})`;
 
@@ -19,20 +19,10 @@ const label = (r: KeptRun, i: number) => `#${i + 1} ${r.name} (seed ${r.plan.see
 export class RunCompare extends ControllerElement {
   static override styles = [
     shared,
+    charts,
     css`
       .charts {
-        display: grid;
-        grid-template-columns: repeat(auto-fit, minmax(min(100%, 380px), 1fr));
-        gap: 0.75rem 1rem;
         margin-top: 0.75rem;
-      }
-      figure {
-        margin: 0;
-        min-width: 0;
-      }
-      figcaption {
-        font-weight: 600;
-        font-size: 0.9rem;
       }
       td button {
         padding: 0.1rem 0.5rem;

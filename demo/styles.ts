@@ -72,3 +72,20 @@ export const shared = css`
     align-items: center;
   }
 `;
+
+/** A grid of chart figures (live charts, the run comparison): as many columns as fit. */
+export const charts = css`
+  .charts {
+    display: grid;
+    grid-template-columns: repeat(auto-fit, minmax(min(100%, 340px), 1fr));
+    gap: 0.75rem 1rem;
+  }
+  figure {
+    margin: 0;
+    min-width: 0;
+  }
+  figcaption {
+    font-weight: 600;
+    font-size: 0.9rem;
+  }
+`;

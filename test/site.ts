@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { type Browser, chromium } from 'playwright';
 import { build } from 'vite';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -44,21 +45,7 @@ export async function serve(dir: string, prefix: string): Promise<{ server: Serv
   return { server, url: `http://localhost:${port}${prefix}` };
 }
 
-/** The flags WebGPU needs in headless Chromium (vite.config.ts explains them), with or without WebGPU. */
+/** Headless Chromium with WebGPU (test/chromium.ts says why these flags). */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-default-apps',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
