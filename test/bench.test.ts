@@ -17,7 +17,7 @@ describe('benchmark suite', () => {
     expect(peer.map((r) => r.kernel)).toEqual(['matmul', 'softmax']);
     for (const r of peer) expect(r.correct, `tfjs ${r.kernel} ${r.shape}`).toBe(true);
     const kernels = new Set(results.map((r) => r.kernel));
-    expect([...kernels].sort()).toEqual(['matmul', 'softmax']);
+    expect([...kernels].sort()).toEqual(['adamw', 'layernorm', 'matmul', 'softmax']);
     for (const r of results) {
       expect(r.median_ms, `${r.kernel} ${r.variant}`).toBeGreaterThan(0);
       expect((r.gflops ?? r.gbps ?? 0) > 0, `${r.kernel} ${r.variant} has a rate`).toBe(true);
@@ -28,11 +28,15 @@ describe('benchmark suite', () => {
       expect(rows.filter((r) => r.impl === 'cpu-reference')).toHaveLength(1);
       expect(rows.filter((r) => r.impl === 'ours' && r.default)).toHaveLength(1);
     }
+    // Registry kernels are timed in GB/s of what they read and write, each checked first.
+    for (const k of ['layernorm', 'adamw'])
+      expect(results.find((r) => r.kernel === k && r.impl === 'ours')?.gbps).toBeGreaterThan(0);
     expect(markdownTable(results)).toMatch(/\| matmul/);
     // Every shape gets a line with our speed-up over the peer and the reference.
     const lines = ratioSummary(results);
-    expect(lines).toHaveLength(2);
-    for (const l of lines) expect(l).toMatch(/: ours \([\w-]+\) \d+\.\d\dx tfjs-webgpu, \d+\.\d\dx cpu-reference$/);
+    expect(lines).toHaveLength(4);
+    for (const l of lines.slice(0, 2)) expect(l).toMatch(/: ours \([\w-]+\) \d+\.\d\dx tfjs-webgpu, \d+\.\d\dx cpu-reference$/);
+    for (const l of lines.slice(2)) expect(l).toMatch(/: ours \(registry call\) \d+\.\d\dx cpu-reference$/);
   });
 
   it('past 2048³ matmul is checked on a sample: the sampled reference entries equal the full reference', () => {

@@ -21,6 +21,7 @@ import { softmax_forward } from '../kernels/softmax.ts';
 import { type Comparison, compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
+import { type CheckCase, findKernel, type KernelEntry } from '../kernels/registry.ts';
 import { loadTfjsPeer, type Peer, type PeerOp } from './peer-tfjs.ts';
 
 export interface BenchResult {
@@ -158,7 +159,13 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
 
   /** One of our kernels: checked against the reference on these inputs first; a wrong one is not timed. */
-  async function ours(f: Figure, isDefault: boolean, dispatch: () => void, check: () => Promise<Comparison>): Promise<void> {
+  async function ours(
+    f: Figure,
+    isDefault: boolean,
+    dispatch: () => void,
+    check: () => Promise<Comparison>,
+    cleanup: () => void = () => {},
+  ): Promise<void> {
     const base = {
       kernel: f.kernel,
       impl: 'ours' as const,
@@ -169,6 +176,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     };
     dispatch();
     const cmp = await check();
+    cleanup();
     if (!cmp.ok) {
       const nan = Number.NaN;
       results.push({
@@ -187,6 +195,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const t = await timeIt(async (per) => {
       for (let i = 0; i < per; i++) dispatch();
       await rt.sync();
+      cleanup();
     }, timing);
     const s = summary(t.times);
     results.push({
@@ -219,6 +228,58 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     log(
       `${f.kernel} ${f.shape} tfjs-webgpu ${f.variant}: ${s.median_ms.toFixed(1)} ms${cmp.ok ? '' : ' (differs from the reference)'}`,
     );
+  }
+
+  /**
+   * A registry kernel (src/kernels/registry.ts) at its largest test case: ours (each call allocates
+   * its outputs, as the registry's entry does; freed after each timing) against its CPU reference, in
+   * GB/s of the inputs read and outputs written.
+   */
+  async function registryFigure(entry: KernelEntry): Promise<void> {
+    const c = entry.cases.reduce((x, y) => (caseSize(y) > caseSize(x) ? y : x));
+    const options = c.options ?? {};
+    const host = entry.sample(new Rng(7), c.dims, options);
+    const want = entry.cpu(host, options);
+    const bytes = [...Object.values(host), ...Object.values(want)].reduce((n, t) => n + t.data.byteLength, 0);
+    const figure = {
+      kernel: entry.name,
+      shape: Object.entries(c.dims)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+      work: { bytes },
+    };
+    await cpu({ ...figure, variant: 'reference' }, () => entry.cpu(host, options));
+    const gpuInputs: Record<string, Tensor> = {};
+    for (const [k, h] of Object.entries(host)) {
+      gpuInputs[k] = rt.tensor(
+        h.data,
+        h.shape,
+        entry.inputs.find((i) => i.name === k)?.dtype ?? 'f32',
+        `bench.${entry.name}.${k}`,
+      );
+    }
+    let made: Record<string, Tensor>[] = [];
+    const tol = entry.tolerance(c.dims);
+    await ours(
+      { ...figure, variant: 'registry call' },
+      true,
+      () => made.push(entry.gpu(rt, gpuInputs, options, host)),
+      async () => {
+        const worst = { ok: true, maxAbsError: 0, maxRelError: 0, mismatches: 0, report: '' };
+        for (const [k, w] of Object.entries(want)) {
+          const got = made[0]?.[k];
+          const cmp = compare(got ? await rt.read(got) : [], w.data, tol, `${entry.name}.${k}`);
+          if (!cmp.ok) return cmp;
+          worst.maxAbsError = Math.max(worst.maxAbsError, cmp.maxAbsError);
+        }
+        return worst;
+      },
+      () => {
+        for (const outs of made) for (const t of Object.values(outs)) t.destroy();
+        made = [];
+      },
+    );
+    for (const t of Object.values(gpuInputs)) t.destroy();
   }
 
   let peer: Peer | undefined;
@@ -314,9 +375,34 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     }
   }
   peer?.destroy();
+  for (const entry of registryKernels(opts)) await registryFigure(entry);
   if (opts.train) await trainingSteps(rt, cpu, ours);
   return results;
 }
+
+/** The kernels timed through the registry: the training step's memory-bound kernels (smoke: two). */
+const REGISTRY_KERNELS = [
+  'layernorm',
+  'layernorm_backward',
+  'cross_entropy',
+  'cross_entropy_backward',
+  'gelu',
+  'attention',
+  'attention_backward',
+  'adamw',
+  'token_logprobs',
+  'advantages',
+  'policy_loss_backward',
+  'gaussian_reinforce_backward',
+  'sample_tokens',
+];
+
+function registryKernels(opts: BenchOptions): KernelEntry[] {
+  const names = opts.smoke ? ['layernorm', 'adamw'] : REGISTRY_KERNELS;
+  return names.map((n) => findKernel(n));
+}
+
+const caseSize = (c: CheckCase) => Object.values(c.dims).reduce((p, v) => p * v, 1);
 
 /** `count` distinct indices below `n`, ascending (all of them when n <= count). */
 export function sampleIndices(rng: Rng, n: number, count: number): number[] {
