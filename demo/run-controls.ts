@@ -90,6 +90,7 @@ export class RunControls extends ControllerElement {
 
   protected override attached(c: RunController): void {
     this.status = c.status;
+    if (c.currentPlan) this.reset(c.currentPlan, c.events);
     void this.refreshSaved();
   }
 

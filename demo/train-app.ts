@@ -117,6 +117,8 @@ export class TrainApp extends LitElement {
     this.controller = controller;
     try {
       await controller.runtime();
+      // A run saved before a reload: its charts, progress and table are shown until it is resumed.
+      await controller.showSaved().catch(() => undefined);
       this.gpu = { kind: 'ready' };
     } catch (e) {
       this.gpu = { kind: 'error', message: (e as Error).message, noWebGPU: e instanceof NoWebGPUError };

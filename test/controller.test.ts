@@ -79,6 +79,10 @@ describe('RunController', () => {
     second.subscribe((e: ControllerEvent) => {
       if (e.type === 'log-reset') reset = e.log;
     });
+    // Shown before it runs (the page after a reload): the saved plan and events, nothing running.
+    expect((await second.showSaved())?.step).toBe(0);
+    expect(second.events.length).toBe(saved?.log.length);
+    expect(second.status.state).toBe('idle');
     await second.resume();
     expect(done(second)).toEqual(want);
     expect(reset?.length).toBe(saved?.log.length);

@@ -164,6 +164,17 @@ export class RunController {
     return { plan, phase, step, globalStep, log, checkpoint };
   }
 
+  /**
+   * Show the saved run without running it (after a reload): its plan and its events up to the
+   * checkpoint become the controller's, announced with a log-reset. Only while idle.
+   */
+  async showSaved(): Promise<SavedRun | undefined> {
+    if (this.busy) return undefined;
+    const saved = await this.saved();
+    if (saved) this.resetLog(saved.plan, saved.log);
+    return saved;
+  }
+
   /** Forget the saved run. */
   async discardSaved(): Promise<void> {
     await this.opts.store.remove(KEY_CHECKPOINT);
