@@ -111,7 +111,35 @@ const transformerModelSchema = transformerSchema('transformer', { dModel: 64, la
  */
 const iclTransformerModelSchema = transformerSchema('icl-transformer', { dModel: 32, layers: 2, heads: 2 });
 
-export const modelSchema = z.union([lsaModelSchema, transformerModelSchema, iclTransformerModelSchema]);
+/**
+ * A union's error that says what is wrong: required, not an object, an unknown kind (listing the
+ * valid ones), or, when the kind is known, the first problem with that kind's fields (zod's own
+ * message for a failed union is only "Invalid input").
+ */
+function unionError(what: string, kinds: readonly string[]) {
+  const valid = kinds.map((k) => `"${k}"`).join(', ');
+  return (iss: { code?: string; input?: unknown; errors?: { path: PropertyKey[]; message: string }[][] }) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    const input = iss.input;
+    if (input === undefined) return `required: ${what}, with "kind" one of ${valid}`;
+    if (typeof input !== 'object' || input === null || Array.isArray(input))
+      return `must be ${what} (an object with "kind" one of ${valid})`;
+    const kind = (input as { kind?: unknown }).kind;
+    if (kind !== undefined && !kinds.includes(kind as string))
+      return `unknown kind ${JSON.stringify(kind)}; valid kinds: ${valid}`;
+    // The branch that accepted the kind (no issue about "kind") and its first problem.
+    const branch = (iss.errors ?? [])
+      .filter((errs) => !errs.some((e) => e.path[0] === 'kind'))
+      .sort((a, b) => a.length - b.length)[0];
+    const first = branch?.[0];
+    if (!first) return `invalid ${what}`;
+    return `${first.path.map(String).join('.') || '(value)'}: ${first.message}`;
+  };
+}
+
+export const modelSchema = z.union([lsaModelSchema, transformerModelSchema, iclTransformerModelSchema], {
+  error: unionError('a model', ['lsa-merged', 'lsa-factorised', 'transformer', 'icl-transformer']),
+});
 
 const lrSchedule = z
   .object({
@@ -203,7 +231,7 @@ export const planSchema = z
       .min(0)
       .max(2 ** 32 - 1)
       .default(1),
-    task: z.union([regressionTaskSchema, pointerTaskSchema]),
+    task: z.union([regressionTaskSchema, pointerTaskSchema], { error: unionError('a task suite', ['regression', 'pointer']) }),
     model: modelSchema.default({ kind: 'lsa-factorised', initStd: 0.02 }),
     /** Examples per step (RL: prompts x group) in every phase that does not set its own. 64: a stable gradient on 2 CPU cores. */
     batch: positiveInt(65_536).default(64),
