@@ -52,7 +52,7 @@ program
   .command('run')
   .description('run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults), or continue one: --resume DIR')
   .option('--plan <file>', 'the plan, JSON')
-  .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json and checkpoint.bin here')
+  .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json, metrics.csv and checkpoint.bin here')
   .option('--resume <dir>', 'continue the run whose --out was DIR from its last checkpoint (the plan is in the checkpoint)')
   .option('--checkpoint-every <n>', 'steps between checkpoints within a phase (with --out)', integer('--checkpoint-every'), 50)
   .option('--init-from <dir>', "start from the parameters in DIR's checkpoint (another run's, same model shape)")
