@@ -9,7 +9,7 @@
 import { css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { type BenchResult, ratioSummary, runSuite } from '../src/bench/suite.ts';
-import { applyTuning, storeTuning, type Tuning, tuneMatmul, useStoredTuning } from '../src/bench/tune.ts';
+import { adapterKey, applyTuning, storedTunings, storeTuning, type Tuning, tuneMatmul } from '../src/bench/tune.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { type CheckResult, checkKernel } from '../src/kernels/run.ts';
 import type { ControllerEvent, RunController } from '../src/train/controller.ts';
@@ -50,7 +50,8 @@ export class KernelPanel extends ControllerElement {
     this.runBusy = c.busy;
     void c.runtime().then(
       (rt) => {
-        if (typeof localStorage !== 'undefined') this.tuning = useStoredTuning(rt, localStorage);
+        // The app already uses this tuning on every device it acquires: here it is only shown.
+        if (typeof localStorage !== 'undefined') this.tuning = storedTunings(localStorage)[adapterKey(rt.report)];
       },
       () => {},
     );

@@ -5,7 +5,7 @@
  */
 import { css, html, LitElement } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
-import { useStoredTuning } from '../src/bench/tune.ts';
+import { storedTunings, useTuning } from '../src/bench/tune.ts';
 import { NoWebGPUError } from '../src/device/errors.ts';
 import { Runtime } from '../src/gpu/runtime.ts';
 import { RunController } from '../src/train/controller.ts';
@@ -110,7 +110,7 @@ export class TrainApp extends LitElement {
       // Every device (the first, and one acquired after a loss) uses this adapter's matmul tuning.
       acquire: async () => {
         const rt = await Runtime.create();
-        if (typeof localStorage !== 'undefined') useStoredTuning(rt, localStorage);
+        if (typeof localStorage !== 'undefined') useTuning(rt, storedTunings(localStorage));
         return rt;
       },
     });

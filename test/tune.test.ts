@@ -4,7 +4,7 @@
  * on, and a tuning of another adapter is ignored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapterKey, applyTuning, tuneMatmul } from '../src/bench/tune.ts';
+import { adapterKey, applyTuning, storedTunings, storeTuning, tuneMatmul, useTuning } from '../src/bench/tune.ts';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { fitsVec4, MATMUL_CLASSES, matmulClass, matmulVariantFor, setMatmulTuning } from '../src/kernels/matmul.ts';
 import { getTestRuntime } from './runtime.ts';
@@ -41,5 +41,25 @@ describe('matmul tuner', () => {
     expect(matmulVariantFor(rt, 32, 32, 32, true)).toBe(t.matmul['gather-small']);
     setMatmulTuning(rt, undefined);
     expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(before);
+  });
+
+  it("the page's cache in browser storage: one tuning per adapter, this adapter's used, an unreadable one ignored", () => {
+    const items = new Map<string, string>();
+    const storage = { getItem: (k: string) => items.get(k) ?? null, setItem: (k: string, v: string) => void items.set(k, v) };
+    const mine = {
+      adapter: adapterKey(rt.report),
+      tunedAt: '2026-11-26T00:00:00.000Z',
+      matmul: { 'vec4-large': 'register' as const },
+      measured: {},
+    };
+    storeTuning(storage, { ...mine, adapter: 'another | adapter' });
+    storeTuning(storage, mine);
+    expect(Object.keys(storedTunings(storage))).toHaveLength(2);
+    expect(useTuning(rt, storedTunings(storage))).toEqual(mine);
+    expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe('register');
+    setMatmulTuning(rt, undefined);
+    items.set([...items.keys()][0], '{"truncated": ');
+    expect(storedTunings(storage)).toEqual({});
+    expect(useTuning(rt, storedTunings(storage))).toBeUndefined();
   });
 });

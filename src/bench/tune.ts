@@ -118,13 +118,32 @@ export function withTuning(cache: TuningCache, t: Tuning): TuningCache {
   return { ...cache, [t.adapter]: t };
 }
 
+/** A cache from its stored text; throws when it is not JSON or not an object. */
+export function parseTuningCache(text: string): TuningCache {
+  const v = JSON.parse(text) as unknown;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+  return v as TuningCache;
+}
+
+/** Use the cache's tuning of `rt`'s adapter on it, if there is one; returns it. */
+export function useTuning(rt: Runtime, cache: TuningCache): Tuning | undefined {
+  const t = cache[adapterKey(rt.report)];
+  return applyTuning(rt, t) ? t : undefined;
+}
+
+/** The choices, as one line: "vec4-small subgroup, vec4-large subgroup-vec4, ...". */
+export function describeTuning(t: Tuning): string {
+  return Object.entries(t.matmul)
+    .map(([cls, v]) => `${cls} ${v}`)
+    .join(', ');
+}
+
 const STORAGE_KEY = 'webgpu-train.tuning';
 
-/** The page's cache: the same tunings, in browser storage (localStorage). */
+/** The page's cache: the same tunings, in browser storage (localStorage); empty when unreadable. */
 export function storedTunings(storage: Pick<Storage, 'getItem'>): TuningCache {
   try {
-    const v = JSON.parse(storage.getItem(STORAGE_KEY) ?? '{}') as TuningCache;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
+    return parseTuningCache(storage.getItem(STORAGE_KEY) ?? '{}');
   } catch {
     return {};
   }
@@ -132,9 +151,4 @@ export function storedTunings(storage: Pick<Storage, 'getItem'>): TuningCache {
 
 export function storeTuning(storage: Pick<Storage, 'getItem' | 'setItem'>, t: Tuning): void {
   storage.setItem(STORAGE_KEY, JSON.stringify(withTuning(storedTunings(storage), t)));
-}
-
-/** Use this adapter's tuning from browser storage on `rt`, if there is one; returns it. */
-export function useStoredTuning(rt: Runtime, storage: Pick<Storage, 'getItem'>): Tuning | undefined {
-  return Object.values(storedTunings(storage)).find((t) => applyTuning(rt, t));
 }

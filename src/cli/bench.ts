@@ -2,7 +2,7 @@
 import { cpus, totalmem } from 'node:os';
 import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
-import { applyTuning, type Tuning, tuneMatmul } from '../bench/tune.ts';
+import { applyTuning, describeTuning, type Tuning, tuneMatmul } from '../bench/tune.ts';
 import { saveTuning, tuningCachePath } from './tuning.ts';
 import { writeFileAtomic } from './io.ts';
 
@@ -26,11 +26,7 @@ export async function runBench(
     tuning = await tuneMatmul(rt, { log: (l) => console.error(l) });
     saveTuning(tuning);
     applyTuning(rt, tuning);
-    console.error(
-      `tuned: ${Object.entries(tuning.matmul)
-        .map(([cls, v]) => `${cls} ${v}`)
-        .join(', ')} (saved to ${tuningCachePath()}; used by every command on this adapter)`,
-    );
+    console.error(`tuned: ${describeTuning(tuning)} (saved to ${tuningCachePath()}; used by every command on this adapter)`);
   }
   const machine = machineInfo();
   console.error(

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Runtime } from '../gpu/runtime.ts';
-import { applyTuning, type Tuning, type TuningCache, withTuning } from '../bench/tune.ts';
+import { describeTuning, parseTuningCache, type Tuning, type TuningCache, useTuning, withTuning } from '../bench/tune.ts';
 import { writeFileAtomic } from './io.ts';
 
 export function tuningCachePath(): string {
@@ -18,9 +18,7 @@ export function tuningCachePath(): string {
 export function loadTuningCache(path = tuningCachePath()): { cache: TuningCache; problem?: string } {
   if (!existsSync(path)) return { cache: {} };
   try {
-    const cache = JSON.parse(readFileSync(path, 'utf8')) as TuningCache;
-    if (typeof cache !== 'object' || cache === null || Array.isArray(cache)) throw new Error('not a JSON object');
-    return { cache };
+    return { cache: parseTuningCache(readFileSync(path, 'utf8')) };
   } catch (e) {
     return {
       cache: {},
@@ -39,10 +37,7 @@ export function useCachedTuning(rt: Runtime): string {
   const path = tuningCachePath();
   const { cache, problem } = loadTuningCache(path);
   if (problem) return problem;
-  const found = Object.values(cache).find((t) => applyTuning(rt, t));
+  const found = useTuning(rt, cache);
   if (!found) return '';
-  const choices = Object.entries(found.matmul)
-    .map(([cls, v]) => `${cls} ${v}`)
-    .join(', ');
-  return `matmul variants tuned for this adapter on ${found.tunedAt.slice(0, 10)} (${path}): ${choices}`;
+  return `matmul variants tuned for this adapter on ${found.tunedAt.slice(0, 10)} (${path}): ${describeTuning(found)}`;
 }
