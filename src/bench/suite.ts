@@ -575,6 +575,12 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
   }
 }
 
+/** The figure of `impl` for the same kernel and shape as `r`, when it was timed. */
+function timedBeside(results: BenchResult[], r: BenchResult, impl: BenchResult['impl']): BenchResult | undefined {
+  const o = results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === impl);
+  return o && Number.isFinite(o.median_ms) ? o : undefined;
+}
+
 /**
  * A markdown table; each of our rows also shows its speed-up over the CPU reference and over the
  * peer (tfjs-backend-webgpu) of the same shape, measured in the same run.
@@ -585,36 +591,31 @@ export function markdownTable(results: BenchResult[]): string {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
-    const same = (impl: BenchResult['impl']) =>
-      results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === impl);
-    const ratio = (other: BenchResult | undefined) =>
-      r.impl === 'ours' && r.correct && other && Number.isFinite(other.median_ms)
-        ? `${(other.median_ms / r.median_ms).toFixed(2)}x`
-        : '';
+    const ratio = (impl: BenchResult['impl']) => {
+      const other = r.impl === 'ours' && r.correct ? timedBeside(results, r, impl) : undefined;
+      return other ? `${(other.median_ms / r.median_ms).toFixed(2)}x` : '';
+    };
     const f = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(d));
     rows.push(
-      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio(same('cpu-reference'))} | ${ratio(same('tfjs-webgpu'))} |${r.gpu_bytes ? ` ${(r.gpu_bytes / 2 ** 20).toFixed(1)} MiB |` : ' |'}`,
+      `| ${r.kernel} | ${r.shape} | ${r.impl} | ${r.variant}${r.default ? ' (default here)' : ''}${r.correct === false ? ' WRONG' : ''} | ${f(r.median_ms, 1)} | ${f(r.min_ms, 1)}–${f(r.max_ms, 1)} | ${r.repeats}×${r.per_timing} | ${f(r.gflops)} | ${f(r.gbps)} | ${r.items_per_s ? `${f(r.items_per_s, 0)} ${r.items}` : ''} | ${ratio('cpu-reference')} | ${ratio('tfjs-webgpu')} |${r.gpu_bytes ? ` ${(r.gpu_bytes / 2 ** 20).toFixed(1)} MiB |` : ' |'}`,
     );
   }
   return rows.join('\n');
 }
 
 /**
- * The headline ratios: for each shape with a peer or reference figure, our variant in use against
- * the fastest correct peer figure and the CPU reference (one line each).
+ * The headline ratios: for each shape, our variant in use against the peer's figure and the CPU
+ * reference's (one line each; a peer whose output differed from the reference is marked).
  */
 export function ratioSummary(results: BenchResult[]): string[] {
   const lines: string[] = [];
   for (const r of results.filter((x) => x.impl === 'ours' && x.default && x.correct)) {
-    const other = (impl: BenchResult['impl']) =>
-      results.find((x) => x.kernel === r.kernel && x.shape === r.shape && x.impl === impl);
-    const parts = (['tfjs-webgpu', 'cpu-reference'] as const)
-      .map((impl) => ({ impl, o: other(impl) }))
-      .filter(({ o }) => o && Number.isFinite(o.median_ms))
-      .map(
-        ({ impl, o }) =>
-          `${((o as BenchResult).median_ms / r.median_ms).toFixed(2)}x ${impl}${(o as BenchResult).correct === false ? ' (whose output differs)' : ''}`,
-      );
+    const parts: string[] = [];
+    for (const impl of ['tfjs-webgpu', 'cpu-reference'] as const) {
+      const o = timedBeside(results, r, impl);
+      if (o)
+        parts.push(`${(o.median_ms / r.median_ms).toFixed(2)}x ${impl}${o.correct === false ? ' (whose output differs)' : ''}`);
+    }
     if (parts.length) lines.push(`${r.kernel} ${r.shape}: ours (${r.variant}) ${parts.join(', ')}`);
   }
   return lines;
