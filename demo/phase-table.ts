@@ -32,7 +32,12 @@ export class PhaseTable extends ControllerElement {
 
   protected override onEvent(e: ControllerEvent): void {
     if (e.type === 'log-reset') this.log = [...e.log];
-    else if (e.type === 'run') this.log = [...this.log, e.event];
+    else if (e.type === 'run') {
+      // The log grows by one event per logged step: append in place, and redraw only when what is
+      // shown changes (a phase ends, or the first event enables the downloads).
+      this.log.push(e.event);
+      if (e.event.type === 'phase-end' || this.log.length === 1) this.requestUpdate();
+    }
   }
 
   private download(name: keyof typeof TYPES): void {
