@@ -85,6 +85,16 @@ const planCases: [string, (p: Mutable) => unknown, RegExp][] = [
   ],
   ['a head domain as large as d', (p) => (p.task.head = 8), /task\.head: head must be smaller than d/],
   [
+    'an unknown NaN policy',
+    (p) => (p.onNonFinite = { action: 'ignore' }),
+    /onNonFinite\.action: Invalid option: expected one of "stop"\|"rollback"/,
+  ],
+  [
+    'a rollback that does not shrink the step',
+    (p) => (p.onNonFinite = { action: 'rollback', lrFactor: 1 }),
+    /onNonFinite\.lrFactor: must be < 1 \(a smaller step\)/,
+  ],
+  [
     'hop counts on the regression task',
     (p) => (p.phases[0].hops = [1, 2]),
     /phases\[0\]\.hops: hops is \[lo, hi\] with 1 <= lo <= hi <= task\.maxHops/,

@@ -30,6 +30,9 @@ export interface Checkpoint {
   rng: { counter: number; pos: number };
   /** The current phase's curated ids (SFT/RL from a pool), kept so a resume does not re-select. */
   selection?: number[];
+  /** The current phase's NaN rollbacks so far and its learning-rate factor after them (plan.onNonFinite). */
+  rollbacks?: number;
+  lrScale?: number;
   /** Held-out metrics of the phases already finished. */
   results: { name: string; metrics: SuiteMetrics; validation?: SuiteMetrics }[];
 }

@@ -6,6 +6,7 @@
  */
 import type { Plan } from './plan.ts';
 import type { PhaseResult, RunEvent } from './scheduler.ts';
+import { withoutSuperseded } from './results.ts';
 import type { SuiteMetrics } from './suite.ts';
 
 export interface Point {
@@ -65,7 +66,7 @@ export function curves(plan: Plan, log: readonly RunEvent[]): Curves {
     } else list[i] = p;
   };
   const starts = new Set<string>();
-  for (const e of log) {
+  for (const e of withoutSuperseded(log)) {
     if (e.type === 'phase-start' && !starts.has(e.phase)) {
       starts.add(e.phase);
       out.boundaries.push({ x: at(e.phase, 0), phase: e.phase });

@@ -252,6 +252,22 @@ export const planSchema = z
       .strict()
       .default({ size: 512, every: 50, validation: 0 }),
     phases: z.array(phaseSchema).min(1, 'a plan needs at least one phase'),
+    /**
+     * What the run does when NaN/Inf shows up (gradients counted on the GPU every step; gradients,
+     * parameters and the loss checked at each loss readback and before each checkpoint): 'stop' with
+     * an error naming the phase, the step and the tensors; or 'rollback' to the last checked state
+     * (a copy kept on the GPU at each passed check), multiply the rest of the phase's learning rate
+     * by lrFactor and go on, at most `retries` times per phase, then stop. 'stop' by default: an
+     * experiment's learning rate is never changed behind its back.
+     */
+    onNonFinite: z
+      .object({
+        action: z.enum(['stop', 'rollback']).default('stop'),
+        lrFactor: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1 (a smaller step)').default(0.5),
+        retries: positiveInt(100).default(3),
+      })
+      .strict()
+      .default({ action: 'stop', lrFactor: 0.5, retries: 3 }),
   })
   .strict()
   .superRefine((plan, ctx) => {

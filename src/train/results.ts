@@ -2,7 +2,8 @@
  * A run's results as files, in one format for the command line (`run --out DIR` writes them) and the
  * demo page (its download buttons): metrics.jsonl (every event, one JSON object per line),
  * selections.json (the curated ids and their scores), summary.json (the adapter and the held-out
- * metrics after each phase) and metrics.csv (the logged steps and evaluations as a table).
+ * metrics after each phase) and metrics.csv (the logged steps and evaluations as a table; what a NaN
+ * rollback superseded left out, metrics.jsonl keeps every event).
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { PhaseResult, RunEvent } from './scheduler.ts';
@@ -23,11 +24,28 @@ function field(v: string | number | undefined): string {
 }
 
 /**
+ * The events without those a NaN rollback superseded: a rollback event of a phase drops the step
+ * and eval events of that phase after its `to` step that came before it (the replay logs them again).
+ */
+export function withoutSuperseded(events: readonly RunEvent[]): RunEvent[] {
+  const out: RunEvent[] = [];
+  for (const e of events) {
+    if (e.type === 'rollback') {
+      const keep = out.filter((x) => !((x.type === 'step' || x.type === 'eval') && x.phase === e.phase && x.step > e.to));
+      out.length = 0;
+      out.push(...keep);
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+/**
  * The logged steps and the evaluations, one row each: event, phase, step (within the phase), lr,
  * loss or reward (steps), then one column per headline metric (evaluations).
  */
 export function metricsCsv(events: readonly RunEvent[]): string {
-  const rows = events.filter((e) => e.type === 'step' || e.type === 'eval');
+  const rows = withoutSuperseded(events).filter((e) => e.type === 'step' || e.type === 'eval');
   const metricColumns: string[] = [];
   const values = rows.map((e) => (e.type === 'eval' ? headline(e.metrics) : {}));
   for (const v of values) for (const k of Object.keys(v)) if (!metricColumns.includes(k)) metricColumns.push(k);

@@ -13,10 +13,11 @@
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import type { Arena } from '../gpu/arena.ts';
 import { copy } from '../kernels/elementwise.ts';
 import { StreamRng } from '../tasks/regression.ts';
 import { type Checkpoint, CheckpointError } from './checkpoint.ts';
-import { FiniteMonitor, NonFiniteError } from './monitor.ts';
+import { FiniteMonitor, LastGood, NonFiniteError } from './monitor.ts';
 import { AdamW } from './optimizer.ts';
 import { type Phase, type Plan, parsePlan } from './plan.ts';
 import { pointerSuite } from './suite-pointer.ts';
@@ -34,6 +35,22 @@ export type RunEvent =
   | { type: 'eval'; phase: string; step: number; metrics: SuiteMetrics }
   | { type: 'phase-end'; phase: string; index: number; metrics: SuiteMetrics; validation?: SuiteMetrics }
   | { type: 'checkpoint'; phase: number; step: number; globalStep: number }
+  /**
+   * NaN/Inf found at `step` (plan.onNonFinite 'rollback'): the phase went back to step `to` (the last
+   * checked state) with its learning rate now `lrScale` times the schedule's. Step and eval events
+   * of this phase after `to` that came before this event are superseded by the ones after it.
+   */
+  | {
+      type: 'rollback';
+      phase: string;
+      index: number;
+      step: number;
+      to: number;
+      tensors: string[];
+      lrScale: number;
+      rollbacks: number;
+      message: string;
+    }
   | { type: 'paused'; phase: string; index: number; step: number; saved: boolean }
   | { type: 'resumed'; phase: string; index: number; step: number }
   | { type: 'run-end'; phases: PhaseResult[] };
@@ -64,6 +81,27 @@ export interface RunOptions {
    * a checkpoint of where it stands (when onCheckpoint is given), so a reload loses nothing.
    */
   control?: RunControl;
+  /** Faults injected for tests of the recovery paths. */
+  faults?: Faults;
+}
+
+/** Faults to inject (tests): each happens once. */
+export interface Faults {
+  /** Before global step `nanAt` (0-based), write NaN into the first parameter (its gradients follow). */
+  nanAt?: number;
+  /** Before global step `overflowAt`, write 3e38 (finite) into the first parameter: the step overflows. */
+  overflowAt?: number;
+  /** After global step `nanAfter`, write NaN into the last parameter: its gradients were finite. */
+  nanAfter?: number;
+}
+
+/** Write `value` into the first element of the parameter arena (its first tensor), or into all of its last tensor. */
+function poison(rt: Runtime, params: Arena, value: number, last = false): void {
+  const views = Object.values(params.views);
+  if (last) {
+    const t = views[views.length - 1];
+    rt.write(t, new Float32Array(t.size).fill(value));
+  } else rt.write(rt.view(views[0], 0, [1], 'fault'), [value]);
 }
 
 /** Asked before every step whether to go on; the demo's controller implements it. */
@@ -166,6 +204,9 @@ export async function runPlan(
   const results: PhaseResult[] = resume ? [...resume.results] : [];
   let globalStep = resume?.globalStep ?? 0;
   let opt: AdamW | undefined;
+  let lastGood: LastGood | undefined;
+  /** Global steps whose fault has happened (a replayed step runs clean). */
+  const injected = new Set<number>();
   try {
     startingParameters();
     onEvent({
@@ -203,9 +244,56 @@ export async function runPlan(
         rt.write(phaseOpt.v, resuming.v);
         phaseOpt.step = resuming.optStep;
       }
-      /** Save a checkpoint before step `step` of this phase (the steps before it done). */
-      const saveHere = async (step: number) =>
-        checkpoint({
+      let rollbacks = resuming?.rollbacks ?? 0;
+      let lrScale = resuming?.lrScale ?? 1;
+      let step = resuming?.step ?? 0;
+      const policy = plan.onNonFinite;
+      const good = policy.action === 'rollback' ? new LastGood(rt, [suite.params.all, phaseOpt.m, phaseOpt.v]) : undefined;
+      lastGood = good;
+      const goodState = () => ({ step, globalStep, optStep: phaseOpt.step, rng: rng.getState() });
+      good?.take(goodState());
+      /**
+       * Check the steps since the last check (and the loss `value`): on NaN/Inf roll back to the last
+       * checked state (returns true) or throw, as the plan's policy says.
+       */
+      const verify = async (value?: number): Promise<boolean> => {
+        try {
+          await monitor.check(value);
+        } catch (e) {
+          if (!(e instanceof NonFiniteError)) throw e;
+          // The monitor counts global steps from 0; report the step within this phase, from 1.
+          const at = e.step >= 0 ? e.step - (globalStep - step) + 1 : step;
+          const where = `phase ${phase.name}, step ${at}`;
+          if (!good || rollbacks >= policy.retries) {
+            const after = good ? ` (after ${rollbacks} rollbacks, the most onNonFinite.retries allows)` : '';
+            throw new NonFiniteError(e.step, e.tensors, `${where}: ${e.message}${after}`);
+          }
+          const back = good.restore();
+          rollbacks++;
+          lrScale *= policy.lrFactor;
+          ({ step, globalStep } = back);
+          phaseOpt.step = back.optStep;
+          rng.setState(back.rng);
+          onEvent({
+            type: 'rollback',
+            phase: phase.name,
+            index,
+            step: at,
+            to: step,
+            tensors: e.tensors,
+            lrScale,
+            rollbacks,
+            message: `${where}: ${e.message}; rolled back to step ${step}, learning rate x${lrScale}`,
+          });
+          return true;
+        }
+        good?.take(goodState());
+        return false;
+      };
+      /** Save a checkpoint here, once the steps since the last check are checked; false after a rollback. */
+      const saveHere = async (): Promise<boolean> => {
+        if (await verify()) return false;
+        await checkpoint({
           phase: index,
           step,
           m: await rt.readF32(phaseOpt.m),
@@ -213,18 +301,26 @@ export async function runPlan(
           optStep: phaseOpt.step,
           rng: rng.getState(),
           selection,
+          rollbacks,
+          lrScale,
         });
-      for (let step = resuming?.step ?? 0; step < phase.steps; step++) {
+        return true;
+      };
+      while (step < phase.steps) {
         const asked = opts.control?.request() ?? 'go';
         if (asked !== 'go') {
-          if (opts.onCheckpoint) await saveHere(step);
-          onEvent({ type: 'paused', phase: phase.name, index, step, saved: opts.onCheckpoint !== undefined });
+          const saved = opts.onCheckpoint !== undefined;
+          if (saved && !(await saveHere())) continue;
+          onEvent({ type: 'paused', phase: phase.name, index, step, saved });
           const next = asked === 'stop' ? 'stop' : await (opts.control as RunControl).paused();
           if (next === 'stop') throw new RunStopped(index, step);
           onEvent({ type: 'resumed', phase: phase.name, index, step });
         }
-        const lr = learningRate(phase, step);
         const gstep = globalStep;
+        const lr = learningRate(phase, step) * lrScale;
+        const fault = injected.has(gstep) ? undefined : opts.faults;
+        if (fault?.nanAt === gstep) poison(rt, suite.params, Number.NaN);
+        if (fault?.overflowAt === gstep) poison(rt, suite.params, 3e38);
         await suite.step(
           phase,
           index,
@@ -233,31 +329,29 @@ export async function runPlan(
           () => monitor.record(gstep),
           () => phaseOpt.update(lr),
         );
+        if (fault?.nanAfter === gstep) poison(rt, suite.params, Number.NaN, true);
+        if (fault && [fault.nanAt, fault.overflowAt, fault.nanAfter].includes(gstep)) injected.add(gstep);
         globalStep++;
-        const last = step === phase.steps - 1;
-        if ((step + 1) % logEvery === 0 || last) {
+        step++;
+        const last = step === phase.steps;
+        if (step % logEvery === 0 || last) {
           const value = await suite.readValue(phase);
-          try {
-            await monitor.check(value);
-          } catch (e) {
-            if (!(e instanceof NonFiniteError)) throw e;
-            // The monitor counts global steps; report the step within this phase (1-based).
-            const at = e.step >= 0 ? e.step - (globalStep - step - 1) + 1 : step + 1;
-            throw new NonFiniteError(e.step, e.tensors, `phase ${phase.name}, step ${at}: ${e.message}`);
-          }
+          if (await verify(value)) continue;
           onEvent({
             type: 'step',
             phase: phase.name,
-            step: step + 1,
+            step,
             lr,
             ...(phase.kind === 'rl' ? { reward: value } : { loss: value }),
           });
         }
-        if ((step + 1) % (phase.evalEvery ?? plan.eval.every) === 0 && !last) {
-          onEvent({ type: 'eval', phase: phase.name, step: step + 1, metrics: await suite.evaluate() });
+        if (step % (phase.evalEvery ?? plan.eval.every) === 0 && !last) {
+          onEvent({ type: 'eval', phase: phase.name, step, metrics: await suite.evaluate() });
         }
-        if (opts.checkpointEvery && (step + 1) % opts.checkpointEvery === 0 && !last) await saveHere(step + 1);
+        if (opts.checkpointEvery && step % opts.checkpointEvery === 0 && !last) await saveHere();
       }
+      good?.destroy();
+      lastGood = undefined;
       phaseOpt.destroy();
       opt = undefined;
       const metrics = await suite.evaluate();
@@ -271,6 +365,7 @@ export async function runPlan(
       }
     }
   } finally {
+    lastGood?.destroy();
     opt?.destroy();
     monitor.destroy();
     suite.destroy();
