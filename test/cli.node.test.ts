@@ -3,11 +3,13 @@
  * that are written whole or not at all. Node only (spawns processes).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as ref from '../src/reference/kernels.ts';
+import { Rng } from '../src/reference/random.ts';
+import { decodeCheckpoint } from '../src/train/checkpoint.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -166,7 +168,27 @@ describe('run and check commands', () => {
 });
 
 describe('kill and resume', () => {
-  it('a run killed with SIGKILL resumes from its last checkpoint to the metrics of an uninterrupted run', async () => {
+  /** The events that carry results (not the run-start, phase-start and checkpoint records a resume repeats). */
+  const resultEvents = (dir: string) =>
+    readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => !['run-start', 'phase-start', 'checkpoint'].includes(e.type));
+
+  function start(args: string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      stdio: 'ignore',
+      env: { ...process.env, ...env },
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    return { child, exit };
+  }
+
+  it('killed twice (inside a checkpoint write, then at a seeded random moment), it resumes to the uninterrupted metrics and log', async () => {
     const plan = join(dir, 'resume-plan.json');
     writeFileSync(
       plan,
@@ -174,41 +196,71 @@ describe('kill and resume', () => {
         seed: 6,
         task: { kind: 'regression', d: 8, n: 32 },
         batch: 64,
-        eval: { size: 128, every: 1000 },
+        eval: { size: 128, every: 40 },
         phases: [
-          { name: 'pretrain', kind: 'pretrain', steps: 300, lr: 0.01 },
-          { name: 'sft', kind: 'sft', pool: 512, select: { rule: 'hardest', m: 32 }, steps: 150, lr: 0.003 },
+          { name: 'pretrain', kind: 'pretrain', steps: 200, lr: 0.01 },
+          { name: 'sft', kind: 'sft', pool: 512, select: { rule: 'hardest', m: 32 }, steps: 100, lr: 0.003 },
         ],
       }),
     );
     const full = join(dir, 'full');
-    expect(cli('run', '--plan', plan, '--out', full).code).toBe(0);
+    expect(cli('run', '--plan', plan, '--out', full, '--checkpoint-every', '10').code).toBe(0);
     const killed = join(dir, 'killed');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'run', '--plan', plan, '--out', killed, '--checkpoint-every', '10'],
-      {
-        cwd: root,
-        stdio: 'ignore',
-      },
-    );
-    // Kill it once it has written a checkpoint (wherever it is then, even inside the next write).
+    const checkpoint = join(killed, 'checkpoint.bin');
+
+    // 1. Killed halfway through writing its third checkpoint (step 30): the second stays whole.
+    const first = start(['run', '--plan', plan, '--out', killed, '--checkpoint-every', '10'], {
+      WEBGPU_TRAIN_FAULTS: JSON.stringify({ killInCheckpointWrite: 3 }),
+    });
+    expect(await first.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect((await decodeCheckpoint(new Uint8Array(readFileSync(checkpoint)))).step).toBe(20);
+    expect(readdirSync(killed).filter((f) => f.endsWith('.tmp'))).toHaveLength(1);
+    expect(existsSync(join(killed, 'summary.json'))).toBe(false);
+
+    // 2. Resumed, and killed again at a moment drawn from a fixed seed once it has saved a newer checkpoint.
+    const delay = 500 * new Rng(8).next();
+    const second = start(['run', '--resume', killed]);
+    const saved = statSync(checkpoint).mtimeMs;
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
-        if (existsSync(join(killed, 'checkpoint.bin'))) {
+        if (statSync(checkpoint).mtimeMs !== saved) {
           clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
+          setTimeout(() => {
+            second.child.kill('SIGKILL');
+            resolve();
+          }, delay);
         }
-      }, 20);
+      }, 10);
     });
-    await new Promise((resolve) => child.on('exit', resolve));
+    expect((await second.exit).signal).toBe('SIGKILL');
     expect(existsSync(join(killed, 'summary.json'))).toBe(false);
+
+    // 3. Resumed to the end: the same metrics, table and log as the run nothing interrupted.
     const r = cli('run', '--resume', killed);
     expect(r.code, r.stderr).toBe(0);
-    const want = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8')).phases;
-    const got = JSON.parse(readFileSync(join(killed, 'summary.json'), 'utf8')).phases;
-    expect(got).toEqual(want);
+    const summary = (d: string) => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')).phases;
+    expect(summary(killed)).toEqual(summary(full));
+    expect(readFileSync(join(killed, 'metrics.csv'), 'utf8')).toBe(readFileSync(join(full, 'metrics.csv'), 'utf8'));
+    expect(resultEvents(killed)).toEqual(resultEvents(full));
+    expect(readdirSync(killed).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a lost GPU device is reported, a new one acquired, and the run ends with the uninterrupted metrics', () => {
+    const plan = join(dir, 'resume-plan.json');
+    const lost = join(dir, 'lost');
+    const env = { ...process.env, WEBGPU_TRAIN_FAULTS: JSON.stringify({ loseDeviceAt: 95 }) };
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'run', '--plan', plan, '--out', lost, '--checkpoint-every', '10'],
+      { cwd: root, encoding: 'utf8', timeout: 60_000, env },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /the GPU device was lost \(GPU device lost \(destroyed: .*\)\); acquiring a new device and resuming from its checkpoint at phase 0, step 90/,
+    );
+    const summary = (d: string) => JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')).phases;
+    expect(summary(lost)).toEqual(summary(join(dir, 'full')));
+    expect(resultEvents(lost)).toEqual(resultEvents(join(dir, 'full')));
   });
 
   it('--resume without a checkpoint, or with --plan too, is refused', () => {

@@ -5,17 +5,24 @@
  * metrics.csv (steps and evaluations as a table; src/train/results.ts, the demo's format too), each
  * written atomically, and checkpoint.bin (every --checkpoint-every steps and after each phase), which
  * `--resume DIR` continues from. Ends with a table of the metrics after each phase.
+ *
+ * Nothing a run has done is lost to a kill: with each checkpoint, metrics.jsonl is rewritten first
+ * (every event up to the checkpoint, which it names), then checkpoint.bin; a resume keeps the log up
+ * to the checkpoint it resumes from, whichever of the two writes a kill interrupted. A lost GPU
+ * device is reported, a new one acquired and the run resumed from its last checkpoint (kept in
+ * memory too, so this works without --out), at most three times.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { UserError } from '../device/errors.ts';
+import { DeviceLostError } from '../gpu/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import { headline, type SuiteMetrics } from '../train/suite.ts';
-import { type RunEvent, runPlan } from '../train/scheduler.ts';
+import { type Faults, type PhaseResult, type RunEvent, runPlan } from '../train/scheduler.ts';
 import { resultFiles } from '../train/results.ts';
-import { writeFileAtomic } from './io.ts';
+import { TEMP_SUFFIX, writeFileAtomic } from './io.ts';
 
 function table(phases: { name: string; metrics: SuiteMetrics }[]): string {
   const rows = phases.map((p) => ({ name: p.name, values: headline(p.metrics) }));
@@ -41,14 +48,120 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   return decodeCheckpoint(bytes, path);
 }
 
-export async function runPlanCli(
-  rt: Runtime,
-  plan: unknown,
-  out: string | undefined,
-  opts: { checkpointEvery?: number; resume?: Checkpoint; initFrom?: Checkpoint } = {},
-): Promise<void> {
-  if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
-  const events: RunEvent[] = [];
+/** Faults for tests of the command line's recovery: the scheduler's, and a kill inside a checkpoint write. */
+export interface CliFaults extends Faults {
+  /** SIGKILL this process halfway through writing the n-th checkpoint file (1 = the first). */
+  killInCheckpointWrite?: number;
+}
+
+export interface RunCliOptions {
+  checkpointEvery?: number;
+  resume?: Checkpoint;
+  initFrom?: Checkpoint;
+  faults?: CliFaults;
+  /** A new runtime after a device loss; without it a device loss ends the run. */
+  acquire?: () => Promise<Runtime>;
+  /** Device losses recovered from before giving up (default 3). */
+  maxRecoveries?: number;
+}
+
+const jsonl = (events: readonly RunEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
+
+/** The events of a log up to (and including) its record of checkpoint `c`; the whole log when it has none. */
+function logUpTo(events: RunEvent[], c: Checkpoint): RunEvent[] {
+  const i = events.findLastIndex(
+    (e) => e.type === 'checkpoint' && e.phase === c.phase && e.step === c.step && e.globalStep === c.globalStep,
+  );
+  return i < 0 ? events : events.slice(0, i + 1);
+}
+
+function readLog(path: string): RunEvent[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}
+
+/** Temporary files of writes a kill interrupted (never read: the files they were for are whole). */
+function removeStaleTemps(dir: string): void {
+  for (const f of readdirSync(dir)) if (f.startsWith('.') && f.endsWith(TEMP_SUFFIX)) unlinkSync(join(dir, f));
+}
+
+export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undefined, opts: RunCliOptions = {}): Promise<void> {
+  if (out) {
+    if (!existsSync(out)) mkdirSync(out, { recursive: true });
+    removeStaleTemps(out);
+  }
+  const logPath = out ? join(out, 'metrics.jsonl') : undefined;
+  // A resumed run's log goes on from the log of the run it continues, up to its checkpoint.
+  const events: RunEvent[] = opts.resume && logPath ? logUpTo(readLog(logPath), opts.resume) : [];
+  let last = opts.resume;
+  let writes = 0;
+  const onCheckpoint = async (c: Checkpoint) => {
+    last = c;
+    if (!out || !logPath) return;
+    const marker: RunEvent = { type: 'checkpoint', phase: c.phase, step: c.step, globalStep: c.globalStep };
+    writeFileAtomic(logPath, jsonl([...events, marker]));
+    writes++;
+    const kill = opts.faults?.killInCheckpointWrite === writes ? () => process.kill(process.pid, 'SIGKILL') : undefined;
+    writeFileAtomic(join(out, CHECKPOINT_FILE), await encodeCheckpoint(c), kill);
+  };
+  const progress = progressPrinter();
+  let recoveries = 0;
+  let phases: PhaseResult[];
+  for (;;) {
+    try {
+      phases = await runPlan(
+        rt,
+        plan,
+        (e) => {
+          events.push(e);
+          progress(e);
+        },
+        {
+          logEvery: 10,
+          resume: last,
+          initFrom: last ? undefined : opts.initFrom,
+          checkpointEvery: opts.checkpointEvery ?? 50,
+          onCheckpoint,
+          faults: opts.faults,
+        },
+      );
+      break;
+    } catch (e) {
+      progress({ type: 'run-end', phases: [] });
+      // A lost device shows as DeviceLostError, or as whatever the failed call raised first.
+      await new Promise((r) => setTimeout(r, 0));
+      const lost = e instanceof DeviceLostError || rt.isLost;
+      if (!lost || !opts.acquire) throw e;
+      const message = (e as Error).message;
+      if (recoveries >= (opts.maxRecoveries ?? 3)) {
+        throw new UserError(`the GPU device was lost again after ${recoveries} recoveries; giving up: ${message}`);
+      }
+      recoveries++;
+      const where = last ? `its checkpoint at phase ${last.phase}, step ${last.step}` : 'the start';
+      console.error(`the GPU device was lost (${message}); acquiring a new device and resuming from ${where}`);
+      const keep = last ? logUpTo(events, last) : [];
+      events.length = 0;
+      events.push(...keep);
+      rt = await opts.acquire();
+    }
+  }
+  console.log(table(phases));
+  if (out) {
+    const files = resultFiles(events, rt.report, phases);
+    for (const [name, text] of Object.entries(files)) writeFileAtomic(join(out, name), text);
+    console.error(
+      `wrote ${Object.keys(files)
+        .map((f) => join(out, f))
+        .join(', ')}`,
+    );
+  }
+}
+
+/** Progress on stderr: a bar per phase on a terminal, a line per logged step otherwise. */
+function progressPrinter(): (e: RunEvent) => void {
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | undefined;
   let phaseStart = { at: performance.now(), steps: 1 };
@@ -57,61 +170,34 @@ export async function runPlanCli(
     const left = ((performance.now() - phaseStart.at) / step) * (phaseStart.steps - step);
     return `ETA ${(left / 1000).toFixed(0)} s`;
   };
-  const phases = await runPlan(
-    rt,
-    plan,
-    (e) => {
-      events.push(e);
-      if (e.type === 'phase-start') {
-        if (tty) {
-          bar = new cliProgress.SingleBar(
-            {
-              format: `${e.phase.padEnd(10)} [{bar}] {value}/{total} steps | ETA {eta_formatted} | {metric}`,
-              etaBuffer: 50,
-              stream: process.stderr,
-              hideCursor: true,
-            },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(e.steps, 0, { metric: '' });
-        } else console.error(`phase ${e.phase} (${e.kind}, ${e.steps} steps)`);
-        phaseStart = { at: performance.now(), steps: e.steps };
-      } else if (e.type === 'step') {
-        const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}`;
-        if (bar) bar.update(e.step, { metric });
-        else console.error(`  ${e.phase} step ${e.step}/${phaseStart.steps}: ${metric} (${eta(e.step)})`);
-      } else if (e.type === 'selection') {
-        console.error(`  ${e.phase}: selected ${e.ids.length} of ${e.pool} by rule ${e.rule}`);
-      } else if (e.type === 'phase-end') {
-        bar?.stop();
-        bar = undefined;
-      }
-    },
-    {
-      logEvery: 10,
-      resume: opts.resume,
-      initFrom: opts.initFrom,
-      checkpointEvery: out ? (opts.checkpointEvery ?? 50) : undefined,
-      onCheckpoint: out ? async (c) => writeFileAtomic(join(out, CHECKPOINT_FILE), await encodeCheckpoint(c)) : undefined,
-    },
-  );
-  console.log(table(phases));
-  if (out) {
-    // A resumed run appends its events to those of the run it continues.
-    const jsonl = join(out, 'metrics.jsonl');
-    const previous: RunEvent[] =
-      opts.resume && existsSync(jsonl)
-        ? readFileSync(jsonl, 'utf8')
-            .split('\n')
-            .filter((l) => l.trim())
-            .map((l) => JSON.parse(l))
-        : [];
-    const files = resultFiles([...previous, ...events], rt.report, phases);
-    for (const [name, text] of Object.entries(files)) writeFileAtomic(join(out, name), text);
-    console.error(
-      `wrote ${Object.keys(files)
-        .map((f) => join(out, f))
-        .join(', ')}`,
-    );
-  }
+  const stopBar = () => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return (e) => {
+    if (e.type === 'phase-start') {
+      if (tty) {
+        bar = new cliProgress.SingleBar(
+          {
+            format: `${e.phase.padEnd(10)} [{bar}] {value}/{total} steps | ETA {eta_formatted} | {metric}`,
+            etaBuffer: 50,
+            stream: process.stderr,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(e.steps, 0, { metric: '' });
+      } else console.error(`phase ${e.phase} (${e.kind}, ${e.steps} steps)`);
+      phaseStart = { at: performance.now(), steps: e.steps };
+    } else if (e.type === 'step') {
+      const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}`;
+      if (bar) bar.update(e.step, { metric });
+      else console.error(`  ${e.phase} step ${e.step}/${phaseStart.steps}: ${metric} (${eta(e.step)})`);
+    } else if (e.type === 'selection') {
+      console.error(`  ${e.phase}: selected ${e.ids.length} of ${e.pool} by rule ${e.rule}`);
+    } else if (e.type === 'rollback') {
+      stopBar();
+      console.error(`  ${e.message}`);
+    } else if (e.type === 'phase-end' || e.type === 'run-end') stopBar();
+  };
 }

@@ -85,7 +85,7 @@ export interface RunOptions {
   faults?: Faults;
 }
 
-/** Faults to inject (tests): each happens once. */
+/** Faults to inject (tests of the recovery paths): each happens once per Faults object, even across runs. */
 export interface Faults {
   /** Before global step `nanAt` (0-based), write NaN into the first parameter (its gradients follow). */
   nanAt?: number;
@@ -93,7 +93,12 @@ export interface Faults {
   overflowAt?: number;
   /** After global step `nanAfter`, write NaN into the last parameter: its gradients were finite. */
   nanAfter?: number;
+  /** Before global step `loseDeviceAt`, destroy the GPU device (as a driver reset or a lost tab would). */
+  loseDeviceAt?: number;
 }
+
+/** The global steps at which each Faults object's faults have happened. */
+const fired = new WeakMap<Faults, Set<number>>();
 
 /** Write `value` into the first element of the parameter arena (its first tensor), or into all of its last tensor. */
 function poison(rt: Runtime, params: Arena, value: number, last = false): void {
@@ -205,8 +210,8 @@ export async function runPlan(
   let globalStep = resume?.globalStep ?? 0;
   let opt: AdamW | undefined;
   let lastGood: LastGood | undefined;
-  /** Global steps whose fault has happened (a replayed step runs clean). */
-  const injected = new Set<number>();
+  const injected = opts.faults ? (fired.get(opts.faults) ?? new Set<number>()) : new Set<number>();
+  if (opts.faults) fired.set(opts.faults, injected);
   try {
     startingParameters();
     onEvent({
@@ -321,6 +326,10 @@ export async function runPlan(
         const fault = injected.has(gstep) ? undefined : opts.faults;
         if (fault?.nanAt === gstep) poison(rt, suite.params, Number.NaN);
         if (fault?.overflowAt === gstep) poison(rt, suite.params, 3e38);
+        if (fault?.loseDeviceAt === gstep) {
+          injected.add(gstep);
+          rt.device.destroy();
+        }
         await suite.step(
           phase,
           index,
