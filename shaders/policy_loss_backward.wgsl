@@ -21,8 +21,17 @@
 // mask[n] == 0 gets all zeros.
 // Numerics: m = z_k = max z (k the first argmax), r = sum_{v != k} exp(z_v - m), s = 1 + r,
 // log s = log1p(r) (a series for small r, so a peaked row keeps its small log s and entropy accurate),
-// log p_v = (z_v - m) - log s, H = log s - sum_v p_v (z_v - m), as in token_logprobs.wgsl;
-// exp(x) - 1 in kl and dkl/dlogp uses a series for |x| < 0.1 (no cancellation when ref ~ logp).
+// log p_v = (z_v - m) - log s, H = log s - mean_d with mean_d = sum_v p_v (z_v - m), as in
+// token_logprobs.wgsl; exp(x) - 1 in kl and dkl/dlogp uses a series for |x| < 0.1 (no cancellation
+// when ref ~ logp). The gradient avoids two f32 cancellations: 1 - p_k (token = argmax of a peaked
+// row, p_k ~ 1) is r / s, not 1 - p_k (which kept only ~ulp(1) / (1 - p_k) relative accuracy: 7e-4
+// at 1 - p_k = 8.6e-5), and log p_v + H is (z_v - m) - mean_d, where log s cancels exactly.
+// Remaining limit: logp is rounded at ~ulp(|z_t - m|), so the differences logp - old_logp and
+// ref_logp - logp carry an absolute error ~ulp(|logp|), as large as rounding old_logp or ref_logp
+// to f32 does (the kernel is as accurate as its inputs are); a compensated z_t - m (two-sum) does not
+// survive SwiftShader's compiler. Where a = beta * dkl/dlogp alone (clipped, or adv = 0) and
+// ref_logp ~ logp, that is a large relative error of a small gradient: see the tolerance in
+// src/kernels/policy.entries.ts.
 // scale: the parameter, or (scale_from_sum = 1) 1 / mask_sum[0] (0 when that sum is <= 0).
 // Shapes: logits, dlogits [N, V]; tokens [N] (u32 in [0, V)); mask [N] (1-element dummy when
 //         has_mask = 0); token_in [3 * S]: adv at [0, N), old_logp at [S, S + N), ref_logp at
@@ -118,7 +127,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   let log_s = log1p(r);
   let inv_s = 1.0 / (1.0 + r);
-  let H = log_s - sd * inv_s;
+  let mean_d = sd * inv_s;
+  let H = log_s - mean_d;
   let t = tokens[n];
   let logp = (logits[base + t] - m) - log_s;
 
@@ -150,8 +160,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var v = 0u; v < p.V; v++) {
     let d = logits[base + v] - m;
     let pv = exp(d) * inv_s;
-    let logpv = d - log_s;
-    let onehot = select(0.0, 1.0, v == t);
-    dlogits[base + v] = g * (a * (onehot - pv) + c * pv * (logpv + H));
+    // [v == t] - p_v; at the argmax 1 - p_k is r / s, which does not cancel against p_k ~ 1.
+    var dlogp = -pv;
+    if (v == t) {
+      dlogp = select(1.0 - pv, r * inv_s, v == k);
+    }
+    // log p_v + H = (d - log s) + (log s - mean_d) = d - mean_d.
+    dlogits[base + v] = g * (a * dlogp + c * pv * (d - mean_d));
   }
 }

@@ -61,7 +61,10 @@ export const regressionKernels: KernelEntry[] = [
       { dims: { B: 129, D: 63 } },
       { dims: { B: 257, D: 512 } },
       { dims: { B: 600, D: 3 } },
+      // Found by the fuzzer: one long row (its f32 sum of squares is off by 1.3e-5 relative).
+      { dims: { B: 1, D: 65536 } },
     ],
-    tolerance: ({ D }) => ({ atol: 1e-5 * Math.sqrt(D), rtol: 1e-5 }),
+    // losses[b] is one invocation's f32 sum over D: its relative error grows like sqrt(D) ulp.
+    tolerance: ({ D }) => ({ atol: 1e-5 * Math.sqrt(D), rtol: 1e-5 + 2e-7 * Math.sqrt(D) }),
   },
 ];

@@ -205,6 +205,10 @@ const sampleTokensEntry: KernelEntry = {
     { dims: { N: 33, V: 4099 }, options: { seed: 5 } },
     { dims: { N: 3, V: 50257 }, options: { temperature: 0.8, step: 77 } },
     { dims: { N: 600, V: 513 }, options: { temperature: 0 } },
+    // Found by the fuzzer: many rows with u near 1, where sample() could not move the CDF's last
+    // boundary (V = 1 always); it is no boundary (see ref.cdfBoundaryDistance).
+    { dims: { N: 16381, V: 1 }, options: { temperature: 0.5, seed: 2024 } },
+    { dims: { N: 4093, V: 3 }, options: { temperature: 2, step: 1 } },
   ],
   // Exact: sample() keeps u away from the CDF boundaries (BOUNDARY_MARGIN), see above.
   tolerance: EXACT,

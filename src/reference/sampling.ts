@@ -116,7 +116,7 @@ export function sample_tokens(
 
 /**
  * The distance, in f64, from row n's uniform u to the nearest boundary of its CDF
- * (|u - (w_0 + ... + w_j) / S| over every j with w_j > 0): a GPU computing the CDF in f32 can only
+ * (|u - (w_0 + ... + w_j) / S| over every j with w_j > 0 but the last such j): a GPU computing the CDF in f32 can only
  * pick a different token than sample_tokens above when this is tiny (about 1e-6 or less).
  * Infinity at temperature < 2^-126 (argmax: no CDF).
  */
@@ -132,9 +132,13 @@ export function cdfBoundaryDistance(
   let s = 0;
   for (let j = 0; j < V; j++) s += w[j];
   const u = sampleUniform(n, opts);
+  // The last positive weight's boundary (the total) decides nothing: past it both sides take that
+  // token. Counting it made a row with u near 1 impossible to redraw (V = 1 always).
+  let lastPositive = -1;
+  for (let j = 0; j < V; j++) if (w[j] > 0) lastPositive = j;
   let acc = 0;
   let dist = Number.POSITIVE_INFINITY;
-  for (let j = 0; j < V; j++) {
+  for (let j = 0; j < lastPositive; j++) {
     if (w[j] > 0) {
       acc += w[j];
       dist = Math.min(dist, Math.abs(u - acc / s));
