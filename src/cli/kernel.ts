@@ -99,7 +99,9 @@ export function parseDims(entry: KernelEntry, text: string): Record<string, numb
     if (!valid.includes(m[1]))
       throw new UserError(`--dims: ${entry.name} has no size ${m[1]}; its sizes are ${valid.join(', ')}`);
     const v = Number(m[2]);
-    if (v < 1) throw new UserError(`--dims: ${m[1]} must be >= 1`);
+    // A size is >= 1; a few dims are counts or flags that may be 0 (the entry's own cases show which).
+    const zeroOk = [entry.checkDims, ...entry.cases.map((c) => c.dims)].some((d) => d[m[1]] === 0);
+    if (v < (zeroOk ? 0 : 1)) throw new UserError(`--dims: ${m[1]} must be >= 1`);
     dims[m[1]] = v;
   }
   return { ...entry.checkDims, ...dims };
