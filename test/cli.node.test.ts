@@ -1,15 +1,18 @@
 /**
  * The command line as a user runs it: exit codes, messages without stack traces, and output files
- * that are written whole or not at all. Node only (spawns processes).
+ * that are written whole or not at all. Node only: most cases call main() in this process (what the
+ * program runs, far quicker than a process each); a real run, and the kills, spawn processes.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.ts';
 import * as ref from '../src/reference/kernels.ts';
 import { Rng } from '../src/reference/random.ts';
-import { decodeCheckpoint } from '../src/train/checkpoint.ts';
+import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.ts';
+import { parsePlan } from '../src/train/plan.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -22,24 +25,40 @@ function cli(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The same, without blocking: the error cases run side by side (each is mostly process start-up). */
-function cliAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/**
+ * The command line's main() in this process, as `webgpu-train ARGS` would run it (far quicker than a
+ * process each): its exit code (process.exitCode) and what it printed.
+ */
+async function cliHere(env: Record<string, string>, ...args: string[]) {
+  const printed: string[] = [];
+  const stdout: string[] = [];
+  const spies = [
+    vi.spyOn(console, 'error').mockImplementation((...a) => void printed.push(`${a.join(' ')}\n`)),
+    vi.spyOn(console, 'log').mockImplementation((...a) => void stdout.push(`${a.join(' ')}\n`)),
+    vi.spyOn(process.stderr, 'write').mockImplementation((text) => printed.push(String(text)) > 0),
+  ];
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  process.exitCode = undefined;
+  try {
+    await main(['node', 'main.ts', ...args]);
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  const code = process.exitCode ?? 0;
+  process.exitCode = undefined;
+  return { code, stdout: stdout.join(''), stderr: printed.join('') };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'webgpu-train-cli-'));
 
 describe('kernel command', () => {
-  it('--list names every kernel with inputs, options and outputs', () => {
-    const r = cli('kernel', '--list');
+  it('--list names every kernel with inputs, options and outputs', async () => {
+    const r = await cliHere({}, 'kernel', '--list');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^matmul: /m);
     expect(r.stdout).toMatch(/option transB \(boolean, default false\)/);
@@ -47,7 +66,7 @@ describe('kernel command', () => {
     expect(r.stdout).toMatch(/output y \(f32\)/);
   });
 
-  it('runs matmul on a user file and writes outputs and the adapter', () => {
+  it('runs matmul on a user file and writes outputs and the adapter', async () => {
     const input = join(dir, 'mm.json');
     const output = join(dir, 'mm-out.json');
     const a = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -56,7 +75,7 @@ describe('kernel command', () => {
       input,
       JSON.stringify({ inputs: { a: { shape: [3, 4], data: a }, b: { shape: [2, 4], data: b } }, options: { transB: true } }),
     );
-    const r = cli('kernel', 'matmul', '--input', input, '--output', output);
+    const r = await cliHere({}, 'kernel', 'matmul', '--input', input, '--output', output);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/adapter: /);
     const out = JSON.parse(readFileSync(output, 'utf8'));
@@ -67,31 +86,40 @@ describe('kernel command', () => {
     expect(typeof out.adapter.vendor).toBe('string');
   });
 
-  it('--check compares with the CPU reference and prints the errors', () => {
-    const r = cli('kernel', 'softmax', '--check', '--dims', 'R=5,N=33', '--options', '{"causal": true, "scale": 0.5}');
+  it('--check compares with the CPU reference and prints the errors', async () => {
+    const r = await cliHere(
+      {},
+      'kernel',
+      'softmax',
+      '--check',
+      '--dims',
+      'R=5,N=33',
+      '--options',
+      '{"causal": true, "scale": 0.5}',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok\s+softmax\s+R=5 N=33 \{"causal":true,"scale":0.5\}\s+max abs err \S+\s+rel err/);
   });
 
-  it.concurrent.each([
+  it.each([
     [['kernel', 'nosuch', '--check'], /error: unknown kernel "nosuch"; valid kernels: matmul/],
     [['kernel', 'matmul', '--bogus'], /error: unknown option '--bogus'/],
     [['kernel', 'matmul', '--check', '--options', '{"alpha": 2}'], /error: matmul has no option "alpha"/],
     [['kernel', 'matmul'], /error: kernel matmul: give --input FILE and --output FILE, or --check/],
     [['frobnicate'], /error: unknown command 'frobnicate'/],
   ])('%j exits 1 with a one-line message', async (args, message) => {
-    const r = await cliAsync(...(args as string[]));
+    const r = await cliHere({}, ...(args as string[]));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  it('malformed JSON and bad shapes fail without touching the output file', () => {
+  it('malformed JSON and bad shapes fail without touching the output file', async () => {
     const output = join(dir, 'keep.json');
     writeFileSync(output, 'previous results');
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"inputs": {"a": ');
-    let r = cli('kernel', 'matmul', '--input', broken, '--output', output);
+    let r = await cliHere({}, 'kernel', 'matmul', '--input', broken, '--output', output);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: input file .*broken.json is not valid JSON/);
     const mismatched = join(dir, 'mismatched.json');
@@ -99,7 +127,7 @@ describe('kernel command', () => {
       mismatched,
       JSON.stringify({ inputs: { a: { shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }, b: { shape: [2, 2], data: [1, 0, 0, 1] } } }),
     );
-    r = cli('kernel', 'matmul', '--input', mismatched, '--output', output);
+    r = await cliHere({}, 'kernel', 'matmul', '--input', mismatched, '--output', output);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: matmul: inner dimensions differ/);
     expect(readFileSync(output, 'utf8')).toBe('previous results');
@@ -108,8 +136,8 @@ describe('kernel command', () => {
 });
 
 describe('run and check commands', () => {
-  it('check compares every kernel with the CPU reference', () => {
-    const r = cli('check');
+  it('check compares every kernel with the CPU reference', async () => {
+    const r = await cliHere({}, 'check');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok\s+matmul/m);
     expect(r.stdout).toMatch(/all \d+ kernels match the CPU reference/);
@@ -153,17 +181,180 @@ describe('run and check commands', () => {
     expect(Number(csv[1].split(',')[4])).toBe(steps[0].loss);
   });
 
-  it('an invalid plan gets every bad field named and exit 1, before any GPU work', () => {
+  it('an invalid plan gets every bad field named and exit 1, before any GPU work', async () => {
     const plan = join(dir, 'bad-plan.json');
     writeFileSync(
       plan,
       JSON.stringify({ task: { kind: 'regression', d: 0 }, phases: [{ name: 'p', kind: 'sft', steps: 5, lr: 100 }] }),
     );
-    const r = cli('run', '--plan', plan);
+    const r = await cliHere({}, 'run', '--plan', plan);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: invalid plan:\n {2}task\.d: must be >= 1\n[\s\S]*\n {2}phases\[0\]\.lr: must be <= 10/);
     expect(r.stderr).not.toMatch(/adapter:/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('bad input on the command line', () => {
+  const base = {
+    seed: 1,
+    task: { kind: 'regression', d: 8, n: 32 },
+    phases: [{ name: 'p', kind: 'pretrain', steps: 5, lr: 0.01 }],
+  };
+  /** A folder holding a run (a real checkpoint's bytes, a summary, a log): every case must leave it as it is. */
+  const existing = join(dir, 'existing');
+  const fresh = join(dir, 'fresh');
+  const write = (name: string, body: unknown) => {
+    const path = join(dir, name);
+    writeFileSync(path, typeof body === 'string' ? body : JSON.stringify(body));
+    return path;
+  };
+  const snapshot = (d: string) => Object.fromEntries(readdirSync(d).map((f) => [f, readFileSync(join(d, f)).toString('base64')]));
+
+  it('each case exits 1 with a one-line message naming what is wrong, and leaves the results already there untouched', async () => {
+    mkdirSync(existing, { recursive: true });
+    const checkpoint: Checkpoint = {
+      plan: parsePlan({ ...base, task: { kind: 'regression', d: 4, n: 16, head: 2 } }),
+      phase: 0,
+      step: 5,
+      globalStep: 5,
+      paramShapes: [
+        { name: 'Q', shape: [4, 4] },
+        { name: 'P', shape: [4, 4] },
+      ],
+      params: new Float32Array(80),
+      m: new Float32Array(80),
+      v: new Float32Array(80),
+      optStep: 5,
+      rng: { counter: 0, pos: 4 },
+      results: [],
+    };
+    const bytes = await encodeCheckpoint(checkpoint);
+    writeFileSync(join(existing, 'checkpoint.bin'), bytes);
+    writeFileSync(join(existing, 'summary.json'), '{"phases": []}\n');
+    writeFileSync(join(existing, 'metrics.jsonl'), '{"type":"checkpoint","phase":0,"step":5,"globalStep":5}\n');
+    const corrupted = join(dir, 'corrupted');
+    const truncated = join(dir, 'truncated');
+    for (const [d, b] of [
+      [corrupted, bytes.map((x, j) => (j === 30 ? x ^ 1 : x))],
+      [truncated, bytes.slice(0, bytes.length >> 1)],
+    ] as const) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'checkpoint.bin'), b);
+    }
+    const before = [existing, corrupted, truncated].map(snapshot);
+    const p = (name: string, change: (x: Record<string, unknown>) => unknown) => {
+      const plan: Record<string, unknown> = structuredClone(base);
+      change(plan);
+      return write(name, plan);
+    };
+    const phase0 = (x: Record<string, unknown>) => (x.phases as Record<string, unknown>[])[0];
+    const cases: [string, string[], RegExp, Record<string, string>?][] = [
+      [
+        'truncated plan JSON',
+        ['run', '--plan', write('trunc.json', '{"task": {"kind": "regr'), '--out', fresh],
+        /plan file .*trunc\.json is not valid JSON/,
+      ],
+      [
+        'a missing plan file',
+        ['run', '--plan', join(dir, 'nope.json'), '--out', fresh],
+        /cannot read plan file .*nope\.json: no such file/,
+      ],
+      [
+        'an unknown plan field',
+        ['run', '--plan', p('unknown.json', (x) => (x.epochs = 3)), '--out', fresh],
+        /invalid plan:\n {2}\(plan\): Unrecognized key: "epochs"/,
+      ],
+      [
+        'a wrong type',
+        ['run', '--plan', p('type.json', (x) => (x.seed = 'one')), '--out', fresh],
+        /seed: Invalid input: expected number, received string/,
+      ],
+      [
+        'learning rate 0',
+        ['run', '--plan', p('lr.json', (x) => (phase0(x).lr = 0)), '--out', fresh],
+        /phases\[0\]\.lr: must be > 0/,
+      ],
+      [
+        'SFT size above the pool',
+        [
+          'run',
+          '--plan',
+          p('pool.json', (x) => Object.assign(phase0(x), { kind: 'sft', pool: 8, select: { rule: 'hardest', m: 16 } })),
+          '--out',
+          fresh,
+        ],
+        /phases\[0\]\.select\.m: select\.m must not exceed the pool size/,
+      ],
+      [
+        'heads not dividing the width',
+        [
+          'run',
+          '--plan',
+          p('heads.json', (x) =>
+            Object.assign(x, { task: { kind: 'pointer' }, model: { kind: 'transformer', dModel: 30, heads: 4 } }),
+          ),
+          '--out',
+          fresh,
+        ],
+        /model\.heads: heads must divide dModel/,
+      ],
+      [
+        "tensors beyond the adapter's limits",
+        [
+          'run',
+          '--plan',
+          p('huge.json', (x) => Object.assign(x, { task: { kind: 'regression', d: 256, n: 1024 }, batch: 65536 })),
+          '--out',
+          fresh,
+        ],
+        /needs \d+ bytes, above this adapter's max(StorageBufferBindingSize|BufferSize)/,
+      ],
+      [
+        'a new run over an existing one',
+        ['run', '--plan', write('ok.json', base), '--out', existing],
+        /--out .*existing already holds a run \(checkpoint\.bin, summary\.json\); continue it with --resume .*, or add --overwrite/,
+      ],
+      [
+        'a corrupted checkpoint',
+        ['run', '--resume', corrupted],
+        /corrupted.checkpoint\.bin is corrupted or truncated: its SHA-256 checksum does not match/,
+      ],
+      ['a truncated checkpoint', ['run', '--resume', truncated], /truncated.checkpoint\.bin is corrupted or truncated/],
+      [
+        'a checkpoint of another model shape',
+        ['run', '--plan', write('d8.json', base), '--init-from', existing, '--out', fresh],
+        /the starting checkpoint is from another model shape: it holds Q\[4,4\] P\[4,4\], this plan's model has Q\[8,8\] P\[8,8\]/,
+      ],
+      [
+        '--init-from without a checkpoint',
+        ['run', '--plan', write('d8b.json', base), '--init-from', fresh],
+        /--init-from .*fresh: there is no checkpoint\.bin there/,
+      ],
+      [
+        '--checkpoint-every 0',
+        ['run', '--plan', write('ok2.json', base), '--checkpoint-every', '0', '--out', fresh],
+        /--checkpoint-every must be at least 1/,
+      ],
+      ['an unknown option', ['run', '--bogus'], /unknown option '--bogus'/],
+      ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+      ['an unknown kernel', ['kernel', 'nosuch', '--check'], /unknown kernel "nosuch"; valid kernels: matmul, softmax/],
+      [
+        'a bad fault description',
+        ['run', '--plan', write('ok3.json', base), '--out', fresh],
+        /WEBGPU_TRAIN_FAULTS must be a JSON object of non-negative integers with keys among nanAt, .*; "explode" is not/,
+        { WEBGPU_TRAIN_FAULTS: '{"explode": 1}' },
+      ],
+    ];
+    expect(cases.length).toBeGreaterThanOrEqual(15);
+    for (const [what, args, message, env] of cases) {
+      const r = await cliHere(env ?? {}, ...args);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(1);
+      expect(r.stderr, what).toMatch(message);
+      expect(r.stderr, what).not.toMatch(/\n\s+at /);
+    }
+    expect(existsSync(fresh)).toBe(false);
+    expect([existing, corrupted, truncated].map(snapshot)).toEqual(before);
   });
 });
 
@@ -198,8 +389,8 @@ describe('kill and resume', () => {
         batch: 64,
         eval: { size: 128, every: 40 },
         phases: [
-          { name: 'pretrain', kind: 'pretrain', steps: 200, lr: 0.01 },
-          { name: 'sft', kind: 'sft', pool: 512, select: { rule: 'hardest', m: 32 }, steps: 100, lr: 0.003 },
+          { name: 'pretrain', kind: 'pretrain', steps: 120, lr: 0.01 },
+          { name: 'sft', kind: 'sft', pool: 512, select: { rule: 'hardest', m: 32 }, steps: 60, lr: 0.003 },
         ],
       }),
     );
@@ -245,16 +436,12 @@ describe('kill and resume', () => {
     expect(readdirSync(killed).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('a lost GPU device is reported, a new one acquired, and the run ends with the uninterrupted metrics', () => {
+  it('a lost GPU device is reported, a new one acquired, and the run ends with the uninterrupted metrics', async () => {
     const plan = join(dir, 'resume-plan.json');
     const lost = join(dir, 'lost');
-    const env = { ...process.env, WEBGPU_TRAIN_FAULTS: JSON.stringify({ loseDeviceAt: 95 }) };
-    const r = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'run', '--plan', plan, '--out', lost, '--checkpoint-every', '10'],
-      { cwd: root, encoding: 'utf8', timeout: 60_000, env },
-    );
-    expect(r.status, r.stderr).toBe(0);
+    const faults = { WEBGPU_TRAIN_FAULTS: JSON.stringify({ loseDeviceAt: 95 }) };
+    const r = await cliHere(faults, 'run', '--plan', plan, '--out', lost, '--checkpoint-every', '10');
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
       /the GPU device was lost \(GPU device lost \(destroyed: .*\)\); acquiring a new device and resuming from its checkpoint at phase 0, step 90/,
     );
@@ -263,10 +450,12 @@ describe('kill and resume', () => {
     expect(resultEvents(lost)).toEqual(resultEvents(join(dir, 'full')));
   });
 
-  it('--resume without a checkpoint, or with --plan too, is refused', () => {
-    expect(cli('run', '--resume', join(dir, 'nowhere')).stderr).toMatch(
+  it('--resume without a checkpoint, or with --plan too, is refused', async () => {
+    expect((await cliHere({}, 'run', '--resume', join(dir, 'nowhere'))).stderr).toMatch(
       /error: --resume .*nowhere: there is no checkpoint\.bin there/,
     );
-    expect(cli('run', '--resume', dir, '--plan', 'x.json').stderr).toMatch(/give --plan FILE \(a new run\) or --resume DIR/);
+    expect((await cliHere({}, 'run', '--resume', dir, '--plan', 'x.json')).stderr).toMatch(
+      /give --plan FILE \(a new run\) or --resume DIR/,
+    );
   });
 });

@@ -4,6 +4,8 @@
  * one), `bench` (kernel and training-step speeds), `paper` (the paper's experiments, verdicts and report).
  * User errors print one line and exit 1; anything else is a bug and keeps its stack trace.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeAdapter, UserError } from '../device/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
@@ -14,7 +16,7 @@ import { runBench } from './bench.ts';
 import { useCachedTuning } from './tuning.ts';
 import { paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
-import { type CliFaults, loadCheckpoint, runPlanCli } from './run.ts';
+import { type CliFaults, checkNewOut, loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
 
 function integer(name: string) {
@@ -57,173 +59,216 @@ async function runtime(): Promise<Runtime> {
   return rt;
 }
 
-const program = new Command()
-  .name('webgpu-train')
-  .description('WGSL kernels checked against a CPU reference, in Node (Dawn) and the browser')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
+/** The command line's commands, made afresh for each parse (commander keeps option values between parses). */
+function buildProgram(): Command {
+  const program = new Command()
+    .name('webgpu-train')
+    .description('WGSL kernels checked against a CPU reference, in Node (Dawn) and the browser')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
 
-program
-  .command('start')
-  .description('run the default plan (pretrain -> small hard SFT -> medium-band RL) and print the held-out metrics per phase')
-  .option('--out <dir>', 'also write metrics.jsonl, selections.json and summary.json here')
-  .action(async (opts: { out?: string }) => {
-    const faults = faultsFromEnv();
-    const rt = await runtime();
-    await runPlanCli(rt, defaultPlan, opts.out, { faults, acquire: runtime });
-  });
-
-program
-  .command('run')
-  .description('run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults), or continue one: --resume DIR')
-  .option('--plan <file>', 'the plan, JSON')
-  .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json, metrics.csv and checkpoint.bin here')
-  .option('--resume <dir>', 'continue the run whose --out was DIR from its last checkpoint (the plan is in the checkpoint)')
-  .option('--checkpoint-every <n>', 'steps between checkpoints within a phase (with --out)', integer('--checkpoint-every'), 50)
-  .option('--init-from <dir>', "start from the parameters in DIR's checkpoint (another run's, same model shape)")
-  .action(async (opts: { plan?: string; out?: string; resume?: string; checkpointEvery: number; initFrom?: string }) => {
-    if (!opts.plan === !opts.resume)
-      throw new UserError('run: give --plan FILE (a new run) or --resume DIR (continue one), not both');
-    if (opts.initFrom && opts.resume)
-      throw new UserError('run: --init-from starts a new run; a resumed run already has its parameters');
-    if (opts.checkpointEvery < 1) throw new UserError('--checkpoint-every must be at least 1');
-    const resume = opts.resume ? await loadCheckpoint(opts.resume) : undefined;
-    const plan = resume ? resume.plan : parsePlan(readJsonFile(opts.plan as string, 'plan file'));
-    const initFrom = opts.initFrom ? await loadCheckpoint(opts.initFrom) : undefined;
-    const faults = faultsFromEnv();
-    const rt = await runtime();
-    await runPlanCli(rt, plan, opts.out ?? opts.resume, {
-      checkpointEvery: opts.checkpointEvery,
-      resume,
-      initFrom,
-      faults,
-      acquire: runtime,
-    });
-  });
-
-program
-  .command('check')
-  .description('check every kernel on this adapter against the CPU reference and print the errors')
-  .option('--seed <n>', 'seed for the random inputs', integer('--seed'), 1)
-  .action(async (opts: { seed: number }) => {
-    const rt = await runtime();
-    const lines: CheckLine[] = [];
-    for (const entry of kernels) {
-      const line = await checkOne(rt, entry, { seed: opts.seed });
-      lines.push(line);
-      console.log(formatCheck([line]));
-    }
-    const failed = lines.filter((l) => !l.ok);
-    console.log(
-      failed.length === 0
-        ? `all ${lines.length} kernels match the CPU reference`
-        : `${failed.length} of ${lines.length} kernels do not match the CPU reference: ${failed.map((l) => l.kernel).join(', ')}`,
-    );
-    if (failed.length) process.exitCode = 1;
-  });
-
-program
-  .command('kernel')
-  .description('run one kernel on your inputs (--input/--output), check it (--check), or list all (--list)')
-  .argument('[name]', 'kernel name (see --list)')
-  .option('--list', 'list every kernel with its inputs, options and outputs')
-  .option('--input <file>', 'JSON: {"inputs": {"a": {"shape": [M, K], "data": [...]}, ...}, "options": {...}}')
-  .option('--output <file>', 'where to write {"outputs": {...}, "adapter": {...}}')
-  .option('--check', 'run on seeded random inputs and compare with the CPU reference')
-  .option('--dims <list>', 'sizes for --check, e.g. M=64,N=32,K=17')
-  .option('--options <json>', 'kernel options for --check, e.g. \'{"transB": true}\'')
-  .option('--seed <n>', 'seed for --check inputs', integer('--seed'), 1)
-  .action(
-    async (
-      name: string | undefined,
-      opts: { list?: boolean; input?: string; output?: string; check?: boolean; dims?: string; options?: string; seed: number },
-    ) => {
-      if (opts.list) {
-        console.log(listKernels());
-        return;
-      }
-      if (!name) throw new UserError('kernel: give a kernel name (see `kernel --list`) or --list');
-      const entry = findKernel(name);
-      if (opts.check) {
-        if (opts.input || opts.output) throw new UserError('kernel: --check makes its own inputs; leave out --input/--output');
-        let options: unknown;
-        if (opts.options) {
-          try {
-            options = JSON.parse(opts.options);
-          } catch (e) {
-            throw new UserError(`--options is not valid JSON: ${(e as Error).message}`);
-          }
-        }
-        const dims = opts.dims ? parseDims(entry, opts.dims) : undefined;
-        const rt = await runtime();
-        const line = await checkOne(rt, entry, { seed: opts.seed, dims, options: options as Record<string, unknown> });
-        console.log(formatCheck([line]));
-        if (!line.ok) process.exitCode = 1;
-        return;
-      }
-      if (!opts.input || !opts.output) {
-        throw new UserError(`kernel ${name}: give --input FILE and --output FILE, or --check (see --help)`);
-      }
-      await runKernelFile(runtime, entry, opts.input, opts.output);
-      console.error(`wrote ${opts.output}`);
-    },
-  );
-
-program
-  .command('bench')
-  .description(
-    'time kernels and a training step per model preset on this adapter, against the CPU reference and tfjs-backend-webgpu (same device, same run)',
-  )
-  .option('--json <file>', 'also write the results as JSON')
-  .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
-  .option('--quick', 'only the smaller shapes')
-  .option('--large', 'also matmul 4096³ (for real GPUs; checked against the reference on a sample of entries)')
-  .option('--no-train', 'leave out the training steps per model preset')
-  .option('--no-peer', 'leave out tfjs-backend-webgpu')
-  .option('--tune', 'first choose the fastest correct matmul variant per shape class on this adapter and cache it')
-  .option('--require-gpu', 'stop unless the adapter is a real GPU (not a CPU fallback such as SwiftShader)')
-  .action(
-    async (opts: {
-      json?: string;
-      repeats: number;
-      quick?: boolean;
-      large?: boolean;
-      train: boolean;
-      peer: boolean;
-      tune?: boolean;
-      requireGpu?: boolean;
-    }) => {
-      if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
+  program
+    .command('start')
+    .description('run the default plan (pretrain -> small hard SFT -> medium-band RL) and print the held-out metrics per phase')
+    .option('--out <dir>', 'also write metrics.jsonl, selections.json and summary.json here')
+    .option('--overwrite', 'replace the run already in --out (otherwise refused: nothing of it is lost)')
+    .action(async (opts: { out?: string; overwrite?: boolean }) => {
+      checkNewOut(opts.out, opts.overwrite === true);
+      const faults = faultsFromEnv();
       const rt = await runtime();
-      if (opts.requireGpu && rt.report.isFallbackAdapter) {
-        rt.destroy();
-        throw new UserError(
-          'bench --require-gpu: the adapter is a CPU fallback, not a GPU. On Linux with an NVIDIA GPU: install the driver and libvulkan1; Dawn finds the driver through /dev/nvidia0 (or set VK_ICD_FILENAMES to its nvidia_icd.json)',
-        );
+      await runPlanCli(rt, defaultPlan, opts.out, { faults, acquire: runtime });
+    });
+
+  program
+    .command('run')
+    .description(
+      'run a plan: --plan plan.json (see src/train/plan.ts for the fields and defaults), or continue one: --resume DIR',
+    )
+    .option('--plan <file>', 'the plan, JSON')
+    .option('--out <dir>', 'write metrics.jsonl, selections.json, summary.json, metrics.csv and checkpoint.bin here')
+    .option('--resume <dir>', 'continue the run whose --out was DIR from its last checkpoint (the plan is in the checkpoint)')
+    .option('--checkpoint-every <n>', 'steps between checkpoints within a phase (with --out)', integer('--checkpoint-every'), 50)
+    .option('--init-from <dir>', "start from the parameters in DIR's checkpoint (another run's, same model shape)")
+    .option('--overwrite', 'replace the run already in --out (otherwise refused: nothing of it is lost)')
+    .action(
+      async (opts: {
+        plan?: string;
+        out?: string;
+        resume?: string;
+        checkpointEvery: number;
+        initFrom?: string;
+        overwrite?: boolean;
+      }) => {
+        if (!opts.plan === !opts.resume)
+          throw new UserError('run: give --plan FILE (a new run) or --resume DIR (continue one), not both');
+        if (opts.initFrom && opts.resume)
+          throw new UserError('run: --init-from starts a new run; a resumed run already has its parameters');
+        if (opts.checkpointEvery < 1) throw new UserError('--checkpoint-every must be at least 1');
+        if (opts.overwrite && opts.resume)
+          throw new UserError('run: --overwrite is for a new run; --resume continues the run in DIR');
+        if (!opts.resume) checkNewOut(opts.out, opts.overwrite === true);
+        const resume = opts.resume ? await loadCheckpoint(opts.resume) : undefined;
+        const plan = resume ? resume.plan : parsePlan(readJsonFile(opts.plan as string, 'plan file'));
+        const initFrom = opts.initFrom ? await loadCheckpoint(opts.initFrom, '--init-from') : undefined;
+        const faults = faultsFromEnv();
+        const rt = await runtime();
+        await runPlanCli(rt, plan, opts.out ?? opts.resume, {
+          checkpointEvery: opts.checkpointEvery,
+          resume,
+          initFrom,
+          faults,
+          acquire: runtime,
+        });
+      },
+    );
+
+  program
+    .command('check')
+    .description('check every kernel on this adapter against the CPU reference and print the errors')
+    .option('--seed <n>', 'seed for the random inputs', integer('--seed'), 1)
+    .action(async (opts: { seed: number }) => {
+      const rt = await runtime();
+      const lines: CheckLine[] = [];
+      for (const entry of kernels) {
+        const line = await checkOne(rt, entry, { seed: opts.seed });
+        lines.push(line);
+        console.log(formatCheck([line]));
       }
-      await runBench(rt, opts);
-    },
-  );
+      const failed = lines.filter((l) => !l.ok);
+      console.log(
+        failed.length === 0
+          ? `all ${lines.length} kernels match the CPU reference`
+          : `${failed.length} of ${lines.length} kernels do not match the CPU reference: ${failed.map((l) => l.kernel).join(', ')}`,
+      );
+      if (failed.length) process.exitCode = 1;
+    });
 
-program
-  .command('paper')
-  .description("run the paper's experiments; write results.json, report.html and SVG plots to --out")
-  .option('--out <dir>', 'where the results go', 'results/paper')
-  .option('--only <experiments>', `comma-separated subset of: ${EXPERIMENTS.join(', ')}`)
-  .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
-  .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
-  .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
-  .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
-  .action(async (opts: { out: string; only?: string; seeds?: number; preset: string; target: string; render?: string }) => {
-    if (opts.render) return renderPaperCli(opts.render);
-    const parsed = paperOptions(opts);
-    const rt = await runtime();
-    await runPaperCli(rt, opts.out, parsed);
-  });
+  program
+    .command('fuzz')
+    .description(
+      'check kernels against the CPU reference on many seeded random shapes (1, primes, near powers of two, one size near a device limit scaled down)',
+    )
+    .option('--seed <n>', 'seed for the shapes, options and inputs', integer('--seed'), 1)
+    .option('--shapes <n>', 'checked shapes per kernel', integer('--shapes'), 500)
+    .option('--kernel <names>', 'comma-separated subset of the kernels (default: all)')
+    .action(async (opts: { seed: number; shapes: number; kernel?: string }) => {
+      const { formatFuzzSummary, formatKernelFuzz, fuzz } = await import('../kernels/fuzz.ts');
+      if (opts.shapes < 1) throw new UserError('--shapes must be at least 1');
+      const entries = opts.kernel ? [...new Set(opts.kernel.split(',').map((s) => s.trim()))].map(findKernel) : kernels;
+      const rt = await runtime();
+      const report = await fuzz(rt, entries, { seed: opts.seed, shapes: opts.shapes }, (r) => console.log(formatKernelFuzz(r)));
+      console.log(formatFuzzSummary(report));
+      if (report.failures.length) process.exitCode = 1;
+    });
 
-async function main(argv: string[]): Promise<void> {
+  program
+    .command('kernel')
+    .description('run one kernel on your inputs (--input/--output), check it (--check), or list all (--list)')
+    .argument('[name]', 'kernel name (see --list)')
+    .option('--list', 'list every kernel with its inputs, options and outputs')
+    .option('--input <file>', 'JSON: {"inputs": {"a": {"shape": [M, K], "data": [...]}, ...}, "options": {...}}')
+    .option('--output <file>', 'where to write {"outputs": {...}, "adapter": {...}}')
+    .option('--check', 'run on seeded random inputs and compare with the CPU reference')
+    .option('--dims <list>', 'sizes for --check, e.g. M=64,N=32,K=17')
+    .option('--options <json>', 'kernel options for --check, e.g. \'{"transB": true}\'')
+    .option('--seed <n>', 'seed for --check inputs', integer('--seed'), 1)
+    .action(
+      async (
+        name: string | undefined,
+        opts: { list?: boolean; input?: string; output?: string; check?: boolean; dims?: string; options?: string; seed: number },
+      ) => {
+        if (opts.list) {
+          console.log(listKernels());
+          return;
+        }
+        if (!name) throw new UserError('kernel: give a kernel name (see `kernel --list`) or --list');
+        const entry = findKernel(name);
+        if (opts.check) {
+          if (opts.input || opts.output) throw new UserError('kernel: --check makes its own inputs; leave out --input/--output');
+          let options: unknown;
+          if (opts.options) {
+            try {
+              options = JSON.parse(opts.options);
+            } catch (e) {
+              throw new UserError(`--options is not valid JSON: ${(e as Error).message}`);
+            }
+          }
+          const dims = opts.dims ? parseDims(entry, opts.dims) : undefined;
+          const rt = await runtime();
+          const line = await checkOne(rt, entry, { seed: opts.seed, dims, options: options as Record<string, unknown> });
+          console.log(formatCheck([line]));
+          if (!line.ok) process.exitCode = 1;
+          return;
+        }
+        if (!opts.input || !opts.output) {
+          throw new UserError(`kernel ${name}: give --input FILE and --output FILE, or --check (see --help)`);
+        }
+        await runKernelFile(runtime, entry, opts.input, opts.output);
+        console.error(`wrote ${opts.output}`);
+      },
+    );
+
+  program
+    .command('bench')
+    .description(
+      'time kernels and a training step per model preset on this adapter, against the CPU reference and tfjs-backend-webgpu (same device, same run)',
+    )
+    .option('--json <file>', 'also write the results as JSON')
+    .option('--repeats <n>', 'timed repeats per figure', integer('--repeats'), 5)
+    .option('--quick', 'only the smaller shapes')
+    .option('--large', 'also matmul 4096³ (for real GPUs; checked against the reference on a sample of entries)')
+    .option('--no-train', 'leave out the training steps per model preset')
+    .option('--no-peer', 'leave out tfjs-backend-webgpu')
+    .option('--tune', 'first choose the fastest correct matmul variant per shape class on this adapter and cache it')
+    .option('--require-gpu', 'stop unless the adapter is a real GPU (not a CPU fallback such as SwiftShader)')
+    .action(
+      async (opts: {
+        json?: string;
+        repeats: number;
+        quick?: boolean;
+        large?: boolean;
+        train: boolean;
+        peer: boolean;
+        tune?: boolean;
+        requireGpu?: boolean;
+      }) => {
+        if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
+        const rt = await runtime();
+        if (opts.requireGpu && rt.report.isFallbackAdapter) {
+          rt.destroy();
+          throw new UserError(
+            'bench --require-gpu: the adapter is a CPU fallback, not a GPU. On Linux with an NVIDIA GPU: install the driver and libvulkan1; Dawn finds the driver through /dev/nvidia0 (or set VK_ICD_FILENAMES to its nvidia_icd.json)',
+          );
+        }
+        await runBench(rt, opts);
+      },
+    );
+
+  program
+    .command('paper')
+    .description("run the paper's experiments; write results.json, report.html and SVG plots to --out")
+    .option('--out <dir>', 'where the results go', 'results/paper')
+    .option('--only <experiments>', `comma-separated subset of: ${EXPERIMENTS.join(', ')}`)
+    .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
+    .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
+    .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
+    .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
+    .action(async (opts: { out: string; only?: string; seeds?: number; preset: string; target: string; render?: string }) => {
+      if (opts.render) return renderPaperCli(opts.render);
+      const parsed = paperOptions(opts);
+      const rt = await runtime();
+      await runPaperCli(rt, opts.out, parsed);
+    });
+  return program;
+}
+
+/**
+ * Run the command line on `argv` (process.argv's layout: node, script, arguments). User errors print
+ * one line and set process.exitCode to 1; anything else is a bug and is thrown with its stack.
+ */
+export async function main(argv: string[]): Promise<void> {
   try {
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander has already printed its message (unknown option, missing argument, --help).
@@ -239,4 +284,5 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);
+// Run when this file is the program (`tsx src/cli/main.ts ...`), not when a test imports main().
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) await main(process.argv);

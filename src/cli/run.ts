@@ -36,14 +36,14 @@ function table(phases: { name: string; metrics: SuiteMetrics }[]): string {
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 
-/** Load DIR/checkpoint.bin (verified) for --resume. */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+/** Load DIR/checkpoint.bin (verified) for `flag` (--resume or --init-from). */
+export async function loadCheckpoint(dir: string, flag = '--resume'): Promise<Checkpoint> {
   const path = join(dir, CHECKPOINT_FILE);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch {
-    throw new UserError(`--resume ${dir}: there is no ${CHECKPOINT_FILE} there (a run writes it with --out DIR)`);
+    throw new UserError(`${flag} ${dir}: there is no ${CHECKPOINT_FILE} there (a run writes it with --out DIR)`);
   }
   return decodeCheckpoint(bytes, path);
 }
@@ -88,11 +88,26 @@ function removeStaleTemps(dir: string): void {
   for (const f of readdirSync(dir)) if (f.startsWith('.') && f.endsWith(TEMP_SUFFIX)) unlinkSync(join(dir, f));
 }
 
-export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undefined, opts: RunCliOptions = {}): Promise<void> {
-  if (out) {
-    if (!existsSync(out)) mkdirSync(out, { recursive: true });
-    removeStaleTemps(out);
+/**
+ * A new run may not write over another run's results: refuse an --out folder that holds a checkpoint
+ * or a summary unless `overwrite` (checked before any GPU work).
+ */
+export function checkNewOut(out: string | undefined, overwrite: boolean): void {
+  if (!out || overwrite) return;
+  const held = [CHECKPOINT_FILE, 'summary.json'].filter((f) => existsSync(join(out, f)));
+  if (held.length) {
+    throw new UserError(
+      `--out ${out} already holds a run (${held.join(', ')}); continue it with --resume ${out}, choose another --out, or add --overwrite to replace it`,
+    );
   }
+}
+
+export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undefined, opts: RunCliOptions = {}): Promise<void> {
+  // The folder is made at the first write, so a run refused at its start leaves nothing behind.
+  const ensureOut = () => {
+    if (out && !existsSync(out)) mkdirSync(out, { recursive: true });
+  };
+  if (out && existsSync(out)) removeStaleTemps(out);
   const logPath = out ? join(out, 'metrics.jsonl') : undefined;
   // A resumed run's log goes on from the log of the run it continues, up to its checkpoint.
   const events: RunEvent[] = opts.resume && logPath ? logUpTo(readLog(logPath), opts.resume) : [];
@@ -101,6 +116,7 @@ export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undef
   const onCheckpoint = async (c: Checkpoint) => {
     last = c;
     if (!out || !logPath) return;
+    ensureOut();
     const marker: RunEvent = { type: 'checkpoint', phase: c.phase, step: c.step, globalStep: c.globalStep };
     writeFileAtomic(logPath, jsonl([...events, marker]));
     writes++;
@@ -150,6 +166,7 @@ export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undef
   }
   console.log(table(phases));
   if (out) {
+    ensureOut();
     const files = resultFiles(events, rt.report, phases);
     for (const [name, text] of Object.entries(files)) writeFileAtomic(join(out, name), text);
     console.error(

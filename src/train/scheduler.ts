@@ -386,7 +386,8 @@ export async function runPlan(
   function startingParameters(): void {
     const from = resume ?? opts.initFrom;
     if (!from) return;
-    if (resume && JSON.stringify(resume.plan) !== JSON.stringify(plan)) {
+    // Parsed again: a checkpoint's plan lacks fields added (with their defaults) since it was made.
+    if (resume && JSON.stringify(parsePlan(resume.plan)) !== JSON.stringify(plan)) {
       throw new CheckpointError(
         'the checkpoint was made for another plan; resume with the plan it was made with (it is stored in it)',
       );
