@@ -17,6 +17,30 @@ interface CachedPipeline {
   layout: GPUBindGroupLayout;
 }
 
+/**
+ * What a runtime holds at one moment (Runtime.stats), and the work it has done so far: in a long run
+ * the holdings stay flat and the work per step stays the same.
+ */
+export interface RuntimeStats {
+  /** Buffers and bytes of live tensors made here (parameters, activations, scratches). */
+  tensors: number;
+  tensorBytes: number;
+  /** Readback staging buffers not yet destroyed (0 between reads). */
+  staging: number;
+  /** The uniform pool: one buffer of fixed size, made once. */
+  uniformBytes: number;
+  /** Compiled pipelines cached by kernel name and constants. */
+  pipelines: number;
+  /** Named work tensors kept for reuse (runtime.scratch). */
+  scratches: number;
+  /** Error-scope results not yet collected by sync(), and tensors released in a batch not yet destroyed. */
+  pendingErrors: number;
+  pendingReleases: number;
+  /** Totals since the runtime was made: dispatches recorded, tensors read back. */
+  dispatches: number;
+  reads: number;
+}
+
 export class Runtime {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter;
@@ -35,6 +59,9 @@ export class Runtime {
   buffersAllocated = 0;
   private profiler: { querySet: GPUQuerySet; capacity: number; names: string[] } | undefined;
   private tensorCount = 0;
+  private stagingAlive = 0;
+  private dispatchCount = 0;
+  private readCount = 0;
 
   constructor(acquired: AcquiredDevice) {
     this.device = acquired.device;
@@ -159,6 +186,8 @@ export class Runtime {
       size: Math.max(4, t.byteLength),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
+    this.stagingAlive++;
+    this.readCount++;
     const enc = this.device.createCommandEncoder({ label: `${t.label}.readback` });
     enc.copyBufferToBuffer(t.buffer, t.offset, staging, 0, Math.max(4, t.byteLength));
     this.device.queue.submit([enc.finish()]);
@@ -170,7 +199,24 @@ export class Runtime {
       return t.dtype === 'f32' ? new Float32Array(bytes) : new Uint32Array(bytes);
     } finally {
       staging.destroy();
+      this.stagingAlive--;
     }
+  }
+
+  /** What this runtime holds now and the work it has done (for soak tests and leak hunting); reads nothing from the GPU. */
+  stats(): RuntimeStats {
+    return {
+      tensors: this.buffersAllocated,
+      tensorBytes: this.bytesAllocated,
+      staging: this.stagingAlive,
+      uniformBytes: this.uniforms.size,
+      pipelines: this.pipelines.size,
+      scratches: this.scratches.size,
+      pendingErrors: this.pending.length,
+      pendingReleases: this.released.length,
+      dispatches: this.dispatchCount,
+      reads: this.readCount,
+    };
   }
 
   async readF32(t: Tensor): Promise<Float32Array> {
@@ -247,6 +293,7 @@ export class Runtime {
     }
     if (!this.batchState) this.pushScopes();
     const { pipeline, layout } = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
+    this.dispatchCount++;
     const slot = this.uniformSlot;
     this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
     device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT_BYTES, packParams(spec.params, call.params));
