@@ -46,6 +46,9 @@ export default defineConfig({
           // Dawn reads VK_ICD_FILENAMES when it starts, and src/device/node.ts sets it in
           // process.env: worker threads would not pass that on, child processes do.
           pool: 'forks',
+          // Test files share their worker's modules, so one runtime and its compiled pipelines
+          // serve every file of a worker (compiling on SwiftShader is most of a small test's time).
+          isolate: false,
         },
       },
       {
@@ -61,6 +64,8 @@ export default defineConfig({
           browser: {
             enabled: true,
             headless: true,
+            // One page for every file: one device, its pipelines compiled once (half the time).
+            isolate: false,
             screenshotFailures: false,
             provider: playwright({
               launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },

@@ -13,14 +13,13 @@
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Runtime, RuntimeStats } from '../src/gpu/runtime.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Runtime, type RuntimeStats } from '../src/gpu/runtime.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { copy } from '../src/kernels/elementwise.ts';
 import { encodeCheckpoint } from '../src/train/checkpoint.ts';
 import type { PlanInput } from '../src/train/plan.ts';
 import { runPlan } from '../src/train/scheduler.ts';
-import { getTestRuntime } from './runtime.ts';
 
 /**
  * JS heap growth allowed from the early sample to the end, after a full GC each time. Measured over
@@ -58,8 +57,10 @@ const FLAT = [
 
 let rt: Runtime;
 beforeAll(async () => {
-  rt = await getTestRuntime();
+  // A runtime of its own: its counts are this file's alone, whatever other files ran in this worker.
+  rt = await Runtime.create();
 });
+afterAll(() => rt.destroy());
 
 /** A full, synchronous GC: V8's gc(), exposed at run time (vitest's forked workers lack --expose-gc). */
 function fullGc(): () => void {
