@@ -69,7 +69,7 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
   const Q = x.shape.length >= 2 ? x.shape[x.shape.length - 2] : 1;
   if (causal && N < Q) {
     throw new ShapeError(
-      `${k}: causal needs at least as many columns as query rows, but x ${shapesOf({ x })} has N = ${N} < Q = ${Q}`,
+      `${k}: causal needs at least as many columns as query rows, but ${shapesOf({ x })} has N = ${N} < Q = ${Q}`,
     );
   }
   rt.dispatch(forwardSpec, {
