@@ -17,7 +17,7 @@ import { adamw as refAdamW } from '../reference/optim.ts';
 import { transformer_loss_and_grads } from '../reference/transformer.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
 import { canUseSubgroupMatmul, fitsVec4, type MatmulVariant, matmul, matmulVariantFor } from '../kernels/matmul.ts';
-import { softmax_forward } from '../kernels/softmax.ts';
+import { defaultSoftmaxVariant, softmax_forward } from '../kernels/softmax.ts';
 import { type Comparison, compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
@@ -360,12 +360,18 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const x = rt.tensor(xHost, [R, N], 'f32', 'bench.x');
     const y = rt.empty([R, N], 'f32', 'bench.y');
     const tol = { atol: 1e-6, rtol: 1e-4 };
-    await ours(
-      { ...figure, variant: 'row-per-invocation' },
-      true,
-      () => softmax_forward(rt, y, x),
-      async () => compare(await rt.readF32(y), yRef, tol, 'softmax'),
-    );
+    const inUse = defaultSoftmaxVariant(rt, N);
+    for (const [variant, name] of [
+      ['row', 'row-per-invocation'],
+      ['workgroup', 'workgroup-per-row'],
+    ] as const) {
+      await ours(
+        { ...figure, variant: name },
+        variant === inUse,
+        () => softmax_forward(rt, y, x, { variant }),
+        async () => compare(await rt.readF32(y), yRef, tol, `softmax (${name})`),
+      );
+    }
     x.destroy();
     y.destroy();
     if (peer) {

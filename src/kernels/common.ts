@@ -96,3 +96,12 @@ export function dummy(rt: Runtime): Tensor {
   return t;
 }
 const dummies = new WeakMap<Runtime, Tensor>();
+
+/**
+ * Whether the adapter runs on the CPU (SwiftShader, llvmpipe, lavapipe, or any fallback adapter):
+ * there barriers are costly and every indexed load a per-lane gather, so kernels pick other variants.
+ */
+export function isCpuAdapter(rt: Runtime): boolean {
+  const r = rt.report;
+  return r.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${r.architecture} ${r.vendor} ${r.device}`);
+}

@@ -8,7 +8,7 @@ import { type KernelSpec, ceilDiv } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { dummy, expectDType, expectDistinct, expectRank, expectShape, shapesOf } from './common.ts';
+import { dummy, expectDType, expectDistinct, expectRank, expectShape, isCpuAdapter, shapesOf } from './common.ts';
 
 export type MatmulVariant = 'register' | 'subgroup' | 'subgroup-vec4' | 'tiled';
 
@@ -93,9 +93,7 @@ export function canUseSubgroupMatmul(rt: Runtime): boolean {
  * device has subgroups (see `npm run bench`). GPUs get the workgroup-memory tiles.
  */
 export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
-  const r = rt.report;
-  const cpu = r.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${r.architecture} ${r.vendor} ${r.device}`);
-  if (!cpu) return 'tiled';
+  if (!isCpuAdapter(rt)) return 'tiled';
   return canUseSubgroupMatmul(rt) ? 'subgroup' : 'register';
 }
 

@@ -128,11 +128,18 @@ const softmaxForwardEntry: KernelEntry = {
   options: [
     { name: 'scale', type: 'number', default: 1, doc: 'multiplies x first', check: finite('scale') },
     { name: 'causal', type: 'boolean', default: false, doc: 'mask future positions (needs N >= Q)' },
+    {
+      name: 'workgroup',
+      type: 'boolean',
+      default: false,
+      doc: 'one workgroup per row with a reduction (softmax_forward_wg) instead of one invocation per row',
+    },
   ],
   outputs: [{ name: 'y', dtype: 'f32', shape: 'as x' }],
   gpu(rt, { x }, opts) {
     const { y } = outputs(rt, { y: x.shape }, 'softmax');
-    softmax_forward(rt, y, x, { scale: num(opts.scale, 1), causal: bool(opts.causal) });
+    const variant = bool(opts.workgroup) ? 'workgroup' : 'row';
+    softmax_forward(rt, y, x, { scale: num(opts.scale, 1), causal: bool(opts.causal), variant });
     return { y };
   },
   cpu({ x }, opts) {
@@ -158,6 +165,12 @@ const softmaxForwardEntry: KernelEntry = {
     { dims: { R: 600, N: 513 } },
     // Found by the fuzzer: one row of 65536 (the f32 running sum's error grows like sqrt(N)).
     { dims: { R: 1, N: 65536 }, options: { causal: true, scale: 0.25 } },
+    // One workgroup per row: rows shorter than the workgroup (idle lanes), causal, long rows.
+    { dims: { R: 5, N: 3 }, options: { workgroup: true } },
+    { dims: { R: 2, Q: 17, N: 17 }, options: { causal: true, scale: 0.5, workgroup: true } },
+    { dims: { R: 3, Q: 7, N: 129 }, options: { causal: true, workgroup: true } },
+    { dims: { R: 600, N: 513 }, options: { workgroup: true } },
+    { dims: { R: 1, N: 65536 }, options: { causal: true, scale: 0.25, workgroup: true } },
   ],
   /**
    * One invocation sums a row in f32 (online softmax): the sum's relative error grows like sqrt(N)

@@ -4,7 +4,7 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, lastDim, shapesOf } from './common.ts';
+import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, isCpuAdapter, lastDim, shapesOf } from './common.ts';
 
 const forwardSpec: KernelSpec<'R' | 'N' | 'Q' | 'causal' | 'scale'> = {
   name: 'softmax_forward',
@@ -23,6 +23,30 @@ const forwardSpec: KernelSpec<'R' | 'N' | 'Q' | 'causal' | 'scale'> = {
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ R }) => grid1d(R),
 };
+
+/** One workgroup per row (softmax_forward_wg.wgsl): the row's columns strided over WG_1D invocations. */
+const forwardWgSpec: KernelSpec<'R' | 'N' | 'Q' | 'causal' | 'scale'> = {
+  ...forwardSpec,
+  name: 'softmax_forward_wg',
+  shader: shaders.softmax_forward_wg,
+  dispatch: ({ R }) => grid1d(R, 1),
+};
+
+/**
+ * How a softmax row is computed: by one invocation ('row', no barriers: fastest on CPU adapters, and
+ * for short rows) or by one workgroup with a reduction in workgroup memory ('workgroup': long rows
+ * on a GPU, where one lane per row leaves most lanes idle).
+ */
+export type SoftmaxVariant = 'row' | 'workgroup';
+
+/**
+ * The variant for a row length on this adapter: 'row' on CPU adapters (measured: `npm run bench`),
+ * 'workgroup' on GPUs from 128 columns on (the usual choice on GPUs; not measured here, where no
+ * GPU was available).
+ */
+export function defaultSoftmaxVariant(rt: Runtime, N: number): SoftmaxVariant {
+  return isCpuAdapter(rt) || N < 128 ? 'row' : 'workgroup';
+}
 
 const backwardSpec: KernelSpec<'R' | 'N' | 'scale'> = {
   name: 'softmax_backward',
@@ -49,6 +73,8 @@ export interface SoftmaxOptions {
    * vector) and N its last: attention scores [B, H, Q, N] with the queries aligned to the end.
    */
   causal?: boolean;
+  /** Force a variant (benchmarks, tests); default: defaultSoftmaxVariant. */
+  variant?: SoftmaxVariant;
 }
 
 function checkScale(kernel: string, scale: number): void {
@@ -72,7 +98,8 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
       `${k}: causal needs at least as many columns as query rows, but ${shapesOf({ x })} has N = ${N} < Q = ${Q}`,
     );
   }
-  rt.dispatch(forwardSpec, {
+  const variant = opts.variant ?? defaultSoftmaxVariant(rt, N);
+  rt.dispatch(variant === 'workgroup' ? forwardWgSpec : forwardSpec, {
     params: { R, N, Q, causal: Number(causal), scale },
     tensors: { x, y },
     shapes: shapesOf({ x, y }) + (causal ? ' causal' : ''),
