@@ -9,7 +9,7 @@
 import { css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { type BenchResult, ratioSummary, runSuite } from '../src/bench/suite.ts';
-import { adapterKey, applyTuning, storedTunings, storeTuning, type Tuning, tuneMatmul } from '../src/bench/tune.ts';
+import { adapterKey, applyTuning, storedTunings, storeTuning, type Tuning, tuneKernels } from '../src/bench/tune.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { type CheckResult, checkKernel } from '../src/kernels/run.ts';
 import type { ControllerEvent, RunController } from '../src/train/controller.ts';
@@ -63,8 +63,8 @@ export class KernelPanel extends ControllerElement {
     this.busy = true;
     try {
       const rt = await c.runtime();
-      this.note = 'tuning matmul: every variant per shape class, checked, then timed…';
-      const t = await tuneMatmul(rt, { log: (line) => (this.note = line) });
+      this.note = 'tuning matmul and softmax: every variant per shape class, checked, then timed…';
+      const t = await tuneKernels(rt, { log: (line) => (this.note = line) });
       if (typeof localStorage !== 'undefined') storeTuning(localStorage, t);
       applyTuning(rt, t);
       this.tuning = t;
@@ -78,24 +78,36 @@ export class KernelPanel extends ControllerElement {
 
   private tuningTable() {
     const t = this.tuning;
-    if (!t) return html`<p class="muted">Matmul variants: the adapter's defaults (not tuned in this browser).</p>`;
+    if (!t) return html`<p class="muted">Matmul and softmax variants: the adapter's defaults (not tuned in this browser).</p>`;
+    const rows = [
+      ...Object.entries(t.measured).map(([cls, m]) => ({
+        cls: `matmul ${cls}`,
+        m,
+        chosen: t.matmul[cls as keyof typeof t.matmul],
+      })),
+      ...Object.entries(t.measuredSoftmax ?? {}).map(([cls, m]) => ({
+        cls: `softmax ${cls}`,
+        m,
+        chosen: t.softmax?.[cls as keyof NonNullable<typeof t.softmax>],
+      })),
+    ];
     return html`<div class="scroll">
       <table data-testid="tuning-table">
-        <caption class="muted">Matmul variant per shape class, tuned ${t.tunedAt.slice(0, 10)} (ms per product; – differed from the reference)</caption>
+        <caption class="muted">Variant per shape class, tuned ${t.tunedAt.slice(0, 10)} (ms per call; – differed from the reference)</caption>
         <thead>
           <tr>
             <th scope="col">class</th>
-            <th scope="col">product timed</th>
+            <th scope="col">problem timed</th>
             <th scope="col">chosen</th>
             <th scope="col">timings</th>
           </tr>
         </thead>
         <tbody>
-          ${Object.entries(t.measured).map(
-            ([cls, m]) => html`<tr>
+          ${rows.map(
+            ({ cls, m, chosen }) => html`<tr>
               <td>${cls}</td>
               <td class="muted">${m?.shape}</td>
-              <td>${t.matmul[cls as keyof typeof t.matmul] ?? '–'}</td>
+              <td>${chosen ?? '–'}</td>
               <td class="muted">${Object.entries(m?.ms ?? {})
                 .map(([v, ms]) => `${v} ${ms === null || ms === undefined ? '–' : ms.toFixed(1)}`)
                 .join(', ')}</td>
@@ -238,7 +250,7 @@ export class KernelPanel extends ControllerElement {
           Check every kernel against the CPU reference
         </button>
         <button data-testid="bench" ?disabled=${disabled} @click=${() => void this.benchmark()}>Quick benchmark</button>
-        <button data-testid="tune" ?disabled=${disabled} @click=${() => void this.tune()}>Tune matmul for this adapter</button>
+        <button data-testid="tune" ?disabled=${disabled} @click=${() => void this.tune()}>Tune matmul and softmax for this adapter</button>
         ${this.runBusy ? html`<span class="muted">(waits while a run is going on)</span>` : ''}
       </div>
       <p role="status" aria-live="polite" class="muted" data-testid="kernel-note">${this.note}</p>

@@ -40,7 +40,7 @@ describe('tuning cache (command line)', () => {
     saveTuning(tuning(adapterKey(rt.report)));
     expect(Object.keys(loadTuningCache().cache)).toHaveLength(2);
     expect(useCachedTuning(rt)).toMatch(
-      /^matmul variants tuned for this adapter on 2026-11-26 \(.*tuning\.json\): vec4-large register$/,
+      /^kernel variants tuned for this adapter on 2026-11-26 \(.*tuning\.json\): matmul vec4-large register$/,
     );
     expect(matmulTuning(rt)).toEqual({ 'vec4-large': 'register' });
     setMatmulTuning(rt, undefined);

@@ -1,23 +1,41 @@
 /**
- * The matmul tuner, in Node and in Chromium: every shape class gets the fastest variant among those
- * that matched the CPU reference; the training path uses the choice on the adapter it was measured
+ * The kernel tuner, in Node and in Chromium: every matmul and softmax shape class gets the fastest
+ * variant among those that matched the CPU reference; the training path uses the choice on the adapter it was measured
  * on, and a tuning of another adapter is ignored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapterKey, applyTuning, storedTunings, storeTuning, tuneMatmul, useTuning } from '../src/bench/tune.ts';
+import {
+  adapterKey,
+  applyTuning,
+  describeTuning,
+  storedTunings,
+  storeTuning,
+  tuneKernels,
+  useTuning,
+} from '../src/bench/tune.ts';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { fitsVec4, MATMUL_CLASSES, matmulClass, matmulVariantFor, setMatmulTuning } from '../src/kernels/matmul.ts';
+import {
+  defaultSoftmaxVariant,
+  SOFTMAX_CLASSES,
+  setSoftmaxTuning,
+  softmaxClass,
+  softmaxVariantFor,
+} from '../src/kernels/softmax.ts';
 import { getTestRuntime } from './runtime.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
   rt = await getTestRuntime();
 });
-afterAll(() => setMatmulTuning(rt, undefined));
+afterAll(() => {
+  setMatmulTuning(rt, undefined);
+  setSoftmaxTuning(rt, undefined);
+});
 
-describe('matmul tuner', () => {
+describe('kernel tuner', () => {
   it('chooses the fastest correct variant per shape class, and the training path uses it on this adapter only', async () => {
-    const t = await tuneMatmul(rt, { quick: true });
+    const t = await tuneKernels(rt, { quick: true });
     expect(t.adapter).toBe(adapterKey(rt.report));
     for (const cls of MATMUL_CLASSES) {
       const chosen = t.matmul[cls];
@@ -41,6 +59,25 @@ describe('matmul tuner', () => {
     expect(matmulVariantFor(rt, 32, 32, 32, true)).toBe(t.matmul['gather-small']);
     setMatmulTuning(rt, undefined);
     expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(before);
+
+    // Softmax: both variants timed per class (both correct), the faster chosen and used.
+    for (const cls of SOFTMAX_CLASSES) {
+      const ms = t.measuredSoftmax?.[cls]?.ms ?? {};
+      expect(Object.keys(ms).sort(), cls).toEqual(['row', 'workgroup']);
+      const chosen = t.softmax?.[cls] as 'row' | 'workgroup';
+      for (const v of Object.values(ms)) expect(ms[chosen] as number).toBeLessThanOrEqual(v as number);
+    }
+    expect(softmaxClass(64)).toBe('short');
+    expect(softmaxClass(1024)).toBe('long');
+    expect(applyTuning(rt, t)).toBe(true);
+    expect(softmaxVariantFor(rt, 1024)).toBe(t.softmax?.long);
+    expect(softmaxVariantFor(rt, 64)).toBe(t.softmax?.short);
+    expect(describeTuning(t)).toMatch(/^matmul vec4-small \S+, .*, softmax short \S+, softmax long \S+$/);
+    // A tuning cached before softmax was tuned leaves softmax at its defaults.
+    const { softmax: _s, measuredSoftmax: _m, ...old } = t;
+    expect(applyTuning(rt, old)).toBe(true);
+    expect(softmaxVariantFor(rt, 1024)).toBe(defaultSoftmaxVariant(rt, 1024));
+    setMatmulTuning(rt, undefined);
   });
 
   it("the page's cache in browser storage: one tuning per adapter, this adapter's used, an unreadable one ignored", () => {

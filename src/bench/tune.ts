@@ -1,8 +1,8 @@
 /**
- * The matmul tuner: on this device, for each shape class (src/kernels/matmul.ts: whether B can be
- * read as vec4s; small or large), every variant that can compute a representative product is checked
- * against the CPU reference and timed (the benchmark's timing), and the fastest correct one is
- * chosen. The result names the adapter it was measured on: a cache keeps one per adapter (a file in
+ * The kernel tuner: on this device, for each shape class of matmul (src/kernels/matmul.ts: whether B
+ * can be read as vec4s; small or large) and of softmax (src/kernels/softmax.ts: rows shorter than
+ * 128 or not), every variant that can compute a representative problem is checked against the CPU
+ * reference and timed (the benchmark's timing), and the fastest correct one is chosen. The result names the adapter it was measured on: a cache keeps one per adapter (a file in
  * Node, browser storage in the page), and a device whose adapter has no entry runs the defaults
  * until it is tuned. The training path only looks the choices up (setMatmulTuning).
  */
@@ -17,6 +17,13 @@ import {
   matmul,
   setMatmulTuning,
 } from '../kernels/matmul.ts';
+import {
+  SOFTMAX_CLASSES,
+  type SoftmaxClass,
+  type SoftmaxVariant,
+  setSoftmaxTuning,
+  softmax_forward,
+} from '../kernels/softmax.ts';
 import { compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
@@ -29,6 +36,16 @@ export interface Tuning {
   matmul: Partial<Record<MatmulClass, MatmulVariant>>;
   /** Per class: the product timed, and each variant's median ms (null: differed from the reference). */
   measured: Partial<Record<MatmulClass, { shape: string; ms: Partial<Record<MatmulVariant, number | null>> }>>;
+  /** The same for softmax (absent from tunings cached before softmax was tuned: its defaults apply). */
+  softmax?: Partial<Record<SoftmaxClass, SoftmaxVariant>>;
+  measuredSoftmax?: Partial<Record<SoftmaxClass, { shape: string; ms: Partial<Record<SoftmaxVariant, number | null>> }>>;
+}
+
+/** The fastest variant among those timed (null: differed from the reference), if any. */
+function fastest<V extends string>(ms: Partial<Record<V, number | null>>): V | undefined {
+  return (Object.entries(ms) as [V, number | null][])
+    .filter((e): e is [V, number] => e[1] !== null)
+    .sort((x, y) => x[1] - y[1])[0]?.[0];
 }
 
 /** What "the same adapter" means for a cached tuning. */
@@ -46,8 +63,8 @@ function representative(cls: MatmulClass, quick: boolean): [number, number, numb
   return cls.startsWith('vec4') ? [n, n, n, false] : [n, n, n, true];
 }
 
-/** Tune every matmul class on `rt` (quick: smaller products and timings, for tests). */
-export async function tuneMatmul(
+/** Tune every matmul and softmax class on `rt` (quick: smaller problems and timings, for tests). */
+export async function tuneKernels(
   rt: Runtime,
   opts: { quick?: boolean; repeats?: number; log?: (line: string) => void } = {},
 ): Promise<Tuning> {
@@ -58,7 +75,12 @@ export async function tuneMatmul(
     targetMs: opts.quick ? 20 : 150,
   };
   const rng = new Rng(99);
-  const tuning: Tuning = { adapter: adapterKey(rt.report), tunedAt: new Date().toISOString(), matmul: {}, measured: {} };
+  const tuning: Tuning = {
+    adapter: adapterKey(rt.report),
+    tunedAt: new Date().toISOString(),
+    matmul: {},
+    measured: {},
+  };
   for (const cls of MATMUL_CLASSES) {
     const [M, K, N, transB] = representative(cls, opts.quick === true);
     const aHost = randomArray(rng, M * K);
@@ -92,13 +114,44 @@ export async function tuneMatmul(
       log(`tune ${cls} ${shape} ${variant}: ${(ms[variant] as number).toFixed(2)} ms`);
     }
     for (const t of [a, b, c]) t.destroy();
-    const best = (Object.entries(ms) as [MatmulVariant, number | null][])
-      .filter((e): e is [MatmulVariant, number] => e[1] !== null)
-      .sort((x, y) => x[1] - y[1])[0];
-    if (best) tuning.matmul[cls] = best[0];
+    const best = fastest(ms);
+    if (best) tuning.matmul[cls] = best;
     tuning.measured[cls] = { shape, ms };
   }
-  return tuning;
+  const softmax: NonNullable<Tuning['softmax']> = {};
+  const measuredSoftmax: NonNullable<Tuning['measuredSoftmax']> = {};
+  for (const cls of SOFTMAX_CLASSES) {
+    // Attention scores of a short context, and the benchmark's long rows.
+    const [R, N] = cls === 'short' ? (opts.quick ? [256, 64] : [2048, 64]) : opts.quick ? [64, 1024] : [4096, 1024];
+    const xHost = randomArray(rng, R * N, { std: 3 });
+    const want = new Float32Array(R * N);
+    ref.softmax_forward(want, xHost, R, N);
+    const x = rt.tensor(xHost, [R, N], 'f32', 'tune.x');
+    const y = rt.empty([R, N], 'f32', 'tune.y');
+    const shape = `${R}x${N}`;
+    const ms: Partial<Record<SoftmaxVariant, number | null>> = {};
+    for (const variant of ['row', 'workgroup'] as const) {
+      softmax_forward(rt, y, x, { variant });
+      const cmp = compare(await rt.readF32(y), want, { atol: 1e-6, rtol: 1e-4 }, `softmax ${variant}`);
+      if (!cmp.ok) {
+        ms[variant] = null;
+        log(`tune softmax-${cls} ${shape} ${variant}: differs from the reference, not chosen`);
+        continue;
+      }
+      const t = await timeIt(async (per) => {
+        for (let i = 0; i < per; i++) softmax_forward(rt, y, x, { variant });
+        await rt.sync();
+      }, timing);
+      ms[variant] = median(t.times);
+      log(`tune softmax-${cls} ${shape} ${variant}: ${(ms[variant] as number).toFixed(2)} ms`);
+    }
+    x.destroy();
+    y.destroy();
+    const best = fastest(ms);
+    if (best) softmax[cls] = best;
+    measuredSoftmax[cls] = { shape, ms };
+  }
+  return { ...tuning, softmax, measuredSoftmax };
 }
 
 /**
@@ -108,6 +161,7 @@ export async function tuneMatmul(
 export function applyTuning(rt: Runtime, tuning: Tuning | undefined): boolean {
   if (!tuning || tuning.adapter !== adapterKey(rt.report)) return false;
   setMatmulTuning(rt, tuning.matmul);
+  setSoftmaxTuning(rt, tuning.softmax);
   return true;
 }
 
@@ -131,11 +185,12 @@ export function useTuning(rt: Runtime, cache: TuningCache): Tuning | undefined {
   return applyTuning(rt, t) ? t : undefined;
 }
 
-/** The choices, as one line: "vec4-small subgroup, vec4-large subgroup-vec4, ...". */
+/** The choices, as one line: "matmul vec4-small subgroup, ..., softmax short row, softmax long row". */
 export function describeTuning(t: Tuning): string {
-  return Object.entries(t.matmul)
-    .map(([cls, v]) => `${cls} ${v}`)
-    .join(', ');
+  return [
+    ...Object.entries(t.matmul).map(([cls, v]) => `matmul ${cls} ${v}`),
+    ...Object.entries(t.softmax ?? {}).map(([cls, v]) => `softmax ${cls} ${v}`),
+  ].join(', ');
 }
 
 const STORAGE_KEY = 'webgpu-train.tuning';

@@ -2,7 +2,7 @@
 import { cpus, totalmem } from 'node:os';
 import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
-import { applyTuning, describeTuning, type Tuning, tuneMatmul } from '../bench/tune.ts';
+import { applyTuning, describeTuning, type Tuning, tuneKernels } from '../bench/tune.ts';
 import { saveTuning, tuningCachePath } from './tuning.ts';
 import { writeFileAtomic } from './io.ts';
 
@@ -23,7 +23,7 @@ export async function runBench(
 ): Promise<void> {
   let tuning: Tuning | undefined;
   if (opts.tune) {
-    tuning = await tuneMatmul(rt, { log: (l) => console.error(l) });
+    tuning = await tuneKernels(rt, { log: (l) => console.error(l) });
     saveTuning(tuning);
     applyTuning(rt, tuning);
     console.error(`tuned: ${describeTuning(tuning)} (saved to ${tuningCachePath()}; used by every command on this adapter)`);

@@ -1,5 +1,5 @@
 /**
- * The matmul tuning cache of the command line: one JSON file holding a tuning per adapter
+ * The kernel tuning cache of the command line: one JSON file holding a tuning per adapter
  * (src/bench/tune.ts), in $WEBGPU_TRAIN_CACHE or ~/.cache/webgpu-train/. `bench --tune` writes it;
  * every command that acquires a device uses the entry of its adapter, when there is one.
  */
@@ -39,5 +39,5 @@ export function useCachedTuning(rt: Runtime): string {
   if (problem) return problem;
   const found = useTuning(rt, cache);
   if (!found) return '';
-  return `matmul variants tuned for this adapter on ${found.tunedAt.slice(0, 10)} (${path}): ${describeTuning(found)}`;
+  return `kernel variants tuned for this adapter on ${found.tunedAt.slice(0, 10)} (${path}): ${describeTuning(found)}`;
 }

@@ -48,6 +48,24 @@ export function defaultSoftmaxVariant(rt: Runtime, N: number): SoftmaxVariant {
   return isCpuAdapter(rt) || N < 128 ? 'row' : 'workgroup';
 }
 
+/** Shape classes for tuning: rows shorter than 128 (attention scores of short contexts) or longer. */
+export type SoftmaxClass = 'short' | 'long';
+export const SOFTMAX_CLASSES: readonly SoftmaxClass[] = ['short', 'long'];
+export const softmaxClass = (N: number): SoftmaxClass => (N < 128 ? 'short' : 'long');
+
+/** Measured choices for this device (src/bench/tune.ts); the training path only looks them up. */
+const tunings = new WeakMap<Runtime, Partial<Record<SoftmaxClass, SoftmaxVariant>>>();
+
+export function setSoftmaxTuning(rt: Runtime, table: Partial<Record<SoftmaxClass, SoftmaxVariant>> | undefined): void {
+  if (table) tunings.set(rt, table);
+  else tunings.delete(rt);
+}
+
+/** The variant the training path uses: the tuned choice for the row length's class, else the default. */
+export function softmaxVariantFor(rt: Runtime, N: number): SoftmaxVariant {
+  return tunings.get(rt)?.[softmaxClass(N)] ?? defaultSoftmaxVariant(rt, N);
+}
+
 const backwardSpec: KernelSpec<'R' | 'N' | 'scale'> = {
   name: 'softmax_backward',
   shader: shaders.softmax_backward,
@@ -73,7 +91,7 @@ export interface SoftmaxOptions {
    * vector) and N its last: attention scores [B, H, Q, N] with the queries aligned to the end.
    */
   causal?: boolean;
-  /** Force a variant (benchmarks, tests); default: defaultSoftmaxVariant. */
+  /** Force a variant (benchmarks, tests, the tuner); default: softmaxVariantFor. */
   variant?: SoftmaxVariant;
 }
 
@@ -98,7 +116,7 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
       `${k}: causal needs at least as many columns as query rows, but ${shapesOf({ x })} has N = ${N} < Q = ${Q}`,
     );
   }
-  const variant = opts.variant ?? defaultSoftmaxVariant(rt, N);
+  const variant = opts.variant ?? softmaxVariantFor(rt, N);
   rt.dispatch(variant === 'workgroup' ? forwardWgSpec : forwardSpec, {
     params: { R, N, Q, causal: Number(causal), scale },
     tensors: { x, y },
