@@ -259,7 +259,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       );
     }
     let made: Record<string, Tensor>[] = [];
-    const tol = entry.tolerance(c.dims);
+    const tol = entry.tolerance(c.dims, options);
     await ours(
       { ...figure, variant: 'registry call' },
       true,

@@ -58,7 +58,8 @@ export interface KernelEntry {
   checkDims: Dims;
   /** Awkward shapes the tests run (1, primes, around powers of two, and >= 512 in each dimension). */
   cases: CheckCase[];
-  tolerance(dims: Dims): Tolerance;
+  /** The comparison bound for these sizes and options (options: where the conditioning depends on them). */
+  tolerance(dims: Dims, opts?: Options): Tolerance;
 }
 
 export const f32 = (shape: number[], data?: Float32Array): HostTensor => ({

@@ -144,7 +144,7 @@ export async function checkKernel(
   const inputs = entry.sample(new Rng(seed), dims, options);
   const got = await runKernel(rt, entry, inputs, options);
   const want = entry.cpu(inputs, options);
-  const tol = entry.tolerance(dims);
+  const tol = entry.tolerance(dims, options);
   const outputs: Record<string, Comparison> = {};
   for (const [k, w] of Object.entries(want)) outputs[k] = compare(got[k]?.data ?? [], w.data, tol, `${entry.name}.${k}`);
   return { kernel: entry.name, dims, options, outputs, ok: Object.values(outputs).every((c) => c.ok) };
