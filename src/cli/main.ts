@@ -151,12 +151,20 @@ function buildProgram(): Command {
     .option('--seed <n>', 'seed for the shapes, options and inputs', integer('--seed'), 1)
     .option('--shapes <n>', 'checked shapes per kernel', integer('--shapes'), 500)
     .option('--kernel <names>', 'comma-separated subset of the kernels (default: all)')
-    .action(async (opts: { seed: number; shapes: number; kernel?: string }) => {
+    .option('--work <n>', "cap on a shape's work (about the product of its sizes) for most draws", integer('--work'), 1 << 10)
+    .option('--large-work <n>', 'the cap for draws with one size near a device limit', integer('--large-work'), 1 << 13)
+    .action(async (opts: { seed: number; shapes: number; kernel?: string; work: number; largeWork: number }) => {
       const { formatFuzzSummary, formatKernelFuzz, fuzz } = await import('../kernels/fuzz.ts');
       if (opts.shapes < 1) throw new UserError('--shapes must be at least 1');
+      if (opts.work < 1 || opts.largeWork < 1) throw new UserError('--work and --large-work must be at least 1');
       const entries = opts.kernel ? [...new Set(opts.kernel.split(',').map((s) => s.trim()))].map(findKernel) : kernels;
       const rt = await runtime();
-      const report = await fuzz(rt, entries, { seed: opts.seed, shapes: opts.shapes }, (r) => console.log(formatKernelFuzz(r)));
+      const report = await fuzz(
+        rt,
+        entries,
+        { seed: opts.seed, shapes: opts.shapes, work: opts.work, largeWork: opts.largeWork },
+        (r) => console.log(formatKernelFuzz(r)),
+      );
       console.log(formatFuzzSummary(report));
       if (report.failures.length) process.exitCode = 1;
     });
