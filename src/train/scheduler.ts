@@ -257,6 +257,8 @@ export async function runPlan(
       lastGood = good;
       const goodState = () => ({ step, globalStep, optStep: phaseOpt.step, rng: rng.getState() });
       good?.take(goodState());
+      /** Steps done in the phase at the last passed check (a checkpoint right after one needs none). */
+      let checked = step;
       /**
        * Check the steps since the last check (and the loss `value`): on NaN/Inf roll back to the last
        * checked state (returns true) or throw, as the plan's policy says.
@@ -277,6 +279,7 @@ export async function runPlan(
           rollbacks++;
           lrScale *= policy.lrFactor;
           ({ step, globalStep } = back);
+          checked = step;
           phaseOpt.step = back.optStep;
           rng.setState(back.rng);
           onEvent({
@@ -293,11 +296,12 @@ export async function runPlan(
           return true;
         }
         good?.take(goodState());
+        checked = step;
         return false;
       };
       /** Save a checkpoint here, once the steps since the last check are checked; false after a rollback. */
       const saveHere = async (): Promise<boolean> => {
-        if (await verify()) return false;
+        if (checked !== step && (await verify())) return false;
         await checkpoint({
           phase: index,
           step,
@@ -324,12 +328,10 @@ export async function runPlan(
         const gstep = globalStep;
         const lr = learningRate(phase, step) * lrScale;
         const fault = injected.has(gstep) ? undefined : opts.faults;
+        if (fault && [fault.nanAt, fault.overflowAt, fault.nanAfter, fault.loseDeviceAt].includes(gstep)) injected.add(gstep);
         if (fault?.nanAt === gstep) poison(rt, suite.params, Number.NaN);
         if (fault?.overflowAt === gstep) poison(rt, suite.params, 3e38);
-        if (fault?.loseDeviceAt === gstep) {
-          injected.add(gstep);
-          rt.device.destroy();
-        }
+        if (fault?.loseDeviceAt === gstep) rt.device.destroy();
         await suite.step(
           phase,
           index,
@@ -339,7 +341,6 @@ export async function runPlan(
           () => phaseOpt.update(lr),
         );
         if (fault?.nanAfter === gstep) poison(rt, suite.params, Number.NaN, true);
-        if (fault && [fault.nanAt, fault.overflowAt, fault.nanAfter].includes(gstep)) injected.add(gstep);
         globalStep++;
         step++;
         const last = step === phase.steps;
