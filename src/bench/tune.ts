@@ -2,9 +2,10 @@
  * The kernel tuner: on this device, for each shape class of matmul (src/kernels/matmul.ts: whether B
  * can be read as vec4s; small or large) and of softmax (src/kernels/softmax.ts: rows shorter than
  * 128 or not), every variant that can compute a representative problem is checked against the CPU
- * reference and timed (the benchmark's timing), and the fastest correct one is chosen. The result names the adapter it was measured on: a cache keeps one per adapter (a file in
- * Node, browser storage in the page), and a device whose adapter has no entry runs the defaults
- * until it is tuned. The training path only looks the choices up (setMatmulTuning).
+ * reference and timed (the benchmark's timing), and the fastest correct one is chosen. The result
+ * names the adapter it was measured on: a cache keeps one per adapter (a file in Node, browser
+ * storage in the page), and a device whose adapter has no entry runs the defaults until it is
+ * tuned. The training path only looks the choices up (setMatmulTuning, setSoftmaxTuning).
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
@@ -63,6 +64,38 @@ function representative(cls: MatmulClass, quick: boolean): [number, number, numb
   return cls.startsWith('vec4') ? [n, n, n, false] : [n, n, n, true];
 }
 
+/**
+ * Each variant of one problem: run once and compared with the reference (a mismatch is recorded as
+ * null, never chosen), then timed; `label` names the class and problem in the log lines.
+ */
+async function timeVariants<V extends string>(
+  rt: Runtime,
+  variants: readonly V[],
+  run: (variant: V) => void,
+  check: () => Promise<boolean>,
+  label: string,
+  timing: Parameters<typeof timeIt>[1],
+  log: (line: string) => void,
+): Promise<Partial<Record<V, number | null>>> {
+  const ms: Partial<Record<V, number | null>> = {};
+  for (const variant of variants) {
+    run(variant);
+    if (!(await check())) {
+      ms[variant] = null;
+      log(`tune ${label} ${variant}: differs from the reference, not chosen`);
+      continue;
+    }
+    const t = await timeIt(async (per) => {
+      for (let i = 0; i < per; i++) run(variant);
+      await rt.sync();
+    }, timing);
+    const m = median(t.times);
+    ms[variant] = m;
+    log(`tune ${label} ${variant}: ${m.toFixed(2)} ms`);
+  }
+  return ms;
+}
+
 /** Tune every matmul and softmax class on `rt` (quick: smaller problems and timings, for tests). */
 export async function tuneKernels(
   rt: Runtime,
@@ -97,22 +130,15 @@ export async function tuneKernels(
       ...(canUseSubgroupMatmul(rt) && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
     ];
     const shape = `${M}x${K} · ${transB ? `(${N}x${K})ᵀ` : `${K}x${N}`}`;
-    const ms: Partial<Record<MatmulVariant, number | null>> = {};
-    for (const variant of candidates) {
-      matmul(rt, c, a, b, { transB, variant });
-      const cmp = compare(await rt.readF32(c), want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
-      if (!cmp.ok) {
-        ms[variant] = null;
-        log(`tune ${cls} ${shape} ${variant}: differs from the reference, not chosen`);
-        continue;
-      }
-      const t = await timeIt(async (per) => {
-        for (let i = 0; i < per; i++) matmul(rt, c, a, b, { transB, variant });
-        await rt.sync();
-      }, timing);
-      ms[variant] = median(t.times);
-      log(`tune ${cls} ${shape} ${variant}: ${(ms[variant] as number).toFixed(2)} ms`);
-    }
+    const ms = await timeVariants(
+      rt,
+      candidates,
+      (variant) => matmul(rt, c, a, b, { transB, variant }),
+      async () => compare(await rt.readF32(c), want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, 'matmul').ok,
+      `${cls} ${shape}`,
+      timing,
+      log,
+    );
     for (const t of [a, b, c]) t.destroy();
     const best = fastest(ms);
     if (best) tuning.matmul[cls] = best;
@@ -129,22 +155,15 @@ export async function tuneKernels(
     const x = rt.tensor(xHost, [R, N], 'f32', 'tune.x');
     const y = rt.empty([R, N], 'f32', 'tune.y');
     const shape = `${R}x${N}`;
-    const ms: Partial<Record<SoftmaxVariant, number | null>> = {};
-    for (const variant of ['row', 'workgroup'] as const) {
-      softmax_forward(rt, y, x, { variant });
-      const cmp = compare(await rt.readF32(y), want, { atol: 1e-6, rtol: 1e-4 }, `softmax ${variant}`);
-      if (!cmp.ok) {
-        ms[variant] = null;
-        log(`tune softmax-${cls} ${shape} ${variant}: differs from the reference, not chosen`);
-        continue;
-      }
-      const t = await timeIt(async (per) => {
-        for (let i = 0; i < per; i++) softmax_forward(rt, y, x, { variant });
-        await rt.sync();
-      }, timing);
-      ms[variant] = median(t.times);
-      log(`tune softmax-${cls} ${shape} ${variant}: ${(ms[variant] as number).toFixed(2)} ms`);
-    }
+    const ms = await timeVariants<SoftmaxVariant>(
+      rt,
+      ['row', 'workgroup'],
+      (variant) => softmax_forward(rt, y, x, { variant }),
+      async () => compare(await rt.readF32(y), want, { atol: 1e-6, rtol: 1e-4 }, 'softmax').ok,
+      `softmax-${cls} ${shape}`,
+      timing,
+      log,
+    );
     x.destroy();
     y.destroy();
     const best = fastest(ms);
