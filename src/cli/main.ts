@@ -16,7 +16,7 @@ import { runBench } from './bench.ts';
 import { useCachedTuning } from './tuning.ts';
 import { paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
-import { type CliFaults, checkNewOut, loadCheckpoint, runPlanCli } from './run.ts';
+import { checkNewOut, faultsFromEnv, loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
 
 function integer(name: string) {
@@ -25,30 +25,6 @@ function integer(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
-}
-
-/**
- * Faults to inject into `run` and `start` (tests of the recovery paths, and anyone checking them):
- * WEBGPU_TRAIN_FAULTS='{"loseDeviceAt": 120}' or '{"killInCheckpointWrite": 2}' (see CliFaults).
- */
-function faultsFromEnv(): CliFaults | undefined {
-  const text = process.env.WEBGPU_TRAIN_FAULTS;
-  if (!text) return undefined;
-  const known = ['nanAt', 'overflowAt', 'nanAfter', 'loseDeviceAt', 'killInCheckpointWrite'];
-  let faults: unknown;
-  try {
-    faults = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`WEBGPU_TRAIN_FAULTS is not valid JSON: ${(e as Error).message}`);
-  }
-  const entries = typeof faults === 'object' && faults !== null && !Array.isArray(faults) ? Object.entries(faults) : undefined;
-  const bad = entries?.find(([k, v]) => !known.includes(k) || !Number.isInteger(v) || (v as number) < 0);
-  if (!entries || bad) {
-    throw new UserError(
-      `WEBGPU_TRAIN_FAULTS must be a JSON object of non-negative integers with keys among ${known.join(', ')}${bad ? `; ${JSON.stringify(bad[0])} is not` : ''}`,
-    );
-  }
-  return faults as CliFaults;
 }
 
 async function runtime(): Promise<Runtime> {

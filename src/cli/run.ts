@@ -16,12 +16,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'no
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { UserError } from '../device/errors.ts';
-import { DeviceLostError } from '../gpu/errors.ts';
-import type { Runtime } from '../gpu/runtime.ts';
+import { isDeviceLoss, type Runtime } from '../gpu/runtime.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint.ts';
 import { headline, type SuiteMetrics } from '../train/suite.ts';
 import { type Faults, type PhaseResult, type RunEvent, runPlan } from '../train/scheduler.ts';
-import { resultFiles } from '../train/results.ts';
+import { jsonLines, resultFiles } from '../train/results.ts';
 import { TEMP_SUFFIX, writeFileAtomic } from './io.ts';
 
 function table(phases: { name: string; metrics: SuiteMetrics }[]): string {
@@ -54,6 +53,39 @@ export interface CliFaults extends Faults {
   killInCheckpointWrite?: number;
 }
 
+/** Every key of CliFaults (the type makes the list complete), for reading them from the environment. */
+const CLI_FAULTS: Record<keyof CliFaults, true> = {
+  nanAt: true,
+  overflowAt: true,
+  nanAfter: true,
+  loseDeviceAt: true,
+  killInCheckpointWrite: true,
+};
+
+/**
+ * Faults to inject into `run` and `start` (tests of the recovery paths, and anyone checking them):
+ * WEBGPU_TRAIN_FAULTS='{"loseDeviceAt": 120}' or '{"killInCheckpointWrite": 2}' (see CliFaults).
+ */
+export function faultsFromEnv(): CliFaults | undefined {
+  const text = process.env.WEBGPU_TRAIN_FAULTS;
+  if (!text) return undefined;
+  const known = Object.keys(CLI_FAULTS);
+  let faults: unknown;
+  try {
+    faults = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`WEBGPU_TRAIN_FAULTS is not valid JSON: ${(e as Error).message}`);
+  }
+  const entries = typeof faults === 'object' && faults !== null && !Array.isArray(faults) ? Object.entries(faults) : undefined;
+  const bad = entries?.find(([k, v]) => !known.includes(k) || !Number.isInteger(v) || (v as number) < 0);
+  if (!entries || bad) {
+    throw new UserError(
+      `WEBGPU_TRAIN_FAULTS must be a JSON object of non-negative integers with keys among ${known.join(', ')}${bad ? `; ${JSON.stringify(bad[0])} is not` : ''}`,
+    );
+  }
+  return faults as CliFaults;
+}
+
 export interface RunCliOptions {
   checkpointEvery?: number;
   resume?: Checkpoint;
@@ -64,8 +96,6 @@ export interface RunCliOptions {
   /** Device losses recovered from before giving up (default 3). */
   maxRecoveries?: number;
 }
-
-const jsonl = (events: readonly RunEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
 
 /** The events of a log up to (and including) its record of checkpoint `c`; the whole log when it has none. */
 function logUpTo(events: RunEvent[], c: Checkpoint): RunEvent[] {
@@ -118,7 +148,7 @@ export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undef
     if (!out || !logPath) return;
     ensureOut();
     const marker: RunEvent = { type: 'checkpoint', phase: c.phase, step: c.step, globalStep: c.globalStep };
-    writeFileAtomic(logPath, jsonl([...events, marker]));
+    writeFileAtomic(logPath, jsonLines([...events, marker]));
     writes++;
     const kill = opts.faults?.killInCheckpointWrite === writes ? () => process.kill(process.pid, 'SIGKILL') : undefined;
     writeFileAtomic(join(out, CHECKPOINT_FILE), await encodeCheckpoint(c), kill);
@@ -147,10 +177,7 @@ export async function runPlanCli(rt: Runtime, plan: unknown, out: string | undef
       break;
     } catch (e) {
       progress({ type: 'run-end', phases: [] });
-      // A lost device shows as DeviceLostError, or as whatever the failed call raised first.
-      await new Promise((r) => setTimeout(r, 0));
-      const lost = e instanceof DeviceLostError || rt.isLost;
-      if (!lost || !opts.acquire) throw e;
+      if (!opts.acquire || !(await isDeviceLoss(e, rt))) throw e;
       const message = (e as Error).message;
       if (recoveries >= (opts.maxRecoveries ?? 3)) {
         throw new UserError(`the GPU device was lost again after ${recoveries} recoveries; giving up: ${message}`);

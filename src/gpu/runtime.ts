@@ -479,3 +479,13 @@ function packParams(fields: readonly (readonly [string, ParamType])[], values: R
   });
   return buf;
 }
+
+/**
+ * Whether `e` comes from a lost device: a DeviceLostError, or whatever the failed call raised first
+ * (a rejected readback) on a device now lost. Waits one task so the device's lost promise, which
+ * marks the runtime, has settled.
+ */
+export async function isDeviceLoss(e: unknown, rt: Runtime | undefined): Promise<boolean> {
+  await new Promise((r) => setTimeout(r, 0));
+  return e instanceof DeviceLostError || rt?.isLost === true;
+}

@@ -45,7 +45,7 @@ export type SoftmaxVariant = 'row' | 'workgroup';
  * GPU was available).
  */
 export function defaultSoftmaxVariant(rt: Runtime, N: number): SoftmaxVariant {
-  return isCpuAdapter(rt) || N < 128 ? 'row' : 'workgroup';
+  return isCpuAdapter(rt) || softmaxClass(N) === 'short' ? 'row' : 'workgroup';
 }
 
 /** Shape classes for tuning: rows shorter than 128 (attention scores of short contexts) or longer. */

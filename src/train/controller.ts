@@ -11,8 +11,7 @@
  * (a new run, a resume). No UI code here.
  */
 import type { AdapterReport } from '../device/index.ts';
-import { DeviceLostError } from '../gpu/errors.ts';
-import { Runtime } from '../gpu/runtime.ts';
+import { isDeviceLoss, Runtime } from '../gpu/runtime.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { type Plan, parsePlan } from './plan.ts';
 import { type PhaseResult, type RunControl, type RunEvent, RunStopped, runPlan } from './scheduler.ts';
@@ -316,10 +315,7 @@ export class RunController {
           this.setState({ state: 'stopped', phase: plan.phases[e.phase]?.name ?? '', step: e.step });
           return;
         }
-        // A lost device shows as DeviceLostError, or as whatever the failed call raised first
-        // (a rejected readback): look at the device itself once its lost promise has settled.
-        await new Promise((r) => setTimeout(r, 0));
-        const lost = e instanceof DeviceLostError || rt?.isLost === true;
+        const lost = await isDeviceLoss(e, rt);
         const saved = await this.saved().catch(() => undefined);
         if (lost && recoveries < (this.opts.maxRecoveries ?? 3)) {
           recoveries++;

@@ -28,12 +28,10 @@ function field(v: string | number | undefined): string {
  * and eval events of that phase after its `to` step that came before it (the replay logs them again).
  */
 export function withoutSuperseded(events: readonly RunEvent[]): RunEvent[] {
-  const out: RunEvent[] = [];
+  let out: RunEvent[] = [];
   for (const e of events) {
     if (e.type === 'rollback') {
-      const keep = out.filter((x) => !((x.type === 'step' || x.type === 'eval') && x.phase === e.phase && x.step > e.to));
-      out.length = 0;
-      out.push(...keep);
+      out = out.filter((x) => !((x.type === 'step' || x.type === 'eval') && x.phase === e.phase && x.step > e.to));
     }
     out.push(e);
   }
@@ -59,11 +57,16 @@ export function metricsCsv(events: readonly RunEvent[]): string {
   return `${[head.map(field).join(','), ...lines].join('\n')}\n`;
 }
 
+/** Events as JSON lines (metrics.jsonl): one object per line, each line ended. */
+export function jsonLines(events: readonly RunEvent[]): string {
+  return events.map((e) => `${JSON.stringify(e)}\n`).join('');
+}
+
 /** Every file of a run's results, from its events (in order), its adapter and its phase results. */
 export function resultFiles(events: readonly RunEvent[], adapter: AdapterReport, phases: readonly PhaseResult[]): ResultFiles {
   const selections = events.filter((e) => e.type === 'selection');
   return {
-    'metrics.jsonl': events.length ? `${events.map((e) => JSON.stringify(e)).join('\n')}\n` : '',
+    'metrics.jsonl': jsonLines(events),
     'selections.json': `${JSON.stringify(selections, null, 1)}\n`,
     'summary.json': `${JSON.stringify({ adapter, phases }, null, 2)}\n`,
     'metrics.csv': metricsCsv(events),
