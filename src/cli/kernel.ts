@@ -3,6 +3,7 @@ import { describeAdapter } from '../device/index.ts';
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { findKernel, type HostTensor, type KernelEntry, kernels } from '../kernels/registry.ts';
+import { formatDims } from '../kernels/entry.ts';
 import { checkKernel, parseOptions, parseRequest, runKernel, validateInputs } from '../kernels/run.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
 
@@ -94,7 +95,7 @@ export function parseDims(entry: KernelEntry, text: string): Record<string, numb
     const m = /^\s*([A-Za-z]+)\s*=\s*(\d+)\s*$/.exec(part);
     if (!m)
       throw new UserError(
-        `--dims: "${part}" is not NAME=INTEGER; ${entry.name} takes ${valid.join(', ')} (e.g. ${fmtDims(entry.checkDims)})`,
+        `--dims: "${part}" is not NAME=INTEGER; ${entry.name} takes ${valid.join(', ')} (e.g. ${formatDims(entry.checkDims)})`,
       );
     if (!valid.includes(m[1]))
       throw new UserError(`--dims: ${entry.name} has no size ${m[1]}; its sizes are ${valid.join(', ')}`);
@@ -106,10 +107,5 @@ export function parseDims(entry: KernelEntry, text: string): Record<string, numb
   }
   return { ...entry.checkDims, ...dims };
 }
-
-const fmtDims = (d: Record<string, number>) =>
-  Object.entries(d)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
 
 export { describeAdapter, findKernel };

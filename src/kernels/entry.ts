@@ -80,3 +80,9 @@ export function outputs(rt: Runtime, shapes: Record<string, Shape>, name: string
 }
 
 export const finite = (name: string) => (v: number) => (Number.isFinite(v) ? undefined : `${name} must be a finite number`);
+
+/** Sizes as the command line takes them: "M=64,N=32,K=17" (`kernel NAME --check --dims`). */
+export const formatDims = (d: Dims): string =>
+  Object.entries(d)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');

@@ -15,7 +15,7 @@
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { Rng } from '../reference/random.ts';
-import type { Dims, KernelEntry, Options } from './entry.ts';
+import { type Dims, formatDims, type KernelEntry, type Options } from './entry.ts';
 import { checkKernel, parseOptions } from './run.ts';
 
 export interface FuzzOptions {
@@ -331,15 +331,10 @@ const hashString = (s: string): number => {
   return h;
 };
 
-const fmtDims = (d: Dims) =>
-  Object.entries(d)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-
 /** The command that runs one check alone. */
 export function reproCommand(kernel: string, dims: Dims, options: Options, seed: number): string {
   const opts = Object.keys(options).length ? ` --options '${JSON.stringify(options)}'` : '';
-  return `npx tsx src/cli/main.ts kernel ${kernel} --check --dims ${fmtDims(dims)}${opts} --seed ${seed}`;
+  return `npx tsx src/cli/main.ts kernel ${kernel} --check --dims ${formatDims(dims)}${opts} --seed ${seed}`;
 }
 
 /** A refusal's message with its numbers replaced, so refusals of one kind count together. */
@@ -480,7 +475,7 @@ export async function fuzz(
 /** One line per kernel: checked, refused, failed, the largest shape, the time. */
 export function formatKernelFuzz(r: KernelFuzzReport): string {
   const status = r.failures.length ? 'FAIL' : 'ok  ';
-  return `${status}  ${r.kernel.padEnd(28)} checked ${String(r.checked).padStart(5)}  refused ${String(r.refused).padStart(4)}  failed ${String(r.failures.length).padStart(3)}  largest ${fmtDims(r.largest.dims).padEnd(30)} ${(r.ms / 1000).toFixed(1)} s`;
+  return `${status}  ${r.kernel.padEnd(28)} checked ${String(r.checked).padStart(5)}  refused ${String(r.refused).padStart(4)}  failed ${String(r.failures.length).padStart(3)}  largest ${formatDims(r.largest.dims).padEnd(30)} ${(r.ms / 1000).toFixed(1)} s`;
 }
 
 /** Failures printed per kernel (a kernel broken everywhere fails on every shape). */
@@ -495,7 +490,7 @@ export function formatFuzzSummary(report: FuzzReport): string {
   for (const r of report.kernels) {
     for (const f of r.failures.slice(0, SHOWN_FAILURES)) {
       lines.push(
-        `FAIL ${f.kernel} ${fmtDims(f.dims)} ${JSON.stringify(f.options)} seed ${f.seed}\n${f.message}\n  rerun: ${f.command}`,
+        `FAIL ${f.kernel} ${formatDims(f.dims)} ${JSON.stringify(f.options)} seed ${f.seed}\n${f.message}\n  rerun: ${f.command}`,
       );
     }
     if (r.failures.length > SHOWN_FAILURES) lines.push(`FAIL ${r.kernel}: ${r.failures.length - SHOWN_FAILURES} more failures`);
