@@ -150,9 +150,8 @@ export function adamw(
 // --------------------------------------------------------------------------------------------
 // multi-pass reduction for nonfinite_count
 
-const REDUCE_WG = 256;
-const PER_THREAD = 4;
-const CHUNK = REDUCE_WG * PER_THREAD;
+/** Elements each invocation of a nonfinite_count pass sums, in order (a pass shrinks N by this). */
+const CHUNK = 64;
 
 const nonfiniteSpec: KernelSpec<'N' | 'per_thread' | 'classify' | 'groups'> = {
   name: 'nonfinite_count',
@@ -166,8 +165,8 @@ const nonfiniteSpec: KernelSpec<'N' | 'per_thread' | 'classify' | 'groups'> = {
     { name: 'x', access: 'read' },
     { name: 'out', access: 'read_write' },
   ],
-  workgroupSize: [REDUCE_WG, 1, 1],
-  dispatch: ({ groups }) => grid1d(groups, 1),
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ groups }) => grid1d(groups),
 };
 
 /**
@@ -264,7 +263,7 @@ export function nonfinite_count(rt: Runtime, out: Tensor, x: Tensor): void {
   const scratch = scratchFor(rt, x.size, 'u32', k);
   multiPass(x.size, x, out, 0, scratch, (src, dst, N, groups, _offset, first) =>
     rt.dispatch(nonfiniteSpec, {
-      params: { N, per_thread: PER_THREAD, classify: Number(first), groups },
+      params: { N, per_thread: CHUNK, classify: Number(first), groups },
       tensors: { x: src, out: dst },
       shapes,
     }),
