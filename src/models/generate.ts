@@ -49,12 +49,15 @@ export async function generate(
       for (let t = 0; t < T; t++) tokens[b * T + t] = t < seqs[b].length ? seqs[b][t] : opts.pad;
     }
     model.setBatch(tokens, tokens, zeros);
-    model.forward();
-    sample_tokens(rt, rt.view(sampled, 0, [B * T]), model.logits, {
-      seed: opts.seed,
-      step: opts.step,
-      stream: iter,
-      temperature: opts.temperature,
+    // One submission per new token (the forward's dispatches and the sampling), not one per dispatch.
+    rt.batch('generate', () => {
+      model.forward();
+      sample_tokens(rt, rt.view(sampled, 0, [B * T]), model.logits, {
+        seed: opts.seed,
+        step: opts.step,
+        stream: iter,
+        temperature: opts.temperature,
+      });
     });
     const ids = await rt.read(rt.view(sampled, 0, [B * T]));
     for (let b = 0; b < B; b++) {

@@ -137,7 +137,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     for (let start = 0; start < items.length; start += B) {
       const chunk = items.slice(start, start + B);
       upload(chunk);
-      model.forward();
+      rt.batch('completion loss', () => model.forward());
       const losses = await rt.readF32(model.losses);
       for (let b = 0; b < chunk.length; b++) {
         let s = 0;
