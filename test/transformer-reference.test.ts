@@ -177,6 +177,14 @@ describe('transformer reference: parameters', () => {
     expect(std(big['h1.mlp.w1'])).toBeCloseTo(0.02, 3);
     expect(std(big['h0.attn.wo'])).toBeCloseTo(0.01, 3);
     expect(std(big['h1.mlp.w2'])).toBeCloseTo(0.01, 3);
+    // initStd replaces 0.02 (same draws, scaled); the residual projections keep their 1/sqrt(2 L).
+    const wide = transformer_init({ vocab: 64, context: 64, dModel: 64, layers: 2, heads: 4, initStd: 0.125 }, 7);
+    expect(std(wide.wte)).toBeCloseTo(0.125, 2);
+    expect(wide['h1.mlp.w1'][3]).toBeCloseTo(big['h1.mlp.w1'][3] * 6.25, 12);
+    expect(std(wide['h0.attn.wo'])).toBeCloseTo(0.0625, 2);
+    expect(Array.from(wide['h0.ln1.w']).every((v) => v === 1)).toBe(true);
+    for (const bad of [0, -1, Number.NaN])
+      expect(() => transformer_init({ ...CFG, initStd: bad }, 1)).toThrow(/initStd must be a finite number > 0/);
   });
 });
 

@@ -40,6 +40,7 @@ export interface IclTransformerConfig {
   layers: number; // L
   heads: number; // H, must divide C (throw an Error naming both otherwise)
   mlp?: number; // MLP hidden width, default 4*C
+  initStd?: number; // std of the initial matrices other than in.w (default 0.02; see TransformerConfig.initStd)
 }
 
 export type IclTransformerParams = Record<string, Float64Array>;
@@ -115,7 +116,16 @@ export function icl_param_shapes(cfg: IclTransformerConfig): { name: string; sha
  */
 export function icl_init(cfg: IclTransformerConfig, seed: number): IclTransformerParams {
   // The token embedding's scale follows its fan-in (d + 1); every other matrix as the token transformer's.
-  return init_params(icl_param_shapes(cfg), cfg.layers, seed, (name) => (name === 'in.w' ? 1 / Math.sqrt(cfg.d + 1) : undefined));
+  const std = cfg.initStd;
+  if (std !== undefined && !(Number.isFinite(std) && std > 0))
+    throw new Error(`icl_transformer: initStd must be a finite number > 0, got ${std}`);
+  return init_params(
+    icl_param_shapes(cfg),
+    cfg.layers,
+    seed,
+    (name) => (name === 'in.w' ? 1 / Math.sqrt(cfg.d + 1) : undefined),
+    std,
+  );
 }
 
 /** Every parameter present and of the right size. */

@@ -96,6 +96,8 @@ function transformerSchema<K extends string>(kind: K, defaults: { dModel: number
       heads: positiveInt(64).default(defaults.heads),
       /** MLP hidden width (default 4 dModel). */
       mlp: positiveInt(16384).optional(),
+      /** Standard deviation of the initial weights (default 0.02, GPT-2's; about 1/sqrt(dModel) learns far faster at small widths). */
+      initStd: z.number().positive().max(10).optional(),
     })
     .strict()
     .refine((m) => m.dModel % m.heads === 0, { message: 'heads must divide dModel', path: ['heads'] });

@@ -58,6 +58,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       layers: plan.model.layers,
       heads: plan.model.heads,
       mlp: plan.model.mlp,
+      initStd: plan.model.initStd,
     },
     { B, T },
     plan.seed,

@@ -50,7 +50,7 @@ function makeModel(rt: Runtime, plan: RegressionPlan, d: number, n: number, batc
   if (m.kind === 'icl-transformer')
     return new IclTransformerModel(
       rt,
-      { d, n, dModel: m.dModel, layers: m.layers, heads: m.heads, mlp: m.mlp },
+      { d, n, dModel: m.dModel, layers: m.layers, heads: m.heads, mlp: m.mlp, initStd: m.initStd },
       batch,
       plan.seed,
     );
