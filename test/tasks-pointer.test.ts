@@ -119,6 +119,51 @@ describe('pointer task: vocabulary and layout', () => {
   });
 });
 
+describe('pointer task: table layout', () => {
+  const table: PointerTaskConfig = { ...cfg, layout: 'table' };
+
+  it('writes π(0) .. π(P-1) in node order: prompt P + 5 tokens, same vocabulary', () => {
+    expect(promptLength(table)).toBe(cfg.nodes + 5);
+    expect(maxSequenceLength(table)).toBe(cfg.nodes + 5 + cfg.maxHops + 3);
+    expect(vocabSize(table)).toBe(vocabSize(cfg));
+    const rng = new Rng(5);
+    for (const variant of POINTER_VARIANTS)
+      for (let k = 1; k <= cfg.maxHops; k++) {
+        const ex = makeExample(rng, table, variant, k);
+        expect(ex.prompt).toEqual([tok.BOS, tok.marker[variant], ...ex.perm, tok.Q, ex.start, k]);
+        expect(parsePrompt(table, ex.prompt)).toEqual({ variant, perm: ex.perm, start: ex.start, k });
+        // The chain read from the table by hand.
+        let x = ex.start;
+        for (const c of ex.chain) {
+          const slot = (y: number) => ex.prompt[2 + y];
+          x = variant === 'forward' ? slot(x) : variant === 'double' ? slot(slot(x)) : ex.perm.indexOf(x);
+          expect(c).toBe(x);
+        }
+        expect(verify(table, ex, ex.completion).correct).toBe(true);
+      }
+  });
+
+  it('draws the same problems as the pairs layout from the same stream, written differently', () => {
+    const a = makePool(3, cfg, {}, 20);
+    const b = makePool(3, table, {}, 20);
+    // The pairs layout also draws the order of its pairs, so the streams part after the first problem.
+    expect(b.items[0].perm).toEqual(a.items[0].perm);
+    expect(b.items[0].prompt).not.toEqual(a.items[0].prompt);
+    expect(new Set(b.items.map((x) => x.prompt.length))).toEqual(new Set([promptLength(table)]));
+  });
+
+  it('refuses an unknown layout and a malformed table, naming them', () => {
+    expect(() => validatePointerConfig({ ...cfg, layout: 'grid' as never })).toThrow(
+      /layout: unknown layout 'grid' \(known: pairs, table\)/,
+    );
+    const ex = makeExample(new Rng(1), table, 'forward', 2);
+    const bad = [...ex.prompt];
+    bad[3] = tok.SEP;
+    expect(() => parsePrompt(table, bad)).toThrow(/the table holds a token that is not a node/);
+    expect(() => parsePrompt(table, [...ex.prompt, 0])).toThrow(/has 14 tokens, expected 13/);
+  });
+});
+
 describe('pointer task: generation', () => {
   it('is deterministic for a seed and differs across seeds', () => {
     expect(examples(11)).toEqual(examples(11));

@@ -22,6 +22,15 @@
  * (prompt: 3P + 4 tokens; completion: k + 3 tokens). With the defaults (P = 8, maxHops = 6) the
  * prompt is 28 tokens and the longest sequence 37, within the tiny preset's context of 64.
  *
+ * Layouts of the permutation in the prompt (config `layout`):
+ *   'pairs' (the default)  the pairs (i, π(i)) in shuffled order, separated by SEP: each hop is a lookup
+ *                          by content (find the pair whose first node is the current state), the
+ *                          induction-style head a small transformer learns slowly;
+ *   'table'                π(0) π(1) ... π(P-1) in order: each hop is a lookup by position (the state
+ *                          names the slot to read), which a one-layer attention can learn, so the task's
+ *                          difficulty comes from chaining k hops rather than from the single lookup.
+ *   Table sequence: BOS, marker, π(0) ... π(P-1), Q, s, k | c1 ... ck, ANS, ck, EOS (prompt P + 5).
+ *
  * The true trajectory s, c1, ..., ck never repeats a state: the permutation is drawn uniformly among
  * those whose cycle through s is long enough (see samplePermutation), so any repeated state in a
  * model's chain is a loop, not part of the right answer. For 'double' on an even P this caps k at P - 2.
@@ -31,6 +40,8 @@ import { Rng } from '../reference/random.ts';
 
 export const POINTER_VARIANTS = ['forward', 'inverse', 'double'] as const;
 export type PointerVariant = (typeof POINTER_VARIANTS)[number];
+export const POINTER_LAYOUTS = ['pairs', 'table'] as const;
+export type PointerLayout = (typeof POINTER_LAYOUTS)[number];
 
 export interface PointerTaskConfig {
   /** P: number of nodes in the permutation (node tokens 0..P-1). */
@@ -41,7 +52,12 @@ export interface PointerTaskConfig {
   variants: PointerVariant[];
   /** Model context: the longest sequence (prompt + maxHops + 3 completion tokens) must fit. */
   context: number;
+  /** How the prompt writes π: shuffled pairs (the default) or a table in node order. */
+  layout?: PointerLayout;
 }
+
+/** The fields that decide the prompt's shape. */
+type PromptShape = Pick<PointerTaskConfig, 'nodes' | 'layout'>;
 
 /** Defaults: 17 tokens (fits the tiny preset's vocab 32), longest sequence 37 of a context of 64. */
 export const defaultPointerConfig: PointerTaskConfig = {
@@ -104,9 +120,12 @@ export function renderTokens(cfg: Pick<PointerTaskConfig, 'nodes'>, tokens: Arra
   return Array.from(tokens, (t) => tokenName(cfg, t)).join(' ');
 }
 
-/** Prompt length: BOS, marker, P pairs (2P) with P-1 SEPs, Q, start, hop count = 3P + 4. */
-export function promptLength(cfg: Pick<PointerTaskConfig, 'nodes'>): number {
-  return 3 * cfg.nodes + 4;
+/**
+ * Prompt length: BOS, marker, the permutation, Q, start, hop count. Pairs: P pairs (2P) with P-1 SEPs,
+ * 3P + 4 in all; table: P + 5.
+ */
+export function promptLength(cfg: PromptShape): number {
+  return (cfg.layout ?? 'pairs') === 'table' ? cfg.nodes + 5 : 3 * cfg.nodes + 4;
 }
 
 /** Completion length for k hops: the chain (k), ANS, answer, EOS. */
@@ -115,7 +134,7 @@ export function completionLength(k: number): number {
 }
 
 /** Tokens of the longest sequence (prompt + completion at maxHops). */
-export function maxSequenceLength(cfg: Pick<PointerTaskConfig, 'nodes' | 'maxHops'>): number {
+export function maxSequenceLength(cfg: PromptShape & Pick<PointerTaskConfig, 'maxHops'>): number {
   return promptLength(cfg) + completionLength(cfg.maxHops);
 }
 
@@ -168,6 +187,8 @@ export function validatePointerConfig(cfg: PointerTaskConfig, opts: { modelVocab
         `${cfg.maxHops} is too many for variant '${v}' with nodes = ${cfg.nodes}: a chain without repeated states has at most ${feasible} steps`,
       );
   }
+  if (cfg.layout !== undefined && !(POINTER_LAYOUTS as readonly string[]).includes(cfg.layout))
+    throw new PointerTaskError('layout', `unknown layout '${cfg.layout}' (known: ${POINTER_LAYOUTS.join(', ')})`);
   if (!isPosInt(cfg.context)) throw new PointerTaskError('context', `must be an integer >= 1, got ${cfg.context}`);
   const need = maxSequenceLength(cfg);
   if (need > cfg.context)
@@ -249,7 +270,7 @@ function checkVariantAndHops(cfg: PointerTaskConfig, variant: PointerVariant, k:
     throw new PointerTaskError('k', `hop count ${k} is not an integer in [1, maxHops = ${cfg.maxHops}]`);
 }
 
-/** One example: a fresh permutation, a uniform start, pairs in shuffled order. Draws only from `rng`. */
+/** One example: a fresh permutation, a uniform start, pairs in shuffled order (or the table). Draws only from `rng`. */
 export function makeExample(rng: Rng, cfg: PointerTaskConfig, variant: PointerVariant, k: number): PointerExample {
   validatePointerConfig(cfg);
   checkVariantAndHops(cfg, variant, k);
@@ -264,15 +285,18 @@ export function makeExample(rng: Rng, cfg: PointerTaskConfig, variant: PointerVa
     x = stepOf(variant, perm, inv, x);
     chain.push(x);
   }
-  const order = shuffle(
-    rng,
-    Array.from({ length: P }, (_, i) => i),
-  );
   const prompt = [tok.BOS, tok.marker[variant]];
-  order.forEach((i, j) => {
-    if (j > 0) prompt.push(tok.SEP);
-    prompt.push(i, perm[i]);
-  });
+  if ((cfg.layout ?? 'pairs') === 'table') prompt.push(...perm);
+  else {
+    const order = shuffle(
+      rng,
+      Array.from({ length: P }, (_, i) => i),
+    );
+    order.forEach((i, j) => {
+      if (j > 0) prompt.push(tok.SEP);
+      prompt.push(i, perm[i]);
+    });
+  }
   prompt.push(tok.Q, start, k);
   const answer = chain[k - 1];
   return { variant, k, start, perm, chain, answer, prompt, completion: [...chain, tok.ANS, answer, tok.EOS] };
@@ -291,14 +315,18 @@ export function parsePrompt(
   const variant = POINTER_VARIANTS.find((v) => tok.marker[v] === prompt[1]);
   if (!variant) throw bad('second token is not a variant marker');
   const isNode = (t: number) => Number.isInteger(t) && t >= 0 && t < P;
-  const perm = new Array<number>(P).fill(-1);
-  for (let j = 0; j < P; j++) {
-    const at = 2 + 3 * j;
-    if (j > 0 && prompt[at - 1] !== tok.SEP) throw bad(`no SEP before pair ${j}`);
-    const [a, b] = [prompt[at], prompt[at + 1]];
-    if (!isNode(a) || !isNode(b) || perm[a] !== -1) throw bad(`pair ${j} is not a new (node, node) pair`);
-    perm[a] = b;
-  }
+  let perm = new Array<number>(P).fill(-1);
+  if ((cfg.layout ?? 'pairs') === 'table') {
+    perm = prompt.slice(2, 2 + P);
+    if (!perm.every(isNode)) throw bad('the table holds a token that is not a node');
+  } else
+    for (let j = 0; j < P; j++) {
+      const at = 2 + 3 * j;
+      if (j > 0 && prompt[at - 1] !== tok.SEP) throw bad(`no SEP before pair ${j}`);
+      const [a, b] = [prompt[at], prompt[at + 1]];
+      if (!isNode(a) || !isNode(b) || perm[a] !== -1) throw bad(`pair ${j} is not a new (node, node) pair`);
+      perm[a] = b;
+    }
   if (new Set(perm).size !== P) throw bad('the pairs do not form a permutation');
   const q = promptLength(cfg) - 3;
   if (prompt[q] !== tok.Q || !isNode(prompt[q + 1]) || !isNode(prompt[q + 2])) throw bad('query is not Q, start, hop count');

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../device/errors.ts';
-import { POINTER_VARIANTS } from '../tasks/pointer.ts';
+import { POINTER_LAYOUTS, POINTER_VARIANTS } from '../tasks/pointer.ts';
 
 /** A mixture: non-negative weights over the task's domains (normalised when sampling). */
 const mixture = z.record(z.string(), z.number().min(0, 'mixture weights must be >= 0'));
@@ -68,6 +68,8 @@ export const pointerTaskSchema = z
       .array(z.enum(POINTER_VARIANTS))
       .min(1)
       .default([...POINTER_VARIANTS]),
+    /** How the prompt writes π: 'pairs' (shuffled (i, π(i)) pairs: a lookup by content) or 'table' (π(0)..π(P-1): a lookup by position). */
+    layout: z.enum(POINTER_LAYOUTS).default('pairs'),
   })
   .strict()
   .refine((t) => t.maxHops < t.nodes, {

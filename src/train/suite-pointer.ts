@@ -44,7 +44,13 @@ type PointerPlan = Plan & {
 };
 
 export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
-  const cfg: PointerTaskConfig = { nodes: plan.task.nodes, maxHops: plan.task.maxHops, variants: plan.task.variants, context: 0 };
+  const cfg: PointerTaskConfig = {
+    nodes: plan.task.nodes,
+    maxHops: plan.task.maxHops,
+    variants: plan.task.variants,
+    layout: plan.task.layout,
+    context: 0,
+  };
   const T = maxSequenceLength(cfg);
   cfg.context = T;
   const B = plan.batch;
