@@ -83,6 +83,15 @@ export interface RunOptions {
   control?: RunControl;
   /** Faults injected for tests of the recovery paths. */
   faults?: Faults;
+  /**
+   * Reuse of curation scores between runs: called with a key that names everything the scores of a
+   * phase's pool depend on within this plan (seed, batch, the phases before it, the pool and how
+   * difficulty is measured), and the function that computes them. A caller that knows the starting
+   * parameters (e.g. one pretrained checkpoint shared by many post-training runs, `initFrom`) may
+   * return scores it computed before under the same key and the same parameters; without it every
+   * run scores its pools anew.
+   */
+  memoScores?: (key: string, compute: () => Promise<ArrayLike<number>>) => Promise<ArrayLike<number>>;
 }
 
 /** Faults to inject (tests of the recovery paths): each happens once per Faults object, even across runs. */
@@ -95,6 +104,23 @@ export interface Faults {
   nanAfter?: number;
   /** Before global step `loseDeviceAt`, destroy the GPU device (as a driver reset or a lost tab would). */
   loseDeviceAt?: number;
+}
+
+/** What the curation scores of phase `index`'s pool depend on, given the run's starting parameters. */
+function scoreKey(plan: Plan, index: number, batch: number): string {
+  const { pool, mixture, hops, select, sigma } = plan.phases[index];
+  const measure = select ? { by: select.by, samples: select.samples } : undefined;
+  return JSON.stringify({
+    seed: plan.seed,
+    batch,
+    before: plan.phases.slice(0, index),
+    index,
+    pool,
+    mixture,
+    hops,
+    measure,
+    sigma,
+  });
 }
 
 /** The global steps at which each Faults object's faults have happened. */
@@ -234,8 +260,13 @@ export async function runPlan(
       }
       onEvent({ type: 'phase-start', phase: phase.name, index, kind: phase.kind, steps: phase.steps, batch });
       const rng = new StreamRng(`phase:${index}:${phase.name}`, plan.seed);
-      const selection = await suite.prepare(phase, index, resuming?.selection, (s) =>
-        onEvent({ type: 'selection', phase: phase.name, ...s }),
+      const memo = opts.memoScores;
+      const selection = await suite.prepare(
+        phase,
+        index,
+        resuming?.selection,
+        (s) => onEvent({ type: 'selection', phase: phase.name, ...s }),
+        memo && ((compute) => memo(scoreKey(plan, index, batch), compute)),
       );
       const phaseOpt = new AdamW(rt, suite.params, suite.grads, {
         lr: phase.lr,

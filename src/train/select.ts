@@ -1,7 +1,7 @@
 /** Curation rules shared by the task suites. */
 import { StreamRng } from '../tasks/regression.ts';
 import type { Phase } from './plan.ts';
-import type { Selection } from './suite.ts';
+import type { ScoreMemo, Selection } from './suite.ts';
 
 /**
  * Curation: pick m ids of a pool by their difficulty scores (higher = harder): the hardest, the
@@ -33,7 +33,7 @@ export function selectIds(
 /**
  * The ids curated phase `index` trains on: `kept` (a resumed run's selection) when given, else the
  * choice of `select` over `scores()` of its `pool`-item pool (drawn on the `select:<index>` stream of
- * the plan's seed), reported through `onSelect`.
+ * the plan's seed), reported through `onSelect`; `memo` may supply scores computed before.
  */
 export async function curate(
   select: NonNullable<Phase['select']>,
@@ -43,9 +43,10 @@ export async function curate(
   kept: number[] | undefined,
   scores: () => Promise<ArrayLike<number>>,
   onSelect: (s: Selection) => void,
+  memo?: ScoreMemo,
 ): Promise<number[]> {
   if (kept) return kept;
-  const s = await scores();
+  const s = await (memo ? memo(scores) : scores());
   const ids = selectIds(s, select, new StreamRng(`select:${index}`, seed));
   onSelect({ rule: select.rule, pool, ids, scores: ids.map((i) => s[i]) });
   return ids;

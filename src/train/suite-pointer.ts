@@ -193,7 +193,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       return model.bytes;
     },
 
-    async prepare(phase, index, kept, onSelect: (s: Selection) => void) {
+    async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {
       if (phase.pool === undefined || phase.select === undefined) return undefined;
       const held: Pool = { seed: plan.seed, kind: 'eval', items: [...evalSet.items, ...(valSet?.items ?? [])] };
       const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixOf(phase, phase.mixture), phase.pool, held);
@@ -207,6 +207,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
         kept,
         () => (select.by === 'pass-rate' ? failRate(pool.items, select.samples, index) : completionLoss(pool.items)),
         onSelect,
+        memo,
       );
       ids.set(index, chosen);
       return chosen;

@@ -129,7 +129,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
       return model.bytes;
     },
 
-    async prepare(phase, index, kept, onSelect: (s: Selection) => void) {
+    async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {
       if (phase.pool === undefined || phase.select === undefined) return undefined;
       const pool = makePool(plan.seed * 1000 + index + 1, cfg, mixtureOf(plan.task, phase.mixture), phase.pool);
       const ids = await curate(
@@ -145,6 +145,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
           return passRates(pred, pool, phase.sigma, plan.task.tau, phase.select.samples, rng).map((r) => 1 - r);
         },
         onSelect,
+        memo,
       );
       pools.set(index, { pool, ids });
       return ids;

@@ -20,6 +20,9 @@ export interface Selection {
   scores: number[];
 }
 
+/** Wraps the computation of a pool's difficulty scores (RunOptions.memoScores, keyed by the scheduler). */
+export type ScoreMemo = (compute: () => Promise<ArrayLike<number>>) => Promise<ArrayLike<number>>;
+
 export interface Suite {
   readonly params: Arena;
   readonly grads: Arena;
@@ -28,13 +31,15 @@ export interface Suite {
   /**
    * Prepare phase `index`'s data: select from its candidate pool by the current model (reporting the
    * selection through `onSelect`), or use `kept` (a resumed run's selection). Returns the ids in use,
-   * or undefined for a fresh stream.
+   * or undefined for a fresh stream. `memo`, when given, wraps the scoring (scores computed before
+   * for the same pool from the same parameters may be returned instead).
    */
   prepare(
     phase: Phase,
     index: number,
     kept: number[] | undefined,
     onSelect: (s: Selection) => void,
+    memo?: ScoreMemo,
   ): Promise<number[] | undefined>;
   /**
    * One step: upload the batch, then (inside one submission) forward, backward, `record()` (the
