@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXPERIMENTS, PRESET_TABLE } from '../src/paper/protocol.ts';
+import { tokenMetricsOf } from '../src/paper/lab.ts';
+import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE } from '../src/paper/protocol.ts';
 import type { PaperResults } from '../src/paper/report.ts';
 import {
   balanceVerdict,
@@ -111,6 +112,16 @@ describe('verdicts follow their rules', () => {
     expect(recipeVerdict(build(2)).verdict).toBe('not confirmed');
   });
 
+  it('each setting is judged on its own rows', () => {
+    const paper = (rule: string, m: number) => (rule === 'hardest' ? (m <= 64 ? 0.5 : 0.6) : 1 - Math.log2(m) / 20);
+    const against = (rule: string, m: number) => (rule === 'hardest' ? 1.2 - Math.log2(m) / 20 : 1 - Math.log2(m) / 20);
+    const rows = [...sftRows(paper), ...sftRows(against).map((r) => ({ ...r, setting: 'token' as const }))];
+    expect(verdicts(rows).map((v) => [v.setting, v.experiment, v.verdict])).toEqual([
+      ['regression', 'sft', 'confirmed'],
+      ['token', 'sft', 'not confirmed'],
+    ]);
+  });
+
   it('only the chosen learning rate counts', () => {
     const rows = sftRows((rule, m) => (rule === 'hardest' ? (m <= 64 ? 0.5 : 0.6) : 1 - Math.log2(m) / 20));
     const unchosen = rows.map((r) => ({ ...r, lr: 0.1, chosen: false, metrics: { ...r.metrics, target: 5 } }));
@@ -118,36 +129,78 @@ describe('verdicts follow their rules', () => {
   });
 });
 
+describe('token setting metrics', () => {
+  it('are errors (1 - accuracy) per variant, weighted like setting A, with the overthinking measures', () => {
+    const group = (accuracy: number) => ({
+      n: 10,
+      accuracy,
+      meanExcess: 0.5,
+      meanRepeatedStates: 0.25,
+      notFinished: 0.1,
+      chainValid: accuracy,
+      wellFormed: 1,
+    });
+    const m = { ...group(0.6), byK: {}, byVariant: { forward: group(0.9), inverse: group(0.3) } };
+    const out = tokenMetricsOf(m, { forward: 0.5, inverse: 0.5 }, { inverse: 1 });
+    expect(out.head).toBeCloseTo(0.1);
+    expect(out.tail).toBeCloseTo(0.7);
+    expect(out.target).toBeCloseTo(0.7);
+    expect(out.pretrain).toBeCloseTo(0.4);
+    expect(out.mix).toBeCloseTo(0.55);
+    expect(out['pass target']).toBeCloseTo(0.3);
+    expect(out['pass tail']).toBeCloseTo(0.3);
+    expect([out.excess, out.repeats, out.unfinished]).toEqual([0.5, 0.25, 0.1]);
+    // A variant missing from the held-out set is not silently an error of 0.
+    expect(tokenMetricsOf({ ...m, byVariant: { forward: group(0.9) } }, { forward: 1 }, { inverse: 1 }).target).toBeNaN();
+  });
+});
+
 describe('npm run paper -- --preset tiny', () => {
   it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-'));
     try {
-      const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--out', out], { encoding: 'utf8' });
+      const r = spawnSync(
+        'npx',
+        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'regression,token', '--out', out],
+        { encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
-      const p = PRESET_TABLE.tiny;
       expect(res.experiments).toEqual([...EXPERIMENTS]);
+      expect(res.settingsRun).toEqual(['regression', 'token']);
       expect(res.seeds).toEqual([1, 2]);
       expect(res.adapter.vendor).toBeTruthy();
       // Every condition of every experiment, for every seed and every learning rate of its grid.
-      const count = (e: string, pred: (r: Row) => boolean = () => true) =>
-        res.rows.filter((r) => r.experiment === e && pred(r)).length;
-      expect(count('sft', (r) => r.lr > 0)).toBe(2 * 3 * p.sftSizes.length * p.sftLrs.length * p.seeds);
-      expect(count('rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
-      // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced.
-      // Each for the LSA (its lr grid) and the ICL transformer (its own grid).
-      expect(count('balance', (r) => r.condition.stage === 'post')).toBe(3 * (p.postLrs.length + p.iclPostLrs.length) * p.seeds);
-      expect(count('recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
+      const count = (setting: string, e: string, pred: (r: Row) => boolean = () => true) =>
+        res.rows.filter((r) => r.setting === setting && r.experiment === e && pred(r)).length;
+      for (const [setting, p] of [
+        ['regression', PRESET_TABLE.tiny],
+        ['token', TOKEN_PRESET_TABLE.tiny],
+      ] as const) {
+        expect(count(setting, 'sft', (r) => r.lr > 0)).toBe(2 * 3 * p.sftSizes.length * p.sftLrs.length * p.seeds);
+        expect(count(setting, 'rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
+        // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced;
+        // setting A for the LSA (its lr grid) and the ICL transformer (its own grid), the token setting for its transformer.
+        const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
+        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe(3 * balanceLrs * p.seeds);
+        expect(count(setting, 'recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
+      }
+      // The token rows carry the overthinking measures.
+      for (const r of res.rows.filter((x) => x.setting === 'token')) expect(Object.keys(r.metrics)).toContain('excess');
       // One chosen lr per condition and seed; every metric finite.
       for (const r of res.rows)
         for (const [k, v] of Object.entries(r.metrics)) expect(Number.isFinite(v), `${r.experiment} ${k}`).toBe(true);
-      // The verdicts are what the rows give, by the same rules.
+      // The verdicts are what the rows give, by the same rules, one per setting and experiment.
       expect(res.verdicts).toEqual(verdicts(res.rows));
-      expect(res.verdicts.map((v) => v.experiment)).toEqual([...EXPERIMENTS]);
+      expect(res.verdicts.map((v) => `${v.setting} ${v.experiment}`)).toEqual(
+        ['regression', 'token'].flatMap((s) => EXPERIMENTS.map((e) => `${s} ${e}`)),
+      );
       for (const v of res.verdicts) expect(['confirmed', 'not confirmed', 'mixed']).toContain(v.verdict);
       // The report and one SVG per experiment.
       const html = readFileSync(join(out, 'report.html'), 'utf8');
-      for (const e of EXPERIMENTS) expect(readFileSync(join(out, `${e}.svg`), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
+      for (const e of EXPERIMENTS)
+        for (const file of [`${e}.svg`, `${e}-token.svg`])
+          expect(readFileSync(join(out, file), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
       expect(html).toContain('<svg');
       const md = readFileSync(join(out, 'summary.md'), 'utf8');
       for (const v of res.verdicts) expect(md).toContain(`**${v.verdict}**`);
@@ -166,10 +219,11 @@ describe('npm run paper -- --preset tiny', () => {
     }
   }, 240_000);
 
-  it('refuses an unknown experiment or preset with the valid names and exit 1', () => {
+  it('refuses an unknown experiment, preset or setting with the valid names and exit 1', () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
+      [['--settings', 'regression,nope'], /--settings: unknown setting "nope"; valid settings: regression, token/],
     ] as const) {
       const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')], {
         encoding: 'utf8',

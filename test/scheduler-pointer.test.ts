@@ -55,6 +55,55 @@ describe('the pointer-chasing suite in the scheduler', () => {
     expect(rl.every((s) => s.reward !== undefined && s.reward >= 0 && s.reward <= 1)).toBe(true);
   });
 
+  it('runs the table layout with initStd, and reuses curation scores through memoScores', async () => {
+    const table: PlanInput = {
+      ...plan,
+      task: { kind: 'pointer', nodes: 5, maxHops: 3, layout: 'table' },
+      model: { kind: 'transformer', dModel: 16, layers: 1, heads: 2, initStd: 0.25 },
+      phases: [{ name: 'pretrain', kind: 'pretrain', steps: 4, lr: 0.01 }],
+    };
+    const saved: Checkpoint[] = [];
+    await runPlan(rt, table, () => {}, { checkpointEvery: 1000, onCheckpoint: (c) => void saved.push(c) });
+    const from = saved[saved.length - 1];
+    const post = (lr: number): PlanInput => ({
+      ...table,
+      phases: [
+        {
+          name: 'rl',
+          kind: 'rl',
+          pool: 16,
+          select: { rule: 'band', m: 4, band: 'medium', by: 'pass-rate', samples: 4 },
+          steps: 1,
+          lr,
+          group: 4,
+        },
+      ],
+    });
+    const cache = new Map<string, Promise<ArrayLike<number>>>();
+    let computed = 0;
+    const memoScores = (key: string, compute: () => Promise<ArrayLike<number>>) => {
+      if (!cache.has(key)) {
+        computed++;
+        cache.set(key, compute());
+      }
+      return cache.get(key) as Promise<ArrayLike<number>>;
+    };
+    const selected = async (p: PlanInput, memo: boolean) => {
+      const events: RunEvent[] = [];
+      await runPlan(rt, p, (e) => events.push(e), { initFrom: from, ...(memo ? { memoScores } : {}) });
+      return events.find((e): e is Extract<RunEvent, { type: 'selection' }> => e.type === 'selection');
+    };
+    const plain = await selected(post(0.001), false);
+    const first = await selected(post(0.001), true);
+    const second = await selected(post(0.003), true); // another lr: same pool, same starting parameters
+    expect(computed).toBe(1);
+    expect(first).toEqual(plain);
+    expect(second).toEqual(plain);
+    // A different pool is a different key.
+    await selected({ ...post(0.001), phases: [{ ...post(0.001).phases[0], pool: 20 }] }, true);
+    expect(computed).toBe(2);
+  });
+
   it('is deterministic, and resumes from a mid-RL checkpoint to the same metrics', async () => {
     const full = await runPlan(rt, plan);
     const saved: Uint8Array[] = [];

@@ -14,19 +14,22 @@ import {
   type ExperimentName,
   PRESETS,
   type PresetName,
+  SETTING_NAMES,
+  type SettingName,
   TARGET_NAMES,
   type TargetName,
 } from '../paper/protocol.ts';
-import { type PaperResults, reportHtml, runPaper, summaryMarkdown } from '../paper/report.ts';
+import { type PaperResults, reportHtml, runPaper, SETTING_TITLES, summaryMarkdown } from '../paper/report.ts';
 import { verdicts } from '../paper/verdicts.ts';
 import { machineInfo } from './bench.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
 
 /** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
-export function paperOptions(opts: { only?: string; preset: string; seeds?: number; target: string }): {
+export function paperOptions(opts: { only?: string; preset: string; seeds?: number; target: string; settings?: string }): {
   experiments: ExperimentName[];
   preset: PresetName;
   target: TargetName;
+  settings: SettingName[];
   seeds?: number;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
@@ -38,8 +41,13 @@ export function paperOptions(opts: { only?: string; preset: string; seeds?: numb
     if (!EXPERIMENTS.includes(e as ExperimentName))
       throw new UserError(`--only: unknown experiment "${e}"; valid experiments: ${EXPERIMENTS.join(', ')} (comma-separated)`);
   if (opts.seeds !== undefined && opts.seeds < 1) throw new UserError('--seeds must be at least 1');
+  const settings = (opts.settings ?? 'regression').split(',').map((s) => s.trim());
+  for (const s of settings)
+    if (!SETTING_NAMES.includes(s as SettingName))
+      throw new UserError(`--settings: unknown setting "${s}"; valid settings: ${SETTING_NAMES.join(', ')} (comma-separated)`);
   return {
     experiments: experiments as ExperimentName[],
+    settings: SETTING_NAMES.filter((s) => settings.includes(s)),
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,
@@ -49,7 +57,7 @@ export function paperOptions(opts: { only?: string; preset: string; seeds?: numb
 export async function runPaperCli(
   rt: Runtime,
   out: string,
-  opts: { experiments: ExperimentName[]; preset: PresetName; target: TargetName; seeds?: number },
+  opts: { experiments: ExperimentName[]; preset: PresetName; target: TargetName; settings: SettingName[]; seeds?: number },
 ): Promise<void> {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });
@@ -76,7 +84,8 @@ function writeReport(out: string, res: PaperResults): void {
   for (const [e, svg] of Object.entries(svgs)) writeFileAtomic(join(out, `${e}.svg`), `${svg}\n`);
   writeFileAtomic(join(out, 'report.html'), reportHtml(res, svgs));
   writeFileAtomic(join(out, 'summary.md'), summaryMarkdown(res));
-  for (const v of res.verdicts) console.log(`${EXPERIMENT_TITLES[v.experiment]}: ${v.verdict}`);
+  for (const v of res.verdicts)
+    console.log(`${SETTING_TITLES[v.setting ?? 'regression']}, ${EXPERIMENT_TITLES[v.experiment]}: ${v.verdict}`);
   console.error(`wrote ${out}/results.json, report.html, summary.md and ${Object.keys(svgs).length} SVG plots`);
 }
 

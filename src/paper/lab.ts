@@ -1,15 +1,38 @@
 /**
- * The paper experiments in setting A (in-context weight prediction), run through the scheduler: each
- * run is a plan (pretraining, or post-training started from a pretrained checkpoint with
- * `initFrom`), so the experiments use exactly the kernels, optimizer and curation of every other run.
- * Learning rates are swept per condition and chosen on the validation split.
+ * The paper experiments in both settings (A: in-context weight prediction; B: the chain-of-thought
+ * token task), run through the scheduler: each run is a plan (pretraining, or post-training started
+ * from a pretrained checkpoint with `initFrom`), so the experiments use exactly the kernels,
+ * optimizer and curation of every other run. Learning rates are swept per condition and chosen on
+ * the validation split. A setting (SettingSpec) says how to make a run's plan and read its metrics;
+ * the experiments themselves are the same code for both.
  */
 import type { Runtime } from '../gpu/runtime.ts';
+import type { PointerMetrics } from '../tasks/pointer.ts';
 import type { RegressionMetrics } from '../tasks/regression.ts';
 import type { Checkpoint } from '../train/checkpoint.ts';
 import type { PlanInput } from '../train/plan.ts';
 import { evaluateParams, type PhaseResult, runPlan } from '../train/scheduler.ts';
-import { basePlan, type ExperimentName, MIXTURES, type ModelName, type Preset, RECIPE, RL } from './protocol.ts';
+import {
+  basePlan,
+  type ExperimentName,
+  type IclPreset,
+  MIXTURES,
+  type ModelName,
+  PRESET_TABLE,
+  type PresetName,
+  type Preset,
+  RECIPE,
+  RL,
+  type SettingName,
+  TARGETS,
+  type TargetName,
+  TOKEN_DOMAINS,
+  TOKEN_MIXTURES,
+  TOKEN_PRESET_TABLE,
+  TOKEN_RL,
+  TOKEN_TARGETS,
+  tokenPlan,
+} from './protocol.ts';
 import { mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
 
 type Mixture = Readonly<Record<string, number>>;
@@ -35,22 +58,112 @@ export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture, targetMix:
   };
 }
 
-export interface LabOptions {
+/**
+ * The token setting's metrics in the same terms: errors are 1 - accuracy per variant (head =
+ * forward, tail = inverse), weighted by the target and pretraining mixtures; pass rates are the
+ * accuracies; and the overthinking measures over the whole held-out set.
+ */
+export function tokenMetricsOf(m: PointerMetrics, pretrainMix: Mixture, targetMix: Mixture): Record<string, number> {
+  const acc = (v: string) => m.byVariant[v as keyof PointerMetrics['byVariant']]?.accuracy ?? Number.NaN;
+  const weighted = (mix: Mixture) => {
+    const total = Object.values(mix).reduce((a, b) => a + b, 0);
+    return Object.entries(mix).reduce((s, [k, w]) => s + (w / total) * (1 - acc(k)), 0);
+  };
+  const target = weighted(targetMix);
+  const pretrain = weighted(pretrainMix);
+  return {
+    target,
+    pretrain,
+    mix: (target + pretrain) / 2,
+    head: 1 - acc(TOKEN_DOMAINS.head),
+    tail: 1 - acc(TOKEN_DOMAINS.tail),
+    'pass target': 1 - target,
+    'pass tail': acc(TOKEN_DOMAINS.tail),
+    excess: m.meanExcess,
+    repeats: m.meanRepeatedStates,
+    unfinished: m.notFinished,
+  };
+}
+
+/** How one setting makes its runs and reads their results; the experiments are shared. */
+export interface SettingSpec {
+  name: SettingName;
   preset: Preset;
-  /** The post-training target mixture (TARGETS in protocol.ts). */
+  /** The post-training target mixture. */
   target: Mixture;
+  /** The pretraining mixtures (balanced, and imbalanced with a rare domain). */
+  mixtures: { balanced: Mixture; imbalanced: Mixture };
+  /** The models experiment 3 compares balance on. */
+  balanceModels: ModelName[];
+  /** The plan of one run. */
+  plan(seed: number, phases: Phases, name: string, model: ModelName): PlanInput;
+  /** A run's held-out metrics as the rows record them (errors: lower is better). */
+  metrics(m: unknown, pretrainMix: Mixture, targetMix: Mixture): Record<string, number>;
+  /** The RL phase's setting-specific fields: group, reward, policy std, how difficulty is measured. */
+  rl: { group: number; samples: number; reward: 'pass'; sigma?: number };
+}
+
+/** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
+export function regressionSetting(preset: PresetName, target: TargetName): SettingSpec {
+  const p = PRESET_TABLE[preset];
+  return {
+    name: 'regression',
+    preset: p,
+    target: TARGETS[target],
+    mixtures: MIXTURES,
+    balanceModels: ['lsa', 'icl'],
+    plan: (seed, phases, name, model) => basePlan(seed, p, phases, name, model === 'gpt' ? 'lsa' : model),
+    metrics: (m, pre, tgt) => metricsOf(m as RegressionMetrics, pre, tgt),
+    rl: { group: RL.group, samples: RL.samples, reward: RL.reward, sigma: RL.sigma },
+  };
+}
+
+/** Setting B: the token task with its transformer. */
+export function tokenSetting(preset: PresetName, target: TargetName): SettingSpec {
+  const p = TOKEN_PRESET_TABLE[preset];
+  return {
+    name: 'token',
+    preset: p,
+    target: TOKEN_TARGETS[target],
+    mixtures: TOKEN_MIXTURES,
+    balanceModels: ['gpt'],
+    plan: (seed, phases, name) => tokenPlan(seed, p, phases, name),
+    metrics: (m, pre, tgt) => tokenMetricsOf(m as PointerMetrics, pre, tgt),
+    rl: { group: TOKEN_RL.group, samples: TOKEN_RL.samples, reward: 'pass' },
+  };
+}
+
+export interface LabOptions {
+  setting: SettingSpec;
   seeds: number[];
   /** Called after every run, with a short description. */
   onRun?: (what: string) => void;
 }
 
-/** One runtime, a cache of pretrained checkpoints and of finished runs, and the rows measured. */
-export class RegressionLab {
+/** The pretraining and post-training sizes of one model of a setting (the ICL transformer has its own). */
+function modelScale(
+  p: Preset,
+  model: ModelName,
+): Pick<IclPreset, 'pretrainSteps' | 'pretrainLr' | 'postLrs' | 'sftPool'> & {
+  snapshotEvery: number;
+  rlN: number;
+} {
+  if (model === 'icl') {
+    if (!p.icl) throw new Error('this preset has no ICL transformer arm');
+    return { ...p.icl, snapshotEvery: Math.ceil(p.icl.pretrainSteps / 10) };
+  }
+  const { pretrainSteps, pretrainLr, postLrs, sftPool, snapshotEvery } = p;
+  return { pretrainSteps, pretrainLr, postLrs, sftPool, snapshotEvery, rlN: p.postRlN ?? Math.max(...p.rlSizes) };
+}
+
+/** One runtime, a cache of pretrained checkpoints, of finished runs and of curation scores, and the rows measured. */
+export class Lab {
   readonly rows: Row[] = [];
   private readonly pretrained = new Map<string, Promise<Pretrained>>();
   private readonly runs = new Map<string, Promise<PhaseResult>>();
   private readonly measured = new Map<string, Promise<Omit<PhaseResult, 'name'>>>();
   private readonly ids = new WeakMap<Checkpoint, string>();
+  private readonly scores = new Map<string, Promise<ArrayLike<number>>>();
   runsDone = 0;
 
   constructor(
@@ -58,12 +171,25 @@ export class RegressionLab {
     readonly opts: LabOptions,
   ) {}
 
+  get setting(): SettingSpec {
+    return this.opts.setting;
+  }
+
   get preset(): Preset {
-    return this.opts.preset;
+    return this.opts.setting.preset;
   }
 
   get target(): Mixture {
-    return this.opts.target;
+    return this.opts.setting.target;
+  }
+
+  get mixtures(): SettingSpec['mixtures'] {
+    return this.opts.setting.mixtures;
+  }
+
+  /** The setting's plan of one run. */
+  plan(seed: number, phases: Phases, name: string, model: ModelName): PlanInput {
+    return this.setting.plan(seed, phases, name, model);
   }
 
   /** The cached promise under `key`, made by `make` the first time. */
@@ -79,24 +205,20 @@ export class RegressionLab {
   /** The id of a pretraining snapshot (runs and measurements from it are cached under it). */
   private idOf(from: Checkpoint): string {
     const id = this.ids.get(from);
-    if (id === undefined) throw new Error("RegressionLab: this checkpoint was not made by the lab's pretraining");
+    if (id === undefined) throw new Error("Lab: this checkpoint was not made by the lab's pretraining");
     return id;
   }
 
   /** Pretraining on `mix` (constant lr), with snapshots every `preset.snapshotEvery` steps; cached. */
-  pretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName = 'lsa'): Promise<Pretrained> {
+  pretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName): Promise<Pretrained> {
     return this.once(this.pretrained, `${seed}:${mix}:${model}`, () => this.runPretrain(seed, mix, model));
   }
 
   private async runPretrain(seed: number, mix: 'balanced' | 'imbalanced', model: ModelName): Promise<Pretrained> {
-    const icl = model === 'icl';
-    const steps = icl ? this.preset.iclPretrainSteps : this.preset.pretrainSteps;
-    const lr = icl ? this.preset.iclPretrainLr : this.preset.pretrainLr;
-    const snapshotEvery = icl ? Math.ceil(steps / 10) : this.preset.snapshotEvery;
-    const plan = basePlan(
+    const { pretrainSteps: steps, pretrainLr: lr, snapshotEvery } = modelScale(this.preset, model);
+    const plan = this.plan(
       seed,
-      this.preset,
-      [{ name: 'pretrain', kind: 'pretrain', mixture: { ...MIXTURES[mix] }, steps, lr, schedule: { kind: 'constant' } }],
+      [{ name: 'pretrain', kind: 'pretrain', mixture: { ...this.mixtures[mix] }, steps, lr, schedule: { kind: 'constant' } }],
       `pretrain-${mix}`,
       model,
     );
@@ -111,17 +233,17 @@ export class RegressionLab {
         snapshots.push({ step, checkpoint: c });
       },
     });
-    this.opts.onRun?.(`pretrain ${mix} ${model} seed ${seed}`);
+    this.opts.onRun?.(`${this.setting.name}: pretrain ${mix} ${model} seed ${seed}`);
     const final = snapshots[snapshots.length - 1].checkpoint;
     return { mix, seed, model, final, snapshots };
   }
 
   /** Held-out metrics of a checkpoint without training (cached: experiments share starting points). */
-  measure(seed: number, from: Checkpoint, model: ModelName = 'lsa', validationOnly = false): Promise<Omit<PhaseResult, 'name'>> {
+  measure(seed: number, from: Checkpoint, model: ModelName, validationOnly = false): Promise<Omit<PhaseResult, 'name'>> {
     return this.once(this.measured, `${this.idOf(from)}|${validationOnly}`, () =>
       evaluateParams(
         this.rt,
-        basePlan(seed, this.preset, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
+        this.plan(seed, [{ name: 'none', kind: 'sft', steps: 1, lr: 1 }], 'measure', model),
         from,
         validationOnly,
       ),
@@ -129,12 +251,18 @@ export class RegressionLab {
   }
 
   /** A post-training run from `from` (cached: the same plan from the same checkpoint runs once). */
-  post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName = 'lsa'): Promise<PhaseResult> {
-    const plan = basePlan(seed, this.preset, phases, name, model);
-    return this.once(this.runs, `${this.idOf(from)}|${JSON.stringify(plan.phases)}`, async () => {
-      const results = await runPlan(this.rt, plan, () => {}, { logEvery: 1_000_000, initFrom: from });
+  post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName): Promise<PhaseResult> {
+    const plan = this.plan(seed, phases, name, model);
+    const id = this.idOf(from);
+    return this.once(this.runs, `${id}|${JSON.stringify(plan.phases)}`, async () => {
+      const results = await runPlan(this.rt, plan, () => {}, {
+        logEvery: 1_000_000,
+        initFrom: from,
+        // Runs from the same checkpoint score the same pools once (the scheduler's key names the rest).
+        memoScores: (key, compute) => this.once(this.scores, `${id}|${key}`, compute),
+      });
       this.runsDone++;
-      this.opts.onRun?.(name);
+      this.opts.onRun?.(`${this.setting.name}: ${name}`);
       return results[results.length - 1];
     });
   }
@@ -150,13 +278,13 @@ export class RegressionLab {
   ): Row {
     return {
       experiment,
-      setting: 'regression',
+      setting: this.setting.name,
       seed,
       condition,
       lr,
       chosen: false,
-      metrics: metricsOf(result.metrics as RegressionMetrics, pretrainMix, this.target),
-      validation: metricsOf(result.validation as RegressionMetrics, pretrainMix, this.target),
+      metrics: this.setting.metrics(result.metrics, pretrainMix, this.target),
+      validation: this.setting.metrics(result.validation, pretrainMix, this.target),
     };
   }
 
@@ -167,7 +295,7 @@ export class RegressionLab {
     from: Checkpoint,
     pretrainMix: Mixture,
     condition: Row['condition'],
-    model: ModelName = 'lsa',
+    model: ModelName,
   ) {
     const r = await this.measure(seed, from, model);
     this.rows.push({ ...this.row(experiment, seed, condition, 0, r, pretrainMix), chosen: true });
@@ -204,7 +332,10 @@ export interface Pretrained {
   snapshots: { step: number; checkpoint: Checkpoint }[];
 }
 
-const sftPhase = (lab: RegressionLab, rule: string, m: number, steps: number, lr: number, pool = lab.preset.sftPool) => ({
+/** The model every experiment of the setting uses (experiment 3 may add others). */
+const mainModel = (lab: Lab): ModelName => lab.setting.balanceModels[0];
+
+const sftPhase = (lab: Lab, rule: string, m: number, steps: number, lr: number, pool = lab.preset.sftPool) => ({
   name: 'sft',
   kind: 'sft' as const,
   mixture: { ...lab.target },
@@ -215,30 +346,35 @@ const sftPhase = (lab: RegressionLab, rule: string, m: number, steps: number, lr
 });
 
 const rlPhase = (
-  lab: RegressionLab,
+  lab: Lab,
   band: 'easy' | 'medium' | 'hard',
   N: number,
   lr: number,
   pool = 3 * Math.max(...lab.preset.rlSizes),
-) => ({
-  name: 'rl',
-  kind: 'rl' as const,
-  mixture: { ...lab.target },
-  pool,
-  select: { rule: 'band' as const, band, m: N, by: 'pass-rate' as const, samples: RL.samples },
-  reward: RL.reward,
-  group: RL.group,
-  sigma: RL.sigma,
-  steps: lab.preset.rlSteps,
-  lr,
-});
+) => {
+  const { group, samples, reward, sigma } = lab.setting.rl;
+  return {
+    name: 'rl',
+    kind: 'rl' as const,
+    mixture: { ...lab.target },
+    pool,
+    select: { rule: 'band' as const, band, m: N, by: 'pass-rate' as const, samples },
+    reward,
+    group,
+    ...(sigma === undefined ? {} : { sigma }),
+    steps: lab.preset.rlSteps,
+    lr,
+  };
+};
 
 /** Experiment 1: SFT size x selection rule, at a fixed budget and near convergence. */
-export async function sftExperiment(lab: RegressionLab): Promise<void> {
+export async function sftExperiment(lab: Lab): Promise<void> {
   const p = lab.preset;
+  const model = mainModel(lab);
+  const balanced = lab.mixtures.balanced;
   for (const seed of lab.opts.seeds) {
-    const pre = await lab.pretrain(seed, 'balanced');
-    await lab.startRow('sft', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+    const pre = await lab.pretrain(seed, 'balanced', model);
+    await lab.startRow('sft', seed, pre.final, balanced, { stage: 'pretrained' }, model);
   }
   for (const [regime, steps] of [
     ['budget', p.sftBudget],
@@ -249,85 +385,89 @@ export async function sftExperiment(lab: RegressionLab): Promise<void> {
         await lab.sweep('sft', { regime, rule, m }, p.sftLrs, async (seed, lr) => ({
           result: await lab.post(
             seed,
-            (await lab.pretrain(seed, 'balanced')).final,
+            (await lab.pretrain(seed, 'balanced', model)).final,
             [sftPhase(lab, rule, m, steps, lr)],
             `sft ${regime} ${rule} m=${m} lr=${lr} seed ${seed}`,
+            model,
           ),
-          pretrainMix: MIXTURES.balanced,
+          pretrainMix: balanced,
         }));
 }
 
 /** Experiment 2: RL data size x difficulty band (by the pretrained pass rate), a fixed number of updates. */
-export async function rlExperiment(lab: RegressionLab): Promise<void> {
+export async function rlExperiment(lab: Lab): Promise<void> {
   const p = lab.preset;
+  const model = mainModel(lab);
+  const balanced = lab.mixtures.balanced;
   for (const seed of lab.opts.seeds) {
-    const pre = await lab.pretrain(seed, 'balanced');
-    await lab.startRow('rl', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+    const pre = await lab.pretrain(seed, 'balanced', model);
+    await lab.startRow('rl', seed, pre.final, balanced, { stage: 'pretrained' }, model);
   }
   for (const band of ['easy', 'medium', 'hard'] as const)
     for (const N of p.rlSizes)
       await lab.sweep('rl', { band, N }, p.rlLrs, async (seed, lr) => ({
         result: await lab.post(
           seed,
-          (await lab.pretrain(seed, 'balanced')).final,
+          (await lab.pretrain(seed, 'balanced', model)).final,
           [rlPhase(lab, band, N, lr)],
           `rl ${band} N=${N} lr=${lr} seed ${seed}`,
+          model,
         ),
-        pretrainMix: MIXTURES.balanced,
+        pretrainMix: balanced,
       }));
 }
 
 /** The recipe's post-training: SFT on a small hard set, then RL on the largest medium set. */
 function postPhases(
-  lab: RegressionLab,
+  lab: Lab,
   lr: number,
-  over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number } = {},
-  model: ModelName = 'lsa',
+  over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number },
+  model: ModelName,
 ) {
   const p = lab.preset;
-  // The transformer's arm draws from smaller pools (its forward passes cost 30x the LSA's).
-  const sftPool = model === 'icl' ? p.iclSftPool : p.sftPool;
-  const N = over.N ?? (model === 'icl' ? p.iclRlN : Math.max(...p.rlSizes));
+  // The ICL transformer's arm draws from smaller pools (its forward passes cost 30x the LSA's).
+  const scale = modelScale(p, model);
+  const N = over.N ?? scale.rlN;
   return [
-    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr, sftPool),
+    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr, scale.sftPool),
     rlPhase(lab, over.band ?? 'medium', N, lr, 3 * N),
   ];
 }
 
 /**
- * Experiment 3: balanced vs imbalanced pretraining, then the same post-training, for the factorised
- * LSA and the ICL transformer; the balanced model also at a matched start (the snapshot whose
- * validation target error, or tail error, is closest to the imbalanced model's).
+ * Experiment 3: balanced vs imbalanced pretraining, then the same post-training, for each of the
+ * setting's models; the balanced model also at a matched start (the snapshot whose validation target
+ * error, or tail error, is closest to the imbalanced model's).
  */
-export async function balanceExperiment(lab: RegressionLab): Promise<void> {
-  const p = lab.preset;
+export async function balanceExperiment(lab: Lab): Promise<void> {
+  const { balanced, imbalanced } = lab.mixtures;
   // With a tail-only target the target error is the tail error: one match, not two equal ones.
-  const tailOnly = Object.keys(lab.target).every((k) => k === 'tail');
+  const tailOnly = Object.keys(lab.target).length === 1;
   const conditions = [
     ['balanced', 'unmatched'],
     ['balanced', 'matched-target'],
     ...(tailOnly ? [] : [['balanced', 'matched-tail'] as const]),
     ['imbalanced', 'unmatched'],
   ] as const;
-  for (const model of ['lsa', 'icl'] as const) {
+  for (const model of lab.setting.balanceModels) {
+    const scale = modelScale(lab.preset, model);
     /** Per seed: the starting checkpoint of each condition, and the pretraining steps it had. */
     const starts = new Map<string, { from: Checkpoint; steps: number; mix: 'balanced' | 'imbalanced' }>();
     for (const seed of lab.opts.seeds) {
       const bal = await lab.pretrain(seed, 'balanced', model);
       const imb = await lab.pretrain(seed, 'imbalanced', model);
       // Matching looks at the validation split only (never at the test set).
-      const ref = (await lab.measure(seed, imb.final, model, true)).validation as RegressionMetrics;
-      const refM = metricsOf(ref, MIXTURES.imbalanced, lab.target);
+      const refM = lab.setting.metrics((await lab.measure(seed, imb.final, model, true)).validation, imbalanced, lab.target);
       const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
       for (const s of bal.snapshots) {
-        const v = (await lab.measure(seed, s.checkpoint, model, true)).validation as RegressionMetrics;
-        snaps.push({ ...s, v: metricsOf(v, MIXTURES.balanced, lab.target) });
+        const v = (await lab.measure(seed, s.checkpoint, model, true)).validation;
+        snaps.push({ ...s, v: lab.setting.metrics(v, balanced, lab.target) });
       }
       const closest = (key: 'target' | 'tail') =>
         snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
       const t = closest('target');
       const r = closest('tail');
-      const steps = model === 'icl' ? p.iclPretrainSteps : p.pretrainSteps;
+      const steps = scale.pretrainSteps;
       starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps, mix: 'balanced' });
       starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });
       starts.set(`${seed}:balanced:matched-tail`, { from: r.checkpoint, steps: r.step, mix: 'balanced' });
@@ -342,15 +482,14 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
       for (const seed of lab.opts.seeds) {
         const s = start(seed, pretrain, match);
         const cond = { model, pretrain, match, stage: 'start', pretrainSteps: s.steps };
-        await lab.startRow('balance', seed, s.from, MIXTURES[s.mix], cond, model);
+        await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
       }
-      const lrs = model === 'icl' ? p.iclPostLrs : p.postLrs;
-      await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, lrs, async (seed, lr) => {
+      await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, scale.postLrs, async (seed, lr) => {
         const s = start(seed, pretrain, match);
         const name = `balance ${model} ${pretrain} ${match} lr=${lr} seed ${seed}`;
         return {
           result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model), name, model),
-          pretrainMix: MIXTURES[s.mix],
+          pretrainMix: lab.mixtures[s.mix],
           extra: { pretrainSteps: s.steps },
         };
       });
@@ -359,8 +498,9 @@ export async function balanceExperiment(lab: RegressionLab): Promise<void> {
 }
 
 /** Experiment 4: the recipe against large random SFT, small RL, too-hard RL and imbalanced pretraining. */
-export async function recipeExperiment(lab: RegressionLab): Promise<void> {
+export async function recipeExperiment(lab: Lab): Promise<void> {
   const p = lab.preset;
+  const model = mainModel(lab);
   const variants: Record<
     (typeof RECIPE_VARIANTS)[number],
     { mix: 'balanced' | 'imbalanced'; over: Parameters<typeof postPhases>[2] }
@@ -372,24 +512,25 @@ export async function recipeExperiment(lab: RegressionLab): Promise<void> {
     'imbalanced-pretrain': { mix: 'imbalanced', over: {} },
   };
   for (const seed of lab.opts.seeds) {
-    const pre = await lab.pretrain(seed, 'balanced');
-    await lab.startRow('recipe', seed, pre.final, MIXTURES.balanced, { stage: 'pretrained' });
+    const pre = await lab.pretrain(seed, 'balanced', model);
+    await lab.startRow('recipe', seed, pre.final, lab.mixtures.balanced, { stage: 'pretrained' }, model);
   }
   for (const variant of RECIPE_VARIANTS) {
     const v = variants[variant];
     await lab.sweep('recipe', { variant }, p.postLrs, async (seed, lr) => ({
       result: await lab.post(
         seed,
-        (await lab.pretrain(seed, v.mix)).final,
-        postPhases(lab, lr, v.over),
+        (await lab.pretrain(seed, v.mix, model)).final,
+        postPhases(lab, lr, v.over, model),
         `recipe ${variant} lr=${lr} seed ${seed}`,
+        model,
       ),
-      pretrainMix: MIXTURES[v.mix],
+      pretrainMix: lab.mixtures[v.mix],
     }));
   }
 }
 
-export const REGRESSION_EXPERIMENTS: Record<ExperimentName, (lab: RegressionLab) => Promise<void>> = {
+export const EXPERIMENT_RUNNERS: Record<ExperimentName, (lab: Lab) => Promise<void>> = {
   sft: sftExperiment,
   rl: rlExperiment,
   balance: balanceExperiment,

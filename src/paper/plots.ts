@@ -4,7 +4,7 @@
  * browser's, or linkedom's in Node) and gets SVG text back.
  */
 import * as Plot from '@observablehq/plot';
-import type { ExperimentName } from './protocol.ts';
+import { type ExperimentName, figureKey, SETTING_NAMES } from './protocol.ts';
 import { chosenRows, mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
 
 type Datum = Record<string, string | number>;
@@ -187,10 +187,13 @@ const PLOTS: Record<ExperimentName, (rows: Row[], document: Document) => string>
   recipe: recipePlot,
 };
 
-/** SVG text of each experiment's plot that has rows. */
-export function plotAll(rows: Row[], document: Document): Partial<Record<ExperimentName, string>> {
-  const out: Partial<Record<ExperimentName, string>> = {};
-  for (const e of Object.keys(PLOTS) as ExperimentName[])
-    if (rows.some((r) => r.experiment === e)) out[e] = PLOTS[e](rows, document);
+/** SVG text of each plot that has rows, one per setting and experiment, keyed by figureKey. */
+export function plotAll(rows: Row[], document: Document): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const setting of SETTING_NAMES) {
+    const own = rows.filter((r) => r.setting === setting);
+    for (const e of Object.keys(PLOTS) as ExperimentName[])
+      if (own.some((r) => r.experiment === e)) out[figureKey(setting, e)] = PLOTS[e](own, document);
+  }
   return out;
 }

@@ -49,14 +49,22 @@ export interface Preset {
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
   snapshotEvery: number;
-  /** The transformer in experiment 3: pretraining steps (snapshots every tenth) and lr, the post-training lr grid. */
-  iclPretrainSteps: number;
-  iclPretrainLr: number;
-  iclPostLrs: number[];
-  /** The transformer's post-training pools and held-out sets: SFT pool, RL set N (pool 3N), eval size. */
-  iclSftPool: number;
-  iclRlN: number;
-  iclEvalSize: number;
+  /** The RL set of experiments 3 and 4 ("large medium RL"; default: the largest of rlSizes; pool 3x). */
+  postRlN?: number;
+  /** Setting A's transformer in experiment 3 (absent in the token setting, where the transformer is the model). */
+  icl?: IclPreset;
+}
+
+/** The ICL transformer's arm of experiment 3 (setting A). */
+export interface IclPreset {
+  /** Pretraining steps (snapshots every tenth) and lr, the post-training lr grid. */
+  pretrainSteps: number;
+  pretrainLr: number;
+  postLrs: number[];
+  /** Post-training pools and held-out sets: SFT pool, RL set N (pool 3N), eval size. */
+  sftPool: number;
+  rlN: number;
+  evalSize: number;
 }
 
 export const PRESET_TABLE: Record<PresetName, Preset> = {
@@ -76,12 +84,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.003, 0.01],
     postLrs: [0.003],
     snapshotEvery: 20,
-    iclPretrainSteps: 10,
-    iclPretrainLr: 0.003,
-    iclPostLrs: [0.001],
-    iclSftPool: 64,
-    iclRlN: 16,
-    iclEvalSize: 32,
+    icl: { pretrainSteps: 10, pretrainLr: 0.003, postLrs: [0.001], sftPool: 64, rlN: 16, evalSize: 32 },
   },
   small: {
     seeds: 3,
@@ -98,12 +101,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
-    iclPretrainSteps: 300,
-    iclPretrainLr: 0.003,
-    iclPostLrs: [0.001, 0.003],
-    iclSftPool: 1024,
-    iclRlN: 512,
-    iclEvalSize: 512,
+    icl: { pretrainSteps: 300, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
   full: {
     seeds: 5,
@@ -120,12 +118,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
-    iclPretrainSteps: 600,
-    iclPretrainLr: 0.003,
-    iclPostLrs: [0.001, 0.003],
-    iclSftPool: 1024,
-    iclRlN: 512,
-    iclEvalSize: 512,
+    icl: { pretrainSteps: 600, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
 };
 
@@ -153,7 +146,8 @@ export const TARGETS: Record<TargetName, Readonly<Record<string, number>>> = {
 
 /** The task every experiment shares. */
 export const TASK = { kind: 'regression', d: 8, n: 32, noise: 0.1, domains: 'head-tail', head: 4, rotate: true, tau: 1 } as const;
-export type ModelName = 'lsa' | 'icl';
+/** 'lsa' and 'icl': setting A's models; 'gpt': the token setting's decoder-only transformer. */
+export type ModelName = 'lsa' | 'icl' | 'gpt';
 /**
  * The models: the factorised LSA of the theory (every experiment), and the small softmax-attention
  * transformer (experiment 3, where a capability must be able to stay latent), with its own batch,
@@ -163,7 +157,7 @@ export const MODELS = {
   lsa: { kind: 'lsa-factorised', initStd: 0.02 },
   icl: { kind: 'icl-transformer', dModel: 16, layers: 1, heads: 2 },
 } as const;
-export const MODEL_BATCH: Record<ModelName, number> = { lsa: 64, icl: 32 };
+export const MODEL_BATCH: Record<Exclude<ModelName, 'gpt'>, number> = { lsa: 64, icl: 32 };
 /** RL: group size, policy std, binary reward below tau; prompts drawn with replacement. */
 export const RL = { group: 8, sigma: 0.2, reward: 'pass', samples: 16 } as const;
 /** SFT and RL in experiments 3 and 4: the recipe's small hard SFT set and large medium RL set. */
@@ -182,9 +176,9 @@ export function basePlan(
   preset: Preset,
   phases: PlanInput['phases'],
   name: string,
-  model: ModelName = 'lsa',
+  model: Exclude<ModelName, 'gpt'> = 'lsa',
 ): PlanInput {
-  const evalSize = model === 'icl' ? preset.iclEvalSize : preset.evalSize;
+  const evalSize = model === 'icl' ? (preset.icl?.evalSize ?? preset.evalSize) : preset.evalSize;
   return {
     name,
     seed,
@@ -200,6 +194,7 @@ export function basePlan(
 export function protocolText(preset: PresetName, target: TargetName): string[] {
   const p = PRESET_TABLE[preset];
   const t = TARGETS[target];
+  const icl = p.icl as IclPreset;
   return [
     `Setting A, in-context weight prediction: d = ${TASK.d}, n = ${TASK.n}, label noise ${TASK.noise}; two domains of ${TASK.head} directions each (head, tail), w ~ N(0, I) on its domain's directions; the directions are rotated by a random orthogonal basis per seed. Model: factorised LSA (ŵ = P·Q·(1/n)Σ x_i y_i), AdamW, batch 64.`,
     `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on the balanced mixture (head ${MIXTURES.balanced.head}, tail ${MIXTURES.balanced.tail}) or the imbalanced one (head ${MIXTURES.imbalanced.head}, tail ${MIXTURES.imbalanced.tail}).`,
@@ -211,8 +206,146 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${p.iclPretrainSteps} pretraining steps at lr ${p.iclPretrainLr}, snapshots every ${Math.ceil(p.iclPretrainSteps / 10)}, post-training lr ∈ {${p.iclPostLrs.join(', ')}}; for its cost, its SFT pool is ${p.iclSftPool}, its RL set ${p.iclRlN} of ${3 * p.iclRlN} and its held-out sets ${p.iclEvalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
+    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${icl.pretrainSteps} pretraining steps at lr ${icl.pretrainLr}, snapshots every ${Math.ceil(icl.pretrainSteps / 10)}, post-training lr ∈ {${icl.postLrs.join(', ')}}; for its cost, its SFT pool is ${icl.sftPool}, its RL set ${icl.rlN} of ${3 * icl.rlN} and its held-out sets ${icl.evalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Setting B: the chain-of-thought token task
+
+export type SettingName = 'regression' | 'token';
+export const SETTING_NAMES: readonly SettingName[] = ['regression', 'token'];
+
+/** The key of a setting's figure for an experiment (and its SVG file's name): `sft`, `sft-token`. */
+export function figureKey(setting: SettingName, e: ExperimentName): string {
+  return setting === 'regression' ? e : `${e}-${setting}`;
+}
+
+/**
+ * Pointer chasing with the permutation written as a table (π(0) .. π(P-1): each hop a lookup by
+ * position), two variants as the domains: 'forward' (x -> π(x), the common one: "head") and
+ * 'inverse' (x -> π⁻¹(x), a lookup by content: the rare one, "tail"). Difficulty = hop count k.
+ * The shuffled-pairs layout needs an induction-style lookup a model of this size learns too slowly
+ * for this machine's budget (see the README).
+ */
+export const TOKEN_TASK = {
+  kind: 'pointer',
+  nodes: 8,
+  maxHops: 6,
+  variants: ['forward', 'inverse'],
+  layout: 'table',
+} as const;
+/** Which variant plays which domain: errors are reported as head (forward) and tail (inverse). */
+export const TOKEN_DOMAINS = { head: 'forward', tail: 'inverse' } as const;
+/**
+ * A decoder-only transformer of width 32, 2 layers, 2 heads, initial weights of std 0.18 (about
+ * 1/sqrt(32); GPT-2's 0.02 leaves attention untrained for thousands of steps at this width).
+ */
+export const TOKEN_MODEL = { kind: 'transformer', dModel: 32, layers: 2, heads: 2, initStd: 0.18 } as const;
+export const TOKEN_BATCH = 16;
+export const TOKEN_MIXTURES = {
+  balanced: { forward: 0.5, inverse: 0.5 },
+  imbalanced: { forward: 0.95, inverse: 0.05 },
+} as const;
+/** The post-training targets, as in setting A: the rare variant alone, or mostly. */
+export const TOKEN_TARGETS: Record<TargetName, Readonly<Record<string, number>>> = {
+  rare: { inverse: 1 },
+  shifted: { forward: 0.2, inverse: 0.8 },
+};
+/** RL: group size; difficulty by the pass rate over this many answers sampled at temperature 1. */
+export const TOKEN_RL = { group: 8, samples: 4 } as const;
+
+/**
+ * The token setting's scale per preset (its steps cost about 60 ms on a CPU adapter, 40x an LSA
+ * step, and every evaluation generates answers token by token, so its grids are smaller).
+ */
+export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
+  tiny: {
+    // A smoke test (a test runs it beside setting A's tiny preset): every experiment, one size each.
+    seeds: 2,
+    pretrainSteps: 10,
+    pretrainLr: 0.003,
+    evalSize: 16,
+    sftPool: 64,
+    sftSizes: [16],
+    sftBudget: 2,
+    sftConverge: 4,
+    sftLrs: [0.003],
+    rlSizes: [8],
+    rlSteps: 2,
+    rlLrs: [0.003],
+    postLrs: [0.003],
+    snapshotEvery: 5,
+  },
+  small: {
+    // About 30 minutes on a 2-core CPU adapter (a pretraining run alone takes about 50 s).
+    seeds: 3,
+    pretrainSteps: 800,
+    pretrainLr: 0.003,
+    evalSize: 128,
+    sftPool: 512,
+    sftSizes: [16, 64, 256],
+    sftBudget: 40,
+    sftConverge: 120,
+    sftLrs: [0.001, 0.003],
+    rlSizes: [8, 64, 256],
+    rlSteps: 30,
+    rlLrs: [0.001, 0.003],
+    postLrs: [0.003],
+    // Scoring a pool by pass rate generates 4 answers per prompt after every SFT phase: 3 x 64, not 3 x 256.
+    postRlN: 64,
+    snapshotEvery: 100,
+  },
+  full: {
+    seeds: 5,
+    pretrainSteps: 2000,
+    pretrainLr: 0.003,
+    evalSize: 512,
+    sftPool: 2048,
+    sftSizes: [16, 64, 256, 1024, 2048],
+    sftBudget: 100,
+    sftConverge: 600,
+    sftLrs: [0.0003, 0.001, 0.003],
+    rlSizes: [8, 32, 128, 512, 2048],
+    rlSteps: 200,
+    rlLrs: [0.0003, 0.001, 0.003],
+    postLrs: [0.001, 0.003],
+    snapshotEvery: 200,
+  },
+};
+
+/** The plan of one token-setting run. */
+export function tokenPlan(seed: number, preset: Preset, phases: PlanInput['phases'], name: string): PlanInput {
+  return {
+    name,
+    seed,
+    task: { ...TOKEN_TASK, variants: [...TOKEN_TASK.variants] },
+    model: { ...TOKEN_MODEL },
+    batch: TOKEN_BATCH,
+    eval: { size: preset.evalSize, every: 1_000_000, mixture: { ...TOKEN_MIXTURES.balanced }, validation: preset.evalSize },
+    phases,
+  };
+}
+
+/** The token setting's protocol in words (what differs from setting A; the rules are the same). */
+export function tokenProtocolText(preset: PresetName, target: TargetName): string[] {
+  const p = TOKEN_PRESET_TABLE[preset];
+  const t = TOKEN_TARGETS[target];
+  const mix = (m: Readonly<Record<string, number>>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  return [
+    `Setting B, chain of thought on tokens: pointer chasing over a random permutation of ${TOKEN_TASK.nodes} nodes written as a table in the prompt, start s and hop count k ∈ 1..${TOKEN_TASK.maxHops} (the difficulty); the answer is the chain π(s), π²(s), ..., then ANS, the last state, EOS. Variants (domains): forward (x → π(x), "head") and inverse (x → π⁻¹(x), "tail"). Model: decoder-only transformer, width ${TOKEN_MODEL.dModel}, ${TOKEN_MODEL.layers} layers, ${TOKEN_MODEL.heads} heads, initial std ${TOKEN_MODEL.initStd}, batch ${TOKEN_BATCH}, AdamW.`,
+    `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on fresh problems of every k, balanced (${mix(TOKEN_MIXTURES.balanced)}) or imbalanced (${mix(TOKEN_MIXTURES.imbalanced)}).`,
+    `Post-training target '${target}': ${mix(t)}. Error = 1 − accuracy of greedy answers checked by the exact verifier (the answer right and well formed), per variant on held-out sets of ${p.evalSize} prompts (every k, both variants), weighted as in setting A ("target", "pretrain", "mix", "head", "tail"); also the overthinking measures (chain length minus k, repeated states, answers not finished within the context).`,
+    `Learning rates chosen on a validation split of ${p.evalSize} prompts as in setting A.`,
+    `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's completion loss (teacher-forced); lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,
+    `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${TOKEN_BATCH / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
+    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps).`,
+    `4. Recipe: as in setting A with the same post-training as experiment 3 (large random SFT = all ${p.sftPool}; small RL N = ${Math.min(...p.rlSizes)}).`,
+    `Seeds: ${p.seeds}.`,
   ];
 }

@@ -6,23 +6,31 @@
  */
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { EXPERIMENT_RUNNERS, Lab, regressionSetting, tokenSetting } from './lab.ts';
 import {
   EXPERIMENT_TITLES,
   type ExperimentName,
-  PRESET_TABLE,
+  figureKey,
   type PresetName,
   protocolText,
-  TARGETS,
+  type SettingName,
   type TargetName,
+  tokenProtocolText,
 } from './protocol.ts';
-import { REGRESSION_EXPERIMENTS, RegressionLab } from './regression.ts';
 import { chosenRows, mean, type Row, type Verdict, verdicts } from './verdicts.ts';
+
+export const SETTING_TITLES: Record<SettingName, string> = {
+  regression: 'Setting A: in-context weight prediction',
+  token: 'Setting B: chain of thought on tokens',
+};
 
 export interface PaperResults {
   preset: PresetName;
   target: TargetName;
   seeds: number[];
   experiments: ExperimentName[];
+  /** The settings run, in order. */
+  settingsRun: SettingName[];
   adapter: AdapterReport;
   machine: Record<string, string | number>;
   started: string;
@@ -40,40 +48,58 @@ export interface PaperOptions {
   target: TargetName;
   seeds?: number;
   experiments: ExperimentName[];
+  settings: SettingName[];
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
 
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
-  const preset = PRESET_TABLE[opts.preset];
-  const seeds = Array.from({ length: opts.seeds ?? preset.seeds }, (_, i) => i + 1);
+  const specs = opts.settings.map((name) =>
+    name === 'regression' ? regressionSetting(opts.preset, opts.target) : tokenSetting(opts.preset, opts.target),
+  );
+  const seeds = Array.from({ length: opts.seeds ?? specs[0].preset.seeds }, (_, i) => i + 1);
   const started = new Date();
   const t0 = performance.now();
-  const lab = new RegressionLab(rt, { preset, seeds, target: TARGETS[opts.target], onRun: (what) => opts.onProgress?.(what) });
-  for (const e of opts.experiments) {
-    const te = performance.now();
-    opts.onProgress?.(`experiment ${EXPERIMENT_TITLES[e]}: start`);
-    await REGRESSION_EXPERIMENTS[e](lab);
-    opts.onProgress?.(`experiment ${EXPERIMENT_TITLES[e]}: done in ${((performance.now() - te) / 1000).toFixed(1)} s`);
+  const rows: Row[] = [];
+  let runs = 0;
+  for (const setting of specs) {
+    const lab = new Lab(rt, { setting, seeds, onRun: (what) => opts.onProgress?.(what) });
+    for (const e of opts.experiments) {
+      const te = performance.now();
+      const title = `${SETTING_TITLES[setting.name]}, ${EXPERIMENT_TITLES[e]}`;
+      opts.onProgress?.(`experiment ${title}: start`);
+      await EXPERIMENT_RUNNERS[e](lab);
+      opts.onProgress?.(`experiment ${title}: done in ${((performance.now() - te) / 1000).toFixed(1)} s`);
+    }
+    rows.push(...lab.rows);
+    runs += lab.runsDone;
   }
+  const ran = (s: SettingName) => opts.settings.includes(s);
   return {
     preset: opts.preset,
     target: opts.target,
     seeds,
     experiments: opts.experiments,
+    settingsRun: opts.settings,
     adapter: rt.report,
     machine: opts.machine,
     started: started.toISOString(),
     seconds: Math.round((performance.now() - t0) / 100) / 10,
-    runs: lab.runsDone,
+    runs,
     settings: {
-      regression: 'run (in-context weight prediction, factorised LSA)',
-      tokens:
-        'not run yet: the chain-of-thought token task (pointer chasing, tiny transformer) has its suite and verifier, but at the budgets that fit this machine its pretraining reaches about 15% held-out accuracy, too little for the post-training comparisons to mean anything',
+      regression: ran('regression')
+        ? 'run (in-context weight prediction, factorised LSA; the ICL transformer in experiment 3)'
+        : 'not run in this invocation (--settings)',
+      token: ran('token')
+        ? 'run (pointer chasing written as a table, forward and inverse variants, a 2-layer transformer of width 32)'
+        : 'not run in this invocation (--settings)',
     },
-    protocol: protocolText(opts.preset, opts.target),
-    rows: lab.rows,
-    verdicts: verdicts(lab.rows),
+    protocol: [
+      ...(ran('regression') ? protocolText(opts.preset, opts.target) : []),
+      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target) : []),
+    ],
+    rows,
+    verdicts: verdicts(rows),
   };
 }
 
@@ -109,6 +135,26 @@ export const TABLE_METRICS: Record<ExperimentName, string[]> = {
   recipe: ['target', 'pretrain', 'pass target'],
 };
 
+/** The token setting's tables add the overthinking measures where the claims name them (RL, balance). */
+export function tableMetrics(setting: SettingName, e: ExperimentName): string[] {
+  const extra =
+    setting === 'token' && (e === 'rl' || e === 'balance' || e === 'recipe') ? ['excess', 'repeats', 'unfinished'] : [];
+  return [...TABLE_METRICS[e], ...extra];
+}
+
+/** Each (setting, experiment) that ran, in order, with its rows and verdict. */
+function sectionsOf(res: PaperResults): { setting: SettingName; e: ExperimentName; rows: Row[]; verdict?: Verdict }[] {
+  const settings = res.settingsRun ?? ['regression'];
+  return settings.flatMap((setting) =>
+    res.experiments.map((e) => ({
+      setting,
+      e,
+      rows: res.rows.filter((r) => (r.setting ?? 'regression') === setting),
+      verdict: res.verdicts.find((v) => v.experiment === e && (v.setting ?? 'regression') === setting),
+    })),
+  );
+}
+
 /** The verdicts and the tables in markdown (for the README and terminals). */
 export function summaryMarkdown(res: PaperResults): string {
   const md = (t: { head: string[]; body: string[][] }) =>
@@ -118,8 +164,9 @@ export function summaryMarkdown(res: PaperResults): string {
       ...t.body.map((r) => `| ${r.join(' | ')} |`),
     ].join('\n');
   const verdictTable = {
-    head: ['experiment', 'verdict', 'criteria (✔ held, ✘ not)'],
+    head: ['setting', 'experiment', 'verdict', 'criteria (✔ held, ✘ not)'],
     body: res.verdicts.map((v) => [
+      SETTING_TITLES[v.setting ?? 'regression'],
       EXPERIMENT_TITLES[v.experiment],
       `**${v.verdict}**`,
       v.criteria.map((c) => `${c.held ? '✔' : '✘'} ${c.detail}`).join('; '),
@@ -129,25 +176,25 @@ export function summaryMarkdown(res: PaperResults): string {
     `Preset ${res.preset}, target ${res.target}, seeds ${res.seeds.join(', ')}; ${res.runs} runs in ${res.seconds} s on ${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, on the CPU)' : ''}, ${res.machine.cpu} (${res.machine.cores} cores).`,
     '',
     md(verdictTable),
-    ...res.experiments.flatMap((e) => [
+    ...sectionsOf(res).flatMap(({ setting, e, rows }) => [
       '',
-      `**${EXPERIMENT_TITLES[e]}** (test errors, mean (min..max) over seeds, at the validation-chosen lr)`,
+      `**${SETTING_TITLES[setting]}, ${EXPERIMENT_TITLES[e]}** (test errors, mean (min..max) over seeds, at the validation-chosen lr)`,
       '',
-      md(summaryTable(res.rows, e, TABLE_METRICS[e])),
+      md(summaryTable(rows, e, tableMetrics(setting, e))),
     ]),
     '',
   ].join('\n');
 }
 
 /** The report page: verdicts, plots, tables and protocol, with no external resources. */
-export function reportHtml(res: PaperResults, svgs: Partial<Record<ExperimentName, string>>): string {
+export function reportHtml(res: PaperResults, svgs: Record<string, string>): string {
   const table = (t: { head: string[]; body: string[][] }) =>
     `<table><thead><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.body
       .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
       .join('')}</tbody></table>`;
-  const sections = res.experiments.map((e) => {
-    const v = res.verdicts.find((x) => x.experiment === e);
-    return `<section id="${e}"><h2>${esc(EXPERIMENT_TITLES[e])}</h2>
+  const sections = sectionsOf(res).map(({ setting, e, rows, verdict: v }) => {
+    const key = figureKey(setting, e);
+    return `<section id="${key}"><h2>${esc(`${SETTING_TITLES[setting]}: ${EXPERIMENT_TITLES[e]}`)}</h2>
 ${
   v
     ? `<p class="claim">Claim: ${esc(v.claim)}. <b class="v ${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</b></p>
@@ -155,8 +202,8 @@ ${
 <ul>${v.criteria.map((c) => `<li>${c.held ? '✔' : '✘'} ${esc(c.name)}: ${esc(c.detail)}</li>`).join('')}</ul>`
     : ''
 }
-<figure>${svgs[e] ?? ''}<figcaption>Dots: one seed each at the validation-chosen learning rate; lines and bars: mean over seeds; dashed: before post-training.</figcaption></figure>
-${table(summaryTable(res.rows, e, TABLE_METRICS[e]))}
+<figure>${svgs[key] ?? ''}<figcaption>Dots: one seed each at the validation-chosen learning rate; lines and bars: mean over seeds; dashed: before post-training.${setting === 'token' ? ' Errors here are 1 − accuracy.' : ''}</figcaption></figure>
+${table(summaryTable(rows, e, tableMetrics(setting, e)))}
 </section>`;
   });
   return `<!doctype html>
@@ -179,8 +226,8 @@ Machine: ${esc(
       .join(', '),
   )}.</p>
 <h2>Verdicts</h2>
-<table><thead><tr><th>experiment</th><th>claim</th><th>verdict</th></tr></thead><tbody>
-${res.verdicts.map((v) => `<tr><td><a href="#${v.experiment}">${esc(EXPERIMENT_TITLES[v.experiment])}</a></td><td>${esc(v.claim)}</td><td class="${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</td></tr>`).join('\n')}
+<table><thead><tr><th>setting</th><th>experiment</th><th>claim</th><th>verdict</th></tr></thead><tbody>
+${res.verdicts.map((v) => `<tr><td>${esc(SETTING_TITLES[v.setting ?? 'regression'])}</td><td><a href="#${figureKey(v.setting ?? 'regression', v.experiment)}">${esc(EXPERIMENT_TITLES[v.experiment])}</a></td><td>${esc(v.claim)}</td><td class="${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</td></tr>`).join('\n')}
 </tbody></table>
 <p>Each verdict is computed from the rows in results.json by the rule printed with it; none is set by hand.</p>
 <h2>Settings</h2><ul>${Object.entries(res.settings)

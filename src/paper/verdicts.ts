@@ -3,12 +3,13 @@
  * verdict is set by hand: each function reads only the rows it is given, so the same rows always
  * give the same verdict and changed rows change it.
  */
-import { COLLAPSE_MARGIN, type ExperimentName, PLATEAU_MARGIN, SMALL_M } from './protocol.ts';
+import { COLLAPSE_MARGIN, type ExperimentName, PLATEAU_MARGIN, SETTING_NAMES, type SettingName, SMALL_M } from './protocol.ts';
 
 /** One measured run: a condition, a seed, a learning rate, and its held-out metrics. */
 export interface Row {
   experiment: ExperimentName;
-  setting: 'regression';
+  /** Setting A ('regression': in-context weight prediction) or B ('token': the chain-of-thought task). */
+  setting: SettingName;
   seed: number;
   /** What distinguishes this run (rule, m, regime, band, N, pretraining, match, variant, stage). */
   condition: Record<string, string | number>;
@@ -26,6 +27,8 @@ export type VerdictValue = 'confirmed' | 'not confirmed' | 'mixed';
 
 export interface Verdict {
   experiment: ExperimentName;
+  /** The setting whose rows it was computed from (each setting is judged on its own rows). */
+  setting: SettingName;
   claim: string;
   verdict: VerdictValue;
   /** The rule, in words. */
@@ -102,7 +105,7 @@ function sftRegime(rows: Row[], regime: string): { criteria: Verdict['criteria']
   };
 }
 
-export function sftVerdict(rows: Row[]): Verdict {
+export function sftVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   const budget = sftRegime(rows, 'budget');
   const converge = sftRegime(rows, 'converge');
   // Dilution / forgetting: the pretraining-distribution error after the largest random set.
@@ -146,7 +149,7 @@ export function rlStats(rows: Row[], band: string, N: number) {
   return { final: mean(finals), gain: mean(gains), spread: std(finals), collapse: rs.length ? worse / rs.length : Number.NaN };
 }
 
-export function rlVerdict(rows: Row[]): Verdict {
+export function rlVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   const sizes = values(rows, 'rl', 'N');
   const lo = sizes[0];
   const hi = sizes[sizes.length - 1];
@@ -197,7 +200,7 @@ export function tailGain(rows: Row[], model: string, pretrain: string, match: st
   return mean(end.map((r) => ((start.get(r.seed) ?? Number.NaN) - r.metrics.tail) / (start.get(r.seed) ?? Number.NaN)));
 }
 
-export function balanceVerdict(rows: Row[]): Verdict {
+export function balanceVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   const balance = rows.filter((r) => r.experiment === 'balance');
   const models = [...new Set(balance.map((r) => String(r.condition.model)))];
   const numbers: Record<string, number> = {};
@@ -229,7 +232,7 @@ export function balanceVerdict(rows: Row[]): Verdict {
 
 export const RECIPE_VARIANTS = ['recipe', 'large-random-sft', 'small-rl', 'too-hard-rl', 'imbalanced-pretrain'] as const;
 
-export function recipeVerdict(rows: Row[]): Verdict {
+export function recipeVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   const err = (variant: string) => meanOf(rows, 'recipe', { variant }, 'target');
   const recipe = err('recipe');
   const numbers: Record<string, number> = Object.fromEntries(RECIPE_VARIANTS.map((v) => [`${v} target error`, err(v)]));
@@ -249,14 +252,19 @@ export function recipeVerdict(rows: Row[]): Verdict {
   };
 }
 
-const RULES: Record<ExperimentName, (rows: Row[]) => Verdict> = {
+const RULES: Record<ExperimentName, (rows: Row[]) => Omit<Verdict, 'setting'>> = {
   sft: sftVerdict,
   rl: rlVerdict,
   balance: balanceVerdict,
   recipe: recipeVerdict,
 };
 
-/** The verdict of every experiment that has rows. */
+/** The verdict of every experiment that has rows, per setting (each from that setting's rows alone). */
 export function verdicts(rows: Row[]): Verdict[] {
-  return (Object.keys(RULES) as ExperimentName[]).filter((e) => rows.some((r) => r.experiment === e)).map((e) => RULES[e](rows));
+  return SETTING_NAMES.flatMap((setting) => {
+    const own = rows.filter((r) => r.setting === setting);
+    return (Object.keys(RULES) as ExperimentName[])
+      .filter((e) => own.some((r) => r.experiment === e))
+      .map((e) => ({ ...RULES[e](own), setting }));
+  });
 }
