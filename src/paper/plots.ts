@@ -88,7 +88,7 @@ function sftPlot(rows: Row[], document: Document): string {
       color: { legend: false, domain: ['hardest', 'random', 'easiest'] },
       marks: [
         Plot.ruleY(starts, { y: 'error', fy: 'metric', stroke: '#888', strokeDasharray: '4 3' }),
-        Plot.line(lines, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', sort: 'm' }),
+        Plot.line(lines, { x: 'm', y: 'error', stroke: 'rule', z: 'rule', fx: 'regime', fy: 'metric', sort: 'm' }),
         Plot.dot(points, { x: 'm', y: 'error', stroke: 'rule', fx: 'regime', fy: 'metric', r: 2 }),
       ],
     }) as Element,
@@ -116,7 +116,7 @@ function rlPlot(rows: Row[], document: Document): string {
       marks: [
         Plot.ruleY([start], { stroke: '#888', strokeDasharray: '4 3' }),
         Plot.text([start], { x: 0, frameAnchor: 'left', y: (d: number) => d, text: () => 'start', dy: -6, fill: '#888' }),
-        Plot.line(lines, { x: 'N', y: 'error', stroke: 'band', sort: 'N' }),
+        Plot.line(lines, { x: 'N', y: 'error', stroke: 'band', z: 'band', sort: 'N' }),
         Plot.dot(points, { x: 'N', y: 'error', stroke: 'band', r: 2 }),
       ],
     }) as Element,
