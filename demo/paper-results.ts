@@ -1,8 +1,8 @@
 /**
  * <paper-results>: the paper's claims and this project's verdicts, as last measured by `npm run
- * paper` and committed under results/ (two post-training targets: the rare directions, and a
- * shifted distribution), with the rule behind each verdict, the criteria that held or not, and the
- * plots. Read from those files at build time: what the page shows is what the command line wrote.
+ * paper` and committed under results/ (setting A with two post-training targets: the rare
+ * directions, and a shifted distribution; setting B, the token task, with the rare variant as the
+ * target), with the rule behind each verdict, the criteria that held or not, and the plots. Read from those files at build time: what the page shows is what the command line wrote.
  */
 import { unsafeSVG } from 'lit/directives/unsafe-svg.js';
 import { css, html, LitElement } from 'lit';
@@ -33,6 +33,19 @@ import shiftedBalance from '../results/paper-shifted/balance.svg?raw';
 import shiftedRecipe from '../results/paper-shifted/recipe.svg?raw';
 import shiftedRl from '../results/paper-shifted/rl.svg?raw';
 import shiftedSft from '../results/paper-shifted/sft.svg?raw';
+import {
+  preset as tokenPreset,
+  runs as tokenRuns,
+  seconds as tokenSeconds,
+  seeds as tokenSeeds,
+  settings as tokenSettings,
+  target as tokenTarget,
+  verdicts as tokenVerdicts,
+} from '../results/paper-token/results.json';
+import tokenBalance from '../results/paper-token/balance-token.svg?raw';
+import tokenRecipe from '../results/paper-token/recipe-token.svg?raw';
+import tokenRl from '../results/paper-token/rl-token.svg?raw';
+import tokenSft from '../results/paper-token/sft-token.svg?raw';
 import { shared } from './styles.ts';
 
 interface Verdict {
@@ -70,15 +83,21 @@ const pick = (
 const SETS: ResultSet[] = [
   {
     id: 'rare',
-    title: 'Target: the rare (tail) directions',
+    title: 'Regression (setting A): the rare directions',
     ...pick(rarePreset, rareTarget, rareSeeds, rareRuns, rareSeconds, rareSettings, rareVerdicts),
     plots: { sft: rareSft, rl: rareRl, balance: rareBalance, recipe: rareRecipe },
   },
   {
     id: 'shifted',
-    title: 'Target: a shifted distribution',
+    title: 'Regression (setting A): a shifted distribution',
     ...pick(shiftedPreset, shiftedTarget, shiftedSeeds, shiftedRuns, shiftedSeconds, shiftedSettings, shiftedVerdicts),
     plots: { sft: shiftedSft, rl: shiftedRl, balance: shiftedBalance, recipe: shiftedRecipe },
+  },
+  {
+    id: 'token',
+    title: 'Token task (setting B): the rare variant',
+    ...pick(tokenPreset, tokenTarget, tokenSeeds, tokenRuns, tokenSeconds, tokenSettings, tokenVerdicts),
+    plots: { sft: tokenSft, rl: tokenRl, balance: tokenBalance, recipe: tokenRecipe },
   },
 ];
 
@@ -134,7 +153,7 @@ export class PaperResults extends LitElement {
         rules are fixed in advance in <code>src/paper/verdicts.ts</code>). Preset ${s.meta.preset}, seeds
         ${s.meta.seeds.join(', ')}, ${s.meta.runs} runs in ${(s.meta.seconds / 60).toFixed(0)} min.
       </p>
-      <div class="row targets" role="group" aria-label="post-training target">
+      <div class="row targets" role="group" aria-label="setting and post-training target">
         ${SETS.map(
           (x) => html`<button aria-pressed=${x.id === s.id ? 'true' : 'false'} @click=${() => (this.set = x.id)}>
             ${x.title}
