@@ -89,7 +89,7 @@ export const PLAN_PRESETS: PlanPreset[] = [
     id: 'pointer-recipe',
     title: 'Token task: the recipe (slow without a GPU)',
     about:
-      'Pointer chasing with a chain of thought and the tiny transformer: pretraining on 1 to 4 hops, hard SFT, medium RL. About 5 minutes on a 2-core CPU adapter.',
+      'Pointer chasing with a chain of thought, forward and inverse (the target), and a width-32 transformer: balanced pretraining, SFT on the 64 hardest inverse problems, RL on medium ones. About 5 minutes on a 2-core CPU adapter.',
     plan: pointerRecipe as PlanInput,
   },
 ];
