@@ -8,9 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tokenMetricsOf } from '../src/paper/lab.ts';
-import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE } from '../src/paper/protocol.ts';
+import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
+import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
 import type { PaperResults } from '../src/paper/report.ts';
+import { parsePlan } from '../src/train/plan.ts';
 import {
   balanceVerdict,
   recipeVerdict,
@@ -152,6 +153,21 @@ describe('token setting metrics', () => {
     expect([out.excess, out.repeats, out.unfinished]).toEqual([0.5, 0.25, 0.1]);
     // A variant missing from the held-out set is not silently an error of 0.
     expect(tokenMetricsOf({ ...m, byVariant: { forward: group(0.9) } }, { forward: 1 }, { inverse: 1 }).target).toBeNaN();
+  });
+});
+
+describe('RL phases', () => {
+  it("take the preset's RL batch where it has one (token setting), else the plan's", () => {
+    // rlPhase builds plans only: no runtime is needed.
+    const token = new Lab(undefined as never, { setting: tokenSetting('small', 'rare'), seeds: [1] });
+    const phase = rlPhase(token, 'medium', 64, 0.001);
+    expect(phase).toMatchObject({ kind: 'rl', batch: TOKEN_PRESET_TABLE.small.rlBatch, group: 8, steps: 30, lr: 0.001 });
+    expect(TOKEN_PRESET_TABLE.small.rlBatch).toBe(64);
+    // The plan is valid: the batch holds whole groups and whole pass-rate samples.
+    const plan = parsePlan(tokenPlan(1, TOKEN_PRESET_TABLE.small, [phase], 'rl'));
+    expect(plan.phases[0].batch).toBe(64);
+    const regression = new Lab(undefined as never, { setting: regressionSetting('small', 'rare'), seeds: [1] });
+    expect(rlPhase(regression, 'medium', 64, 0.01)).not.toHaveProperty('batch');
   });
 });
 

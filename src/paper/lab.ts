@@ -345,7 +345,8 @@ const sftPhase = (lab: Lab, rule: string, m: number, steps: number, lr: number, 
   lr,
 });
 
-const rlPhase = (
+/** An RL phase of the setting: N prompts of a difficulty band, the preset's updates and RL batch. */
+export const rlPhase = (
   lab: Lab,
   band: 'easy' | 'medium' | 'hard',
   N: number,
@@ -363,6 +364,7 @@ const rlPhase = (
     group,
     ...(sigma === undefined ? {} : { sigma }),
     steps: lab.preset.rlSteps,
+    ...(lab.preset.rlBatch === undefined ? {} : { batch: lab.preset.rlBatch }),
     lr,
   };
 };

@@ -39,6 +39,8 @@ export interface Preset {
   rlSizes: number[];
   rlSteps: number;
   rlLrs: number[];
+  /** RL phases' batch, prompts x group (default: the setting's batch; experiments 2, 3 and 4). */
+  rlBatch?: number;
   /**
    * Experiments 3 and 4: one lr grid shared by the SFT and RL phases of a post-training run.
    * Grid history (each choice made on the validation split): a first run chose the top of the SFT
@@ -276,11 +278,12 @@ export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
     rlSizes: [8],
     rlSteps: 2,
     rlLrs: [0.003],
+    rlBatch: 32,
     postLrs: [0.003],
     snapshotEvery: 5,
   },
   small: {
-    // About 30 minutes on a 2-core CPU adapter (a pretraining run alone takes about 50 s).
+    // One to two hours on a 2-core CPU adapter (experiments 2-4 took 65 min; a pretraining run alone about 50 s).
     seeds: 3,
     pretrainSteps: 800,
     pretrainLr: 0.003,
@@ -291,9 +294,16 @@ export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
     sftConverge: 120,
     sftLrs: [0.001, 0.003],
     rlSizes: [8, 64, 256],
+    // RL history: a first run (30 updates of 2 prompts x 8, lr {0.001, 0.003}, post-training lr
+    // 0.003) improved nothing; a diagnostic on seed 1 (README) found 2 prompts per update too noisy
+    // for AdamW (lr 0.001: inverse accuracy 0.42 -> 0.31 after 30 updates; 0.0003: -> 0.51 after
+    // 150) and 8 prompts per update working (lr 0.001, 40 updates: 0.42 -> 0.58).
     rlSteps: 30,
-    rlLrs: [0.001, 0.003],
-    postLrs: [0.003],
+    rlLrs: [0.0003, 0.001],
+    rlBatch: 64,
+    // One lr for experiments 3 and 4, for time: the RL lr that worked in the diagnostic and the SFT
+    // lr experiment 1's validation split chose for half of its conditions.
+    postLrs: [0.001],
     // Scoring a pool by pass rate generates 4 answers per prompt after every SFT phase: 3 x 64, not 3 x 256.
     postRlN: 64,
     snapshotEvery: 100,
@@ -311,7 +321,8 @@ export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
     rlSizes: [8, 32, 128, 512, 2048],
     rlSteps: 200,
     rlLrs: [0.0003, 0.001, 0.003],
-    postLrs: [0.001, 0.003],
+    rlBatch: 64,
+    postLrs: [0.0003, 0.001, 0.003],
     snapshotEvery: 200,
   },
 };
@@ -343,7 +354,7 @@ export function tokenProtocolText(preset: PresetName, target: TargetName): strin
     `Post-training target '${target}': ${mix(t)}. Error = 1 − accuracy of greedy answers checked by the exact verifier (the answer right and well formed), per variant on held-out sets of ${p.evalSize} prompts (every k, both variants), weighted as in setting A ("target", "pretrain", "mix", "head", "tail"); also the overthinking measures (chain length minus k, repeated states, answers not finished within the context).`,
     `Learning rates chosen on a validation split of ${p.evalSize} prompts as in setting A.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's completion loss (teacher-forced); lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,
-    `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${TOKEN_BATCH / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
+    `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${(p.rlBatch ?? TOKEN_BATCH) / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
     `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps).`,
     `4. Recipe: as in setting A with the same post-training as experiment 3 (large random SFT = all ${p.sftPool}; small RL N = ${Math.min(...p.rlSizes)}).`,
     `Seeds: ${p.seeds}.`,
