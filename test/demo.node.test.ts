@@ -163,6 +163,18 @@ describe('demo page (built, in Chromium)', () => {
     const verdicts = page.locator('[data-testid=paper-verdicts] tbody tr .verdict');
     expect(await verdicts.allTextContents()).toHaveLength(4);
     for (const v of await verdicts.allTextContents()) expect(v).toMatch(/^(confirmed|not confirmed|mixed)$/);
+    // Every result set (setting A's two targets, setting B's first run, its second run of experiments
+    // 2-4) shows its own verdicts, as its results.json has them.
+    const sets = page.locator('paper-results [role=group] button');
+    expect(await sets.count()).toBe(4);
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await sets.nth(i).click();
+      await expect.poll(() => sets.nth(i).getAttribute('aria-pressed')).toBe('true');
+      counts.push((await verdicts.allTextContents()).length);
+    }
+    expect(counts).toEqual([4, 4, 4, 3]);
+    await sets.nth(0).click();
 
     await page.screenshot({ path: join(ARTIFACTS, 'demo-1280x800.png'), fullPage: true });
     // Readable on a narrow screen: one column, nothing wider than the window.
