@@ -102,6 +102,9 @@ describe('the pointer-chasing suite in the scheduler', () => {
     // A different pool is a different key.
     await selected({ ...post(0.001), phases: [{ ...post(0.001).phases[0], pool: 20 }] }, true);
     expect(computed).toBe(2);
+    // So are other held-out sets (the pool leaves their items out).
+    await selected({ ...post(0.001), eval: { ...table.eval, size: 10 } }, true);
+    expect(computed).toBe(3);
   });
 
   it('is deterministic, and resumes from a mid-RL checkpoint to the same metrics', async () => {

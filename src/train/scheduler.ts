@@ -106,11 +106,18 @@ export interface Faults {
   loseDeviceAt?: number;
 }
 
-/** What the curation scores of phase `index`'s pool depend on, given the run's starting parameters. */
+/**
+ * What the curation scores of phase `index`'s pool depend on, given the run's starting parameters:
+ * the task, model and held-out sets too (a pool excludes the held-out items), so that a cache shared
+ * between different plans cannot hand one plan another's scores.
+ */
 function scoreKey(plan: Plan, index: number, batch: number): string {
   const { pool, mixture, hops, select, sigma } = plan.phases[index];
   const measure = select ? { by: select.by, samples: select.samples } : undefined;
   return JSON.stringify({
+    task: plan.task,
+    model: plan.model,
+    eval: plan.eval,
     seed: plan.seed,
     batch,
     before: plan.phases.slice(0, index),
