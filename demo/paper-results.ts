@@ -2,7 +2,9 @@
  * <paper-results>: the paper's claims and this project's verdicts, as last measured by `npm run
  * paper` and committed under results/ (setting A with two post-training targets: the rare
  * directions, and a shifted distribution; setting B, the token task, with the rare variant as the
- * target, and a second run of its experiments 2-4), with the rule behind each verdict, the criteria that held or not, and the plots. Read from those files at build time: what the page shows is what the command line wrote.
+ * target, and a second run of its experiments 2-4), with the rule behind each verdict, the criteria
+ * that held or not, and the plots. Read from those files at build time: what the page shows is what
+ * the command line wrote.
  */
 import { unsafeSVG } from 'lit/directives/unsafe-svg.js';
 import { css, html, LitElement } from 'lit';
