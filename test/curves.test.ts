@@ -1,6 +1,6 @@
 /**
  * Curves from a run's log (what the demo page charts): the token task's accuracy per variant and
- * response length at each evaluation, loss and reward against the global step, phase boundaries.
+ * response length at each evaluation and in the RL samples, loss and reward against the global step, phase boundaries.
  */
 import { describe, expect, it } from 'vitest';
 import { curves, phasesOf } from '../src/train/curves.ts';
@@ -41,7 +41,8 @@ describe('curves', () => {
       { type: 'eval', phase: 'pre', step: 20, metrics: metrics(0.5, 1.5) },
       { type: 'phase-end', phase: 'pre', index: 0, metrics: metrics(0.5, 1.5) },
       { type: 'phase-start', phase: 'rl', index: 1, kind: 'rl', steps: 10, batch: 8 },
-      { type: 'step', phase: 'rl', step: 10, lr: 0.01, reward: 0.6 },
+      { type: 'step', phase: 'rl', step: 5, lr: 0.01, reward: 0.4, rollout: { length: 7, excess: 2.25 } },
+      { type: 'step', phase: 'rl', step: 10, lr: 0.01, reward: 0.6, rollout: { length: 6, excess: 1.75 } },
       { type: 'eval', phase: 'rl', step: 10, metrics: metrics(0.6, 0.5) },
       { type: 'phase-end', phase: 'rl', index: 1, metrics: metrics(0.6, 0.5) },
     ];
@@ -55,10 +56,16 @@ describe('curves', () => {
       [10, 2],
       [20, 1],
     ]);
-    expect(c.reward.map((p) => [p.x, p.y])).toEqual([[30, 0.6]]);
-    expect(c.length.map((p) => [p.x, p.y])).toEqual([
-      [20, 1.5],
-      [30, 0.5],
+    expect(c.reward.map((p) => [p.x, p.y])).toEqual([
+      [25, 0.4],
+      [30, 0.6],
+    ]);
+    // Held out (greedy answers at each evaluation) and the RL step's own samples, as two series.
+    expect(c.length.map((p) => [p.x, p.series, p.y])).toEqual([
+      [20, 'excess length', 1.5],
+      [25, 'RL samples', 2.25],
+      [30, 'RL samples', 1.75],
+      [30, 'excess length', 0.5],
     ]);
     const at30 = Object.fromEntries(c.heldOut.filter((p) => p.x === 30).map((p) => [p.series, p.y]));
     expect(at30.all).toBe(0.6);

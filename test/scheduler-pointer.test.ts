@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
-import type { PointerMetrics } from '../src/tasks/pointer.ts';
+import { type PointerMetrics, promptLength } from '../src/tasks/pointer.ts';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.ts';
 import type { PlanInput } from '../src/train/plan.ts';
 import { type RunEvent, runPlan } from '../src/train/scheduler.ts';
@@ -32,7 +32,8 @@ const plan: PlanInput = {
 describe('the pointer-chasing suite in the scheduler', () => {
   it('runs pretrain, SFT and RL and reports verifier metrics', async () => {
     const events: RunEvent[] = [];
-    const results = await runPlan(rt, plan, (e) => events.push(e), { logEvery: 4 });
+    // Logged every 4 supervised steps and every RL step (logEvery per phase kind).
+    const results = await runPlan(rt, plan, (e) => events.push(e), { logEvery: { pretrain: 4, sft: 4, rl: 1 } });
     expect(results.map((r) => r.name)).toEqual(['pretrain', 'sft', 'rl']);
     for (const r of results) {
       const m = r.metrics as PointerMetrics;
@@ -51,8 +52,26 @@ describe('the pointer-chasing suite in the scheduler', () => {
     const pre = steps.filter((s) => s.phase === 'pretrain').map((s) => s.loss as number);
     expect(pre.every(Number.isFinite)).toBe(true);
     expect(pre[pre.length - 1]).toBeLessThan(pre[0]); // next-token loss falls during pretraining
+    expect(steps.map((s) => `${s.phase} ${s.step}`)).toEqual([
+      'pretrain 4',
+      'pretrain 8',
+      'pretrain 12',
+      'sft 4',
+      'rl 1',
+      'rl 2',
+      'rl 3',
+    ]);
     const rl = steps.filter((s) => s.phase === 'rl');
     expect(rl.every((s) => s.reward !== undefined && s.reward >= 0 && s.reward <= 1)).toBe(true);
+    // Each RL step reports its samples' mean length: at least one token (EOS), at most the generation
+    // limit (the default context 64 minus the prompt, 3P + 4 = 19 tokens); only RL steps do.
+    expect(steps.filter((s) => s.rollout).map((s) => s.phase)).toEqual(['rl', 'rl', 'rl']);
+    for (const s of rl) {
+      const { length, excess } = s.rollout as { length: number; excess: number };
+      expect(length).toBeGreaterThanOrEqual(1);
+      expect(length).toBeLessThanOrEqual(64 - promptLength({ nodes: 5 }));
+      expect(Number.isFinite(excess)).toBe(true);
+    }
   });
 
   it('runs the table layout with initStd, and reuses curation scores through memoScores', async () => {

@@ -1,7 +1,7 @@
 /**
  * A run's log as curves against the global step (the steps of all phases so far): the training loss,
  * the mean reward (RL), the held-out metrics at each evaluation, the response length (token task:
- * the tokens beyond the shortest correct answer) and the phase boundaries. What the demo page's
+ * the tokens beyond the shortest correct answer, held out and in the RL samples) and the phase boundaries. What the demo page's
  * charts and its run comparison draw; plain data, no UI.
  */
 import type { Plan } from './plan.ts';
@@ -24,7 +24,11 @@ export interface Curves {
   /** Held-out error (regression: mse) or accuracy (token task), overall and per domain. */
   heldOut: Point[];
   heldOutLabel: string;
-  /** Token task: mean excess response length at each evaluation; empty for regression. */
+  /**
+   * Token task: mean excess response length, of the held-out answers at each evaluation (series
+   * 'excess length') and of the completions sampled at each logged RL step ('RL samples'); empty for
+   * regression.
+   */
   length: Point[];
   /** Where each phase starts (global step) and its name. */
   boundaries: { x: number; phase: string }[];
@@ -74,6 +78,7 @@ export function curves(plan: Plan, log: readonly RunEvent[]): Curves {
       const x = at(e.phase, e.step);
       if (e.loss !== undefined) put(out.loss, 'loss', { x, phase: e.phase, series: 'loss', y: e.loss });
       if (e.reward !== undefined) put(out.reward, 'reward', { x, phase: e.phase, series: 'reward', y: e.reward });
+      if (e.rollout) put(out.length, 'length', { x, phase: e.phase, series: 'RL samples', y: e.rollout.excess });
     } else if (e.type === 'eval') {
       const x = at(e.phase, e.step);
       const { label, values } = heldOutValues(e.metrics);

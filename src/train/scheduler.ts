@@ -22,7 +22,7 @@ import { AdamW } from './optimizer.ts';
 import { type Phase, type Plan, parsePlan } from './plan.ts';
 import { pointerSuite } from './suite-pointer.ts';
 import { regressionSuite } from './suite-regression.ts';
-import type { Suite, SuiteMetrics } from './suite.ts';
+import type { RolloutStats, Suite, SuiteMetrics } from './suite.ts';
 
 export { selectIds } from './select.ts';
 export { taskConfig } from './suite-regression.ts';
@@ -31,7 +31,8 @@ export type RunEvent =
   | { type: 'run-start'; plan: Plan; adapter: AdapterReport; resumed?: { phase: number; step: number } }
   | { type: 'phase-start'; phase: string; index: number; kind: Phase['kind']; steps: number; batch: number }
   | { type: 'selection'; phase: string; rule: string; pool: number; ids: number[]; scores: number[] }
-  | { type: 'step'; phase: string; step: number; lr: number; loss?: number; reward?: number }
+  /** `rollout`: what the RL step's sampled completions looked like (suites whose completions are token sequences). */
+  | { type: 'step'; phase: string; step: number; lr: number; loss?: number; reward?: number; rollout?: RolloutStats }
   | { type: 'eval'; phase: string; step: number; metrics: SuiteMetrics }
   | { type: 'phase-end'; phase: string; index: number; metrics: SuiteMetrics; validation?: SuiteMetrics }
   | { type: 'checkpoint'; phase: number; step: number; globalStep: number }
@@ -63,8 +64,11 @@ export interface PhaseResult {
 }
 
 export interface RunOptions {
-  /** Read the loss (or mean reward) back every this many steps (default 10). */
-  logEvery?: number;
+  /**
+   * Read the loss (or mean reward) back every this many steps (default 10); or per phase kind (a kind
+   * left out: 10), e.g. `{ rl: 1, sft: 1000 }` for a reward curve without a loss readback per SFT step.
+   */
+  logEvery?: number | Partial<Record<Phase['kind'], number>>;
   /** Save a checkpoint every this many steps within a phase, and at the end of every phase. */
   checkpointEvery?: number;
   /** Where checkpoints go (a file in Node, browser storage in the page); awaited before training goes on. */
@@ -227,7 +231,8 @@ export async function runPlan(
   opts: RunOptions = {},
 ): Promise<PhaseResult[]> {
   const plan = parsePlan(planInput);
-  const logEvery = opts.logEvery ?? 10;
+  const logEveryOf = (kind: Phase['kind']): number =>
+    typeof opts.logEvery === 'number' ? opts.logEvery : (opts.logEvery?.[kind] ?? 10);
   // The suite holds the model's buffers for one batch size; a phase with another batch gets a new
   // suite (the parameters copied over exactly) at its start.
   let batch = plan.phases[0].batch ?? plan.batch;
@@ -235,7 +240,7 @@ export async function runPlan(
   // NaN/Inf in the gradients is counted on the GPU every step and checked with each loss readback.
   // Checks come every logEvery steps and at the end of each phase, so no more steps than this pass
   // between two checks: the monitor's ring needs no more slots (a huge logEvery allocates nothing extra).
-  const ring = Math.min(logEvery, Math.max(...plan.phases.map((p) => p.steps)));
+  const ring = Math.max(...plan.phases.map((p) => Math.min(logEveryOf(p.kind), p.steps)));
   let monitor = new FiniteMonitor(rt, suite.params, suite.grads, ring);
   const paramShapes = paramShapesOf(suite);
   const resume = opts.resume;
@@ -290,6 +295,7 @@ export async function runPlan(
       let rollbacks = resuming?.rollbacks ?? 0;
       let lrScale = resuming?.lrScale ?? 1;
       let step = resuming?.step ?? 0;
+      const logEvery = logEveryOf(phase.kind);
       const policy = plan.onNonFinite;
       const good = policy.action === 'rollback' ? new LastGood(rt, [suite.params.all, phaseOpt.m, phaseOpt.v]) : undefined;
       lastGood = good;
@@ -391,6 +397,7 @@ export async function runPlan(
             step,
             lr,
             ...(phase.kind === 'rl' ? { reward: value } : { loss: value }),
+            ...(phase.kind === 'rl' && suite.rollout ? { rollout: suite.rollout() } : {}),
           });
         }
         if (step % (phase.evalEvery ?? plan.eval.every) === 0 && !last) {

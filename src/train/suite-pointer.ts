@@ -36,7 +36,7 @@ import {
 import type { StreamRng } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
 import { curate } from './select.ts';
-import type { Selection, Suite } from './suite.ts';
+import type { RolloutStats, Selection, Suite } from './suite.ts';
 
 type PointerPlan = Plan & {
   task: Extract<Plan['task'], { kind: 'pointer' }>;
@@ -97,6 +97,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
   /** Problems of the test and validation sets: training never draws them (fresh streams and pools). */
   const heldOut = new Set([...evalSet.items, ...(valSet?.items ?? [])].map(problemKey));
   let lastReward = 0;
+  let lastRollout: RolloutStats = { length: 0, excess: 0 };
 
   /** A fresh example for a phase: variant by its mixture, k uniform over its hop range. */
   function fresh(phase: Phase, rng: StreamRng): PointerExample {
@@ -234,8 +235,13 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
         batch.map((e) => e.prompt),
         { maxNew: T - promptLength(cfg), temperature: 1, seed: plan.seed, step: globalStep, eos: tok.EOS, pad: tok.PAD },
       );
-      const rewards: number[] = batch.map((e, b) => (verify(cfg, e, completions[b]).correct ? 1 : 0));
+      const checked = batch.map((e, b) => verify(cfg, e, completions[b]));
+      const rewards: number[] = checked.map((r) => (r.correct ? 1 : 0));
       lastReward = rewards.reduce((s, r) => s + r, 0) / B;
+      lastRollout = {
+        length: completions.reduce((s, c) => s + c.length, 0) / B,
+        excess: checked.reduce((s, r) => s + r.excess, 0) / B,
+      };
       rt.write(t.rewards, rewards);
       advantages(rt, rt.view(t.groupAdv, 0, [P, G]), rt.view(t.flat, 0, [P]), rt.view(t.rewards, 0, [P, G]), undefined, {
         mode: AdvantageMode.GRPO,
@@ -285,6 +291,8 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
         update();
       });
     },
+
+    rollout: () => lastRollout,
 
     async readValue(phase) {
       if (phase.kind === 'rl') return lastReward;

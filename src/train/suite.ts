@@ -23,6 +23,14 @@ export interface Selection {
 /** Wraps the computation of a pool's difficulty scores (RunOptions.memoScores, keyed by the scheduler). */
 export type ScoreMemo = (compute: () => Promise<ArrayLike<number>>) => Promise<ArrayLike<number>>;
 
+/** The completions sampled in one RL step, in means over the batch. */
+export interface RolloutStats {
+  /** Generated tokens per completion (the end token included; unfinished ones count the length limit). */
+  length: number;
+  /** Chain steps beyond the minimal number (the verifier's excess length; overthinking). */
+  excess: number;
+}
+
 export interface Suite {
   readonly params: Arena;
   readonly grads: Arena;
@@ -48,6 +56,8 @@ export interface Suite {
   step(phase: Phase, index: number, rng: StreamRng, globalStep: number, record: () => void, update: () => void): Promise<void>;
   /** The value to log after a step: the mean loss (supervised) or the mean reward (RL). */
   readValue(phase: Phase): Promise<number>;
+  /** The last RL step's completions (suites that generate token sequences; absent otherwise). */
+  rollout?(): RolloutStats;
   /** Held-out metrics on the test set, or on the validation split (plans with eval.validation > 0). */
   evaluate(split?: 'test' | 'validation'): Promise<SuiteMetrics>;
   destroy(): void;
