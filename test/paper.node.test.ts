@@ -4,7 +4,7 @@
  * are the ones its own rows give.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -203,6 +203,18 @@ describe('npm run paper -- --preset tiny', () => {
       }
       // The token rows carry the overthinking measures.
       for (const r of res.rows.filter((x) => x.setting === 'token')) expect(Object.keys(r.metrics)).toContain('excess');
+      // Token runs that end in RL carry the samples of every RL update (response length over training);
+      // no other row does (setting A records none).
+      // (experiments 3-4 post-train with SFT then RL; lr 0 marks a measurement without training.)
+      const endsInRl = (r: Row) => r.setting === 'token' && r.lr > 0 && r.experiment !== 'sft';
+      for (const r of res.rows) {
+        expect(r.curve !== undefined, `${r.setting} ${r.experiment} ${JSON.stringify(r.condition)}`).toBe(endsInRl(r));
+        if (!r.curve) continue;
+        expect(r.curve.step).toEqual(Array.from({ length: TOKEN_PRESET_TABLE.tiny.rlSteps }, (_, i) => i + 1));
+        for (const k of ['reward', 'length', 'excess'] as const) expect(r.curve[k].every(Number.isFinite), k).toBe(true);
+        expect(r.curve.reward.every((x) => x >= 0 && x <= 1)).toBe(true);
+        expect(r.curve.length.every((x) => x >= 1)).toBe(true);
+      }
       // One chosen lr per condition and seed; every metric finite.
       for (const r of res.rows)
         for (const [k, v] of Object.entries(r.metrics)) expect(Number.isFinite(v), `${r.experiment} ${k}`).toBe(true);
@@ -217,9 +229,13 @@ describe('npm run paper -- --preset tiny', () => {
       for (const e of EXPERIMENTS)
         for (const file of [`${e}.svg`, `${e}-token.svg`])
           expect(readFileSync(join(out, file), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
+      expect(readFileSync(join(out, 'rl-token-length.svg'), 'utf8')).toMatch(/^<svg[^>]*xmlns/);
+      expect(existsSync(join(out, 'rl-length.svg'))).toBe(false);
       expect(html).toContain('<svg');
+      expect(html).toContain('Response length over RL training');
       const md = readFileSync(join(out, 'summary.md'), 'utf8');
       for (const v of res.verdicts) expect(md).toContain(`**${v.verdict}**`);
+      expect(md.match(/The RL samples over training/g)?.length).toBe(1); // the token setting's RL section
       // --render draws the report again from results.json alone (no runs), recomputing the verdicts.
       rmSync(join(out, 'report.html'));
       const again = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });

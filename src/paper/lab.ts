@@ -33,10 +33,12 @@ import {
   TOKEN_TARGETS,
   tokenPlan,
 } from './protocol.ts';
-import { mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
+import { mean, RECIPE_VARIANTS, type RlCurve, type Row } from './verdicts.ts';
 
 type Mixture = Readonly<Record<string, number>>;
 type Phases = PlanInput['phases'];
+/** A post-training run's result: its last phase's metrics, and that phase's RL curve when recorded. */
+type PostResult = PhaseResult & { curve?: RlCurve };
 
 /** Errors weighted by the target, the pretraining mixture and half of each; per domain; pass rates. */
 export function metricsOf(m: RegressionMetrics, pretrainMix: Mixture, targetMix: Mixture): Record<string, number> {
@@ -99,8 +101,12 @@ export interface SettingSpec {
   plan(seed: number, phases: Phases, name: string, model: ModelName): PlanInput;
   /** A run's held-out metrics as the rows record them (errors: lower is better). */
   metrics(m: unknown, pretrainMix: Mixture, targetMix: Mixture): Record<string, number>;
-  /** The RL phase's setting-specific fields: group, reward, policy std, how difficulty is measured. */
-  rl: { group: number; samples: number; reward: 'pass'; sigma?: number };
+  /**
+   * The RL phase's setting-specific fields: group, reward, policy std, how difficulty is measured;
+   * `curves`: record the samples of every RL update in the rows (settings whose completions have a
+   * length).
+   */
+  rl: { group: number; samples: number; reward: 'pass'; sigma?: number; curves?: boolean };
 }
 
 /** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
@@ -129,7 +135,7 @@ export function tokenSetting(preset: PresetName, target: TargetName): SettingSpe
     balanceModels: ['gpt'],
     plan: (seed, phases, name) => tokenPlan(seed, p, phases, name),
     metrics: (m, pre, tgt) => tokenMetricsOf(m as PointerMetrics, pre, tgt),
-    rl: { group: TOKEN_RL.group, samples: TOKEN_RL.samples, reward: 'pass' },
+    rl: { group: TOKEN_RL.group, samples: TOKEN_RL.samples, reward: 'pass', curves: true },
   };
 }
 
@@ -160,7 +166,7 @@ function modelScale(
 export class Lab {
   readonly rows: Row[] = [];
   private readonly pretrained = new Map<string, Promise<Pretrained>>();
-  private readonly runs = new Map<string, Promise<PhaseResult>>();
+  private readonly runs = new Map<string, Promise<PostResult>>();
   private readonly measured = new Map<string, Promise<Omit<PhaseResult, 'name'>>>();
   private readonly ids = new WeakMap<Checkpoint, string>();
   private readonly scores = new Map<string, Promise<ArrayLike<number>>>();
@@ -251,19 +257,36 @@ export class Lab {
   }
 
   /** A post-training run from `from` (cached: the same plan from the same checkpoint runs once). */
-  post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName): Promise<PhaseResult> {
+  post(seed: number, from: Checkpoint, phases: Phases, name: string, model: ModelName): Promise<PostResult> {
     const plan = this.plan(seed, phases, name, model);
     const id = this.idOf(from);
+    const last = plan.phases[plan.phases.length - 1];
+    const curves = this.setting.rl.curves === true && last.kind === 'rl';
     return this.once(this.runs, `${id}|${JSON.stringify(plan.phases)}`, async () => {
-      const results = await runPlan(this.rt, plan, () => {}, {
-        logEvery: 1_000_000,
-        initFrom: from,
-        // Runs from the same checkpoint score the same pools once (the scheduler's key names the rest).
-        memoScores: (key, compute) => this.once(this.scores, `${id}|${key}`, compute),
-      });
+      // The last phase's logged RL steps, by step (a repeated step, after a rollback, replaces the first).
+      const logged = new Map<number, { reward: number; length: number; excess: number }>();
+      const results = await runPlan(
+        this.rt,
+        plan,
+        (e) => {
+          if (e.type === 'step' && e.phase === last.name && e.reward !== undefined && e.rollout)
+            logged.set(e.step, { reward: e.reward, ...e.rollout });
+        },
+        {
+          // Supervised losses are not read back per step; with curves, every RL step's samples are.
+          logEvery: curves ? { pretrain: 1_000_000, sft: 1_000_000, rl: 1 } : 1_000_000,
+          initFrom: from,
+          // Runs from the same checkpoint score the same pools once (the scheduler's key names the rest).
+          memoScores: (key, compute) => this.once(this.scores, `${id}|${key}`, compute),
+        },
+      );
       this.runsDone++;
       this.opts.onRun?.(`${this.setting.name}: ${name}`);
-      return results[results.length - 1];
+      const result: PostResult = results[results.length - 1];
+      if (!curves) return result;
+      const steps = [...logged.keys()].sort((a, b) => a - b);
+      const series = (k: 'reward' | 'length' | 'excess') => steps.map((s) => logged.get(s)?.[k] ?? Number.NaN);
+      return { ...result, curve: { step: steps, reward: series('reward'), length: series('length'), excess: series('excess') } };
     });
   }
 
@@ -273,7 +296,7 @@ export class Lab {
     seed: number,
     condition: Row['condition'],
     lr: number,
-    result: Omit<PhaseResult, 'name'>,
+    result: Omit<PostResult, 'name'>,
     pretrainMix: Mixture,
   ): Row {
     return {
@@ -285,6 +308,7 @@ export class Lab {
       chosen: false,
       metrics: this.setting.metrics(result.metrics, pretrainMix, this.target),
       validation: this.setting.metrics(result.validation, pretrainMix, this.target),
+      ...(result.curve ? { curve: result.curve } : {}),
     };
   }
 
@@ -309,7 +333,7 @@ export class Lab {
     experiment: ExperimentName,
     condition: Row['condition'],
     lrs: number[],
-    run: (seed: number, lr: number) => Promise<{ result: PhaseResult; pretrainMix: Mixture; extra?: Row['condition'] }>,
+    run: (seed: number, lr: number) => Promise<{ result: PostResult; pretrainMix: Mixture; extra?: Row['condition'] }>,
   ): Promise<void> {
     const added: Row[] = [];
     for (const lr of lrs)

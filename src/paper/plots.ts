@@ -180,6 +180,44 @@ function recipePlot(rows: Row[], document: Document): string {
   );
 }
 
+/**
+ * Response length of the RL samples over training (rows with curves): one panel per N, a thin line
+ * per seed and a thick one through their mean, coloured by band. Undefined when no row has a curve.
+ */
+function rlLengthPlot(rows: Row[], document: Document): string | undefined {
+  const runs = chosenRows(rows, 'rl', {}).filter((r) => r.condition.band !== undefined && r.curve);
+  if (!runs.length) return undefined;
+  const points: Datum[] = runs.flatMap((r) =>
+    (r.curve?.step ?? []).map((step, i) => ({
+      step,
+      N: `N = ${r.condition.N}`,
+      band: r.condition.band,
+      run: `${r.condition.band} ${r.condition.N} ${r.seed}`,
+      length: r.curve?.length[i] ?? Number.NaN,
+    })),
+  );
+  const lines = means(points, ['band', 'N', 'step'], 'length');
+  const panels = [...new Set(runs.map((r) => Number(r.condition.N)))].sort((a, b) => a - b).map((n) => `N = ${n}`);
+  return withLegend(
+    Plot.plot({
+      document,
+      width: WIDTH,
+      height: 300,
+      x: { label: 'RL update', grid: true },
+      y: { label: 'response length (tokens, samples)', grid: true },
+      fx: { label: null, domain: panels },
+      color: { legend: false, domain: ['easy', 'medium', 'hard'] },
+      marks: [
+        Plot.line(points, { x: 'step', y: 'length', stroke: 'band', z: 'run', fx: 'N', strokeOpacity: 0.3, sort: 'step' }),
+        Plot.line(lines, { x: 'step', y: 'length', stroke: 'band', z: 'band', fx: 'N', strokeWidth: 2.5, sort: 'step' }),
+      ],
+    }) as Element,
+    ['easy', 'medium', 'hard'],
+    'difficulty band',
+    document,
+  );
+}
+
 const PLOTS: Record<ExperimentName, (rows: Row[], document: Document) => string> = {
   sft: sftPlot,
   rl: rlPlot,
@@ -187,13 +225,18 @@ const PLOTS: Record<ExperimentName, (rows: Row[], document: Document) => string>
   recipe: recipePlot,
 };
 
-/** SVG text of each plot that has rows, one per setting and experiment, keyed by figureKey. */
+/**
+ * SVG text of each plot that has rows, one per setting and experiment, keyed by figureKey; and where
+ * RL rows carry curves, the response length over RL training, keyed `${figureKey(setting, 'rl')}-length`.
+ */
 export function plotAll(rows: Row[], document: Document): Record<string, string> {
   const out: Record<string, string> = {};
   for (const setting of SETTING_NAMES) {
     const own = rows.filter((r) => r.setting === setting);
     for (const e of Object.keys(PLOTS) as ExperimentName[])
       if (own.some((r) => r.experiment === e)) out[figureKey(setting, e)] = PLOTS[e](own, document);
+    const length = rlLengthPlot(own, document);
+    if (length) out[`${figureKey(setting, 'rl')}-length`] = length;
   }
   return out;
 }

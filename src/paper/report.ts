@@ -106,6 +106,11 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const num = (x: number) => (Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3)) : '–');
 
+/** What the curve table and figure show. */
+const CURVE_NOTE =
+  'the completions sampled at each update (temperature 1, not held out), at the validation-chosen lr. Response length counts the generated tokens, the end token included; excess chain length is the chain beyond the minimal k steps (negative: answers that skip steps).';
+const CURVE_TABLE_NOTE = 'Mean over seeds of the first fifth of the updates → the last fifth.';
+
 /** A table of the chosen rows of an experiment: mean (min..max) over seeds per condition. */
 export function summaryTable(rows: Row[], experiment: ExperimentName, metrics: string[]): { head: string[]; body: string[][] } {
   const chosen = chosenRows(rows, experiment, {});
@@ -126,6 +131,38 @@ export function summaryTable(rows: Row[], experiment: ExperimentName, metrics: s
     }),
   ]);
   return { head: ['condition', 'lr', ...metrics], body };
+}
+
+/**
+ * The RL samples over training (rows with curves; the token setting): per condition at the chosen
+ * lr, the mean over seeds of the samples' reward, response length and excess chain length in the
+ * first and the last fifth of the updates (at least one update each). Undefined without curves.
+ */
+export function curveTable(rows: Row[], experiment: ExperimentName): { head: string[]; body: string[][] } | undefined {
+  const chosen = chosenRows(rows, experiment, {}).filter((r) => r.curve && r.curve.step.length > 0);
+  if (!chosen.length) return undefined;
+  const groups = new Map<string, Row[]>();
+  for (const r of chosen) {
+    const key = Object.entries(r.condition)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const part = (xs: number[], end: 'first' | 'last') => {
+    const n = Math.max(1, Math.floor(xs.length / 5));
+    return mean(end === 'first' ? xs.slice(0, n) : xs.slice(xs.length - n));
+  };
+  const series = ['reward', 'length', 'excess'] as const;
+  const body = [...groups].map(([key, rs]) => [
+    key,
+    String(rs[0].lr),
+    String(Math.max(...rs.map((r) => r.curve?.step.length ?? 0))),
+    ...series.map((k) => {
+      const of = (end: 'first' | 'last') => num(mean(rs.map((r) => part(r.curve?.[k] ?? [], end))));
+      return `${of('first')} → ${of('last')}`;
+    }),
+  ]);
+  return { head: ['condition', 'lr', 'updates', 'sampled reward', 'response length (tokens)', 'excess chain length'], body };
 }
 
 export const TABLE_METRICS: Record<ExperimentName, string[]> = {
@@ -176,12 +213,16 @@ export function summaryMarkdown(res: PaperResults): string {
     `Preset ${res.preset}, target ${res.target}, seeds ${res.seeds.join(', ')}; ${res.runs} runs in ${res.seconds} s on ${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, on the CPU)' : ''}, ${res.machine.cpu} (${res.machine.cores} cores).`,
     '',
     md(verdictTable),
-    ...sectionsOf(res).flatMap(({ setting, e, rows }) => [
-      '',
-      `**${SETTING_TITLES[setting]}, ${EXPERIMENT_TITLES[e]}** (test errors, mean (min..max) over seeds, at the validation-chosen lr)`,
-      '',
-      md(summaryTable(rows, e, tableMetrics(setting, e))),
-    ]),
+    ...sectionsOf(res).flatMap(({ setting, e, rows }) => {
+      const curves = e === 'rl' ? curveTable(rows, e) : undefined;
+      return [
+        '',
+        `**${SETTING_TITLES[setting]}, ${EXPERIMENT_TITLES[e]}** (test errors, mean (min..max) over seeds, at the validation-chosen lr)`,
+        '',
+        md(summaryTable(rows, e, tableMetrics(setting, e))),
+        ...(curves ? ['', `The RL samples over training: ${CURVE_NOTE} ${CURVE_TABLE_NOTE}`, '', md(curves)] : []),
+      ];
+    }),
     '',
   ].join('\n');
 }
@@ -204,6 +245,15 @@ ${
 }
 <figure>${svgs[key] ?? ''}<figcaption>Dots: one seed each at the validation-chosen learning rate; lines and bars: mean over seeds; dashed: before post-training.${setting === 'token' ? ' Errors here are 1 − accuracy.' : ''}</figcaption></figure>
 ${table(summaryTable(rows, e, tableMetrics(setting, e)))}
+${
+  svgs[`${key}-length`]
+    ? `<h3>Response length over RL training</h3>
+<figure>${svgs[`${key}-length`]}<figcaption>${esc(`The RL samples: ${CURVE_NOTE}`)} Thin lines: one seed each; thick: their mean.</figcaption></figure>`
+    : ''
+}${(() => {
+  const curves = e === 'rl' ? curveTable(rows, e) : undefined;
+  return curves ? `<p>${esc(CURVE_TABLE_NOTE)}</p>${table(curves)}` : '';
+})()}
 </section>`;
   });
   return `<!doctype html>

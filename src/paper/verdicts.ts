@@ -21,6 +21,19 @@ export interface Row {
   metrics: Record<string, number>;
   /** The same on the validation split. */
   validation: Record<string, number>;
+  /** Runs ending in RL, in settings that record it (the token task): the samples of every update. */
+  curve?: RlCurve;
+}
+
+/**
+ * The completions sampled at each RL update (not held out): the mean reward, response length
+ * (generated tokens, the end token included) and excess chain length (steps beyond the minimal).
+ */
+export interface RlCurve {
+  step: number[];
+  reward: number[];
+  length: number[];
+  excess: number[];
 }
 
 export type VerdictValue = 'confirmed' | 'not confirmed' | 'mixed';
