@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
 import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
-import type { PaperResults } from '../src/paper/report.ts';
+import { type PaperResults, runPaper, seedList } from '../src/paper/report.ts';
+import { paperOptions } from '../src/cli/paper.ts';
+import { getTestRuntime } from './runtime.ts';
 import { parsePlan } from '../src/train/plan.ts';
 import {
   balanceVerdict,
@@ -251,11 +253,29 @@ describe('npm run paper -- --preset tiny', () => {
     }
   }, 240_000);
 
+  it('numbers the seeds from --first-seed, in results.json and the protocol text', async () => {
+    expect(paperOptions({ preset: 'tiny', target: 'rare', seeds: 3, firstSeed: 4 })).toMatchObject({ seeds: 3, firstSeed: 4 });
+    const rt = await getTestRuntime();
+    const res = await runPaper(rt, {
+      preset: 'tiny',
+      target: 'rare',
+      seeds: 2,
+      firstSeed: 4,
+      experiments: [],
+      settings: ['regression', 'token'],
+      machine: {},
+    });
+    expect(res.seeds).toEqual([4, 5]);
+    expect(res.protocol.filter((l) => l.startsWith('Seeds: 4, 5')).length).toBe(2);
+    expect(seedList(3)).toEqual([1, 2, 3]);
+  });
+
   it('refuses an unknown experiment, preset or setting with the valid names and exit 1', () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
       [['--settings', 'regression,nope'], /--settings: unknown setting "nope"; valid settings: regression, token/],
+      [['--first-seed', '0'], /--first-seed must be at least 1 \(seeds are numbered from 1\), got 0/],
     ] as const) {
       const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')], {
         encoding: 'utf8',

@@ -234,6 +234,11 @@ function buildProgram(): Command {
     .option('--out <dir>', 'where the results go', 'results/paper')
     .option('--only <experiments>', `comma-separated subset of: ${EXPERIMENTS.join(', ')}`)
     .option('--seeds <n>', "number of seeds (default: the preset's)", integer('--seeds'))
+    .option(
+      '--first-seed <k>',
+      'number the seeds from k (default 1): e.g. --first-seed 4 --seeds 3 runs seeds 4, 5, 6',
+      integer('--first-seed'),
+    )
     .option('--preset <name>', `scale: ${PRESETS.join(' | ')}`, 'small')
     .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
     .option(
@@ -247,6 +252,7 @@ function buildProgram(): Command {
         out: string;
         only?: string;
         seeds?: number;
+        firstSeed?: number;
         preset: string;
         target: string;
         settings: string;

@@ -25,12 +25,20 @@ import { machineInfo } from './bench.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
 
 /** Parse --only (comma-separated experiment names) and --preset, naming the valid values on error. */
-export function paperOptions(opts: { only?: string; preset: string; seeds?: number; target: string; settings?: string }): {
+export function paperOptions(opts: {
+  only?: string;
+  preset: string;
+  seeds?: number;
+  firstSeed?: number;
+  target: string;
+  settings?: string;
+}): {
   experiments: ExperimentName[];
   preset: PresetName;
   target: TargetName;
   settings: SettingName[];
   seeds?: number;
+  firstSeed?: number;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -41,6 +49,8 @@ export function paperOptions(opts: { only?: string; preset: string; seeds?: numb
     if (!EXPERIMENTS.includes(e as ExperimentName))
       throw new UserError(`--only: unknown experiment "${e}"; valid experiments: ${EXPERIMENTS.join(', ')} (comma-separated)`);
   if (opts.seeds !== undefined && opts.seeds < 1) throw new UserError('--seeds must be at least 1');
+  if (opts.firstSeed !== undefined && opts.firstSeed < 1)
+    throw new UserError(`--first-seed must be at least 1 (seeds are numbered from 1), got ${opts.firstSeed}`);
   const settings = (opts.settings ?? 'regression').split(',').map((s) => s.trim());
   for (const s of settings)
     if (!SETTING_NAMES.includes(s as SettingName))
@@ -51,14 +61,11 @@ export function paperOptions(opts: { only?: string; preset: string; seeds?: numb
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,
+    firstSeed: opts.firstSeed,
   };
 }
 
-export async function runPaperCli(
-  rt: Runtime,
-  out: string,
-  opts: { experiments: ExperimentName[]; preset: PresetName; target: TargetName; settings: SettingName[]; seeds?: number },
-): Promise<void> {
+export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typeof paperOptions>): Promise<void> {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });
   const machine = machineInfo();

@@ -193,7 +193,7 @@ export function basePlan(
 }
 
 /** The protocol in words, for the report (every number is read from the constants above). */
-export function protocolText(preset: PresetName, target: TargetName): string[] {
+export function protocolText(preset: PresetName, target: TargetName, seeds: readonly number[]): string[] {
   const p = PRESET_TABLE[preset];
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
@@ -210,7 +210,7 @@ export function protocolText(preset: PresetName, target: TargetName): string[] {
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
     `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${icl.pretrainSteps} pretraining steps at lr ${icl.pretrainLr}, snapshots every ${Math.ceil(icl.pretrainSteps / 10)}, post-training lr ∈ {${icl.postLrs.join(', ')}}; for its cost, its SFT pool is ${icl.sftPool}, its RL set ${icl.rlN} of ${3 * icl.rlN} and its held-out sets ${icl.evalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same).`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
-    `Seeds: ${p.seeds} (mean and spread = min..max over seeds; the standard deviation where stated).`,
+    `Seeds: ${seeds.join(', ')} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];
 }
 
@@ -341,7 +341,7 @@ export function tokenPlan(seed: number, preset: Preset, phases: PlanInput['phase
 }
 
 /** The token setting's protocol in words (what differs from setting A; the rules are the same). */
-export function tokenProtocolText(preset: PresetName, target: TargetName): string[] {
+export function tokenProtocolText(preset: PresetName, target: TargetName, seeds: readonly number[]): string[] {
   const p = TOKEN_PRESET_TABLE[preset];
   const t = TOKEN_TARGETS[target];
   const mix = (m: Readonly<Record<string, number>>) =>
@@ -357,6 +357,6 @@ export function tokenProtocolText(preset: PresetName, target: TargetName): strin
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${(p.rlBatch ?? TOKEN_BATCH) / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
     `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps).`,
     `4. Recipe: as in setting A with the same post-training as experiment 3 (large random SFT = all ${p.sftPool}; small RL N = ${Math.min(...p.rlSizes)}).`,
-    `Seeds: ${p.seeds}.`,
+    `Seeds: ${seeds.join(', ')}.`,
   ];
 }

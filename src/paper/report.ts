@@ -46,18 +46,25 @@ export interface PaperResults {
 export interface PaperOptions {
   preset: PresetName;
   target: TargetName;
+  /** How many seeds (default: the preset's), numbered from firstSeed (default 1). */
   seeds?: number;
+  firstSeed?: number;
   experiments: ExperimentName[];
   settings: SettingName[];
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
 
+/** The seeds of a run: `count` of them from `first` (default 1) on. */
+export function seedList(count: number, first = 1): number[] {
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
   const specs = opts.settings.map((name) =>
     name === 'regression' ? regressionSetting(opts.preset, opts.target) : tokenSetting(opts.preset, opts.target),
   );
-  const seeds = Array.from({ length: opts.seeds ?? specs[0].preset.seeds }, (_, i) => i + 1);
+  const seeds = seedList(opts.seeds ?? specs[0].preset.seeds, opts.firstSeed);
   const started = new Date();
   const t0 = performance.now();
   const rows: Row[] = [];
@@ -95,8 +102,8 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
         : 'not run in this invocation (--settings)',
     },
     protocol: [
-      ...(ran('regression') ? protocolText(opts.preset, opts.target) : []),
-      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target) : []),
+      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds) : []),
+      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds) : []),
     ],
     rows,
     verdicts: verdicts(rows),
