@@ -152,4 +152,14 @@ describe('metricsCsv (the results table of the command line and the page)', () =
     ]);
     expect(csv).toBe('event,phase,step,lr,loss,reward\nstep,"sft, ""hard""",5,0.01,nan,\nstep,rl,5,0.01,,-0.5\n');
   });
+
+  it("adds the RL samples' length and excess chain length when the steps carry them", () => {
+    const csv = metricsCsv([
+      { type: 'step', phase: 'sft', step: 5, lr: 0.01, loss: 1.5 },
+      { type: 'step', phase: 'rl', step: 5, lr: 0.01, reward: 0.25, rollout: { length: 6.5, excess: -0.75 } },
+    ]);
+    expect(csv).toBe(
+      'event,phase,step,lr,loss,reward,sample length,sample excess\nstep,sft,5,0.01,1.5,,,\nstep,rl,5,0.01,,0.25,6.5,-0.75\n',
+    );
+  });
 });

@@ -40,17 +40,21 @@ export function withoutSuperseded(events: readonly RunEvent[]): RunEvent[] {
 
 /**
  * The logged steps and the evaluations, one row each: event, phase, step (within the phase), lr,
- * loss or reward (steps), then one column per headline metric (evaluations).
+ * loss or reward (steps), the RL samples' mean length and excess chain length (when any step has
+ * them: the token task), then one column per headline metric (evaluations).
  */
 export function metricsCsv(events: readonly RunEvent[]): string {
   const rows = withoutSuperseded(events).filter((e) => e.type === 'step' || e.type === 'eval');
   const metricColumns: string[] = [];
   const values = rows.map((e) => (e.type === 'eval' ? headline(e.metrics) : {}));
   for (const v of values) for (const k of Object.keys(v)) if (!metricColumns.includes(k)) metricColumns.push(k);
-  const head = ['event', 'phase', 'step', 'lr', 'loss', 'reward', ...metricColumns];
+  const samples = rows.some((e) => e.type === 'step' && e.rollout);
+  const sampleColumns = samples ? ['sample length', 'sample excess'] : [];
+  const head = ['event', 'phase', 'step', 'lr', 'loss', 'reward', ...sampleColumns, ...metricColumns];
   const lines = rows.map((e, i) => {
     const step = e.type === 'step' ? e : undefined;
-    return [e.type, e.phase, e.step, step?.lr, step?.loss, step?.reward, ...metricColumns.map((c) => values[i][c])]
+    const rollout = samples ? [step?.rollout?.length, step?.rollout?.excess] : [];
+    return [e.type, e.phase, e.step, step?.lr, step?.loss, step?.reward, ...rollout, ...metricColumns.map((c) => values[i][c])]
       .map(field)
       .join(',');
   });
