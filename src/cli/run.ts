@@ -234,7 +234,8 @@ function progressPrinter(): (e: RunEvent) => void {
       } else console.error(`phase ${e.phase} (${e.kind}, ${e.steps} steps)`);
       phaseStart = { at: performance.now(), steps: e.steps };
     } else if (e.type === 'step') {
-      const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}`;
+      const samples = e.rollout ? `, samples ${e.rollout.length.toFixed(1)} tokens` : '';
+      const metric = e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : `reward ${e.reward?.toFixed(4)}${samples}`;
       if (bar) bar.update(e.step, { metric });
       else console.error(`  ${e.phase} step ${e.step}/${phaseStart.steps}: ${metric} (${eta(e.step)})`);
     } else if (e.type === 'selection') {
