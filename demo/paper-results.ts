@@ -60,6 +60,8 @@ import {
 import tokenRlBalance from '../results/paper-token-rl/balance-token.svg?raw';
 import tokenRlRecipe from '../results/paper-token-rl/recipe-token.svg?raw';
 import tokenRlRl from '../results/paper-token-rl/rl-token.svg?raw';
+// Experiment 2 run once more to record the RL samples (its rows equal the second run's; README).
+import tokenRlLength from '../results/paper-token-curves/rl-token-length.svg?raw';
 import { shared } from './styles.ts';
 
 interface Verdict {
@@ -118,7 +120,7 @@ const SETS: ResultSet[] = [
     id: 'token-rl',
     title: 'Token task (setting B), second run: experiments 2-4',
     ...pick(tokenRlPreset, tokenRlTarget, tokenRlSeeds, tokenRlRuns, tokenRlSeconds, tokenRlSettings, tokenRlVerdicts),
-    plots: { rl: tokenRlRl, balance: tokenRlBalance, recipe: tokenRlRecipe },
+    plots: { rl: tokenRlRl, 'rl response length': tokenRlLength, balance: tokenRlBalance, recipe: tokenRlRecipe },
   },
 ];
 
