@@ -4,7 +4,7 @@
  * browser's, or linkedom's in Node) and gets SVG text back.
  */
 import * as Plot from '@observablehq/plot';
-import { type ExperimentName, figureKey, SETTING_NAMES } from './protocol.ts';
+import { type ExperimentName, figureKey, lengthFigureKey, SETTING_NAMES } from './protocol.ts';
 import { chosenRows, mean, RECIPE_VARIANTS, type Row } from './verdicts.ts';
 
 type Datum = Record<string, string | number>;
@@ -227,7 +227,7 @@ const PLOTS: Record<ExperimentName, (rows: Row[], document: Document) => string>
 
 /**
  * SVG text of each plot that has rows, one per setting and experiment, keyed by figureKey; and where
- * RL rows carry curves, the response length over RL training, keyed `${figureKey(setting, 'rl')}-length`.
+ * RL rows carry curves, the response length over RL training, keyed lengthFigureKey(setting).
  */
 export function plotAll(rows: Row[], document: Document): Record<string, string> {
   const out: Record<string, string> = {};
@@ -236,7 +236,7 @@ export function plotAll(rows: Row[], document: Document): Record<string, string>
     for (const e of Object.keys(PLOTS) as ExperimentName[])
       if (own.some((r) => r.experiment === e)) out[figureKey(setting, e)] = PLOTS[e](own, document);
     const length = rlLengthPlot(own, document);
-    if (length) out[`${figureKey(setting, 'rl')}-length`] = length;
+    if (length) out[lengthFigureKey(setting)] = length;
   }
   return out;
 }

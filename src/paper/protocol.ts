@@ -225,6 +225,11 @@ export function figureKey(setting: SettingName, e: ExperimentName): string {
   return setting === 'regression' ? e : `${e}-${setting}`;
 }
 
+/** The key of a setting's response-length-over-RL figure (and its SVG file's name): `rl-token-length`. */
+export function lengthFigureKey(setting: SettingName): string {
+  return `${figureKey(setting, 'rl')}-length`;
+}
+
 /**
  * Pointer chasing with the permutation written as a table (π(0) .. π(P-1): each hop a lookup by
  * position), two variants as the domains: 'forward' (x -> π(x), the common one: "head") and

@@ -11,6 +11,7 @@ import {
   EXPERIMENT_TITLES,
   type ExperimentName,
   figureKey,
+  lengthFigureKey,
   type PresetName,
   protocolText,
   type SettingName,
@@ -118,18 +119,25 @@ const CURVE_NOTE =
   'the completions sampled at each update (temperature 1, not held out), at the validation-chosen lr. Response length counts the generated tokens, the end token included; excess chain length is the chain beyond the minimal k steps (negative: answers that skip steps).';
 const CURVE_TABLE_NOTE = 'Mean over seeds of the first fifth of the updates → the last fifth.';
 
-/** A table of the chosen rows of an experiment: mean (min..max) over seeds per condition. */
-export function summaryTable(rows: Row[], experiment: ExperimentName, metrics: string[]): { head: string[]; body: string[][] } {
-  const chosen = chosenRows(rows, experiment, {});
+/**
+ * Rows grouped by condition (the seeds of one condition together), keyed `k=v ...`; a matched
+ * start's pretraining steps are left out of the key (they differ by seed).
+ */
+function byCondition(rows: Row[]): Map<string, Row[]> {
   const groups = new Map<string, Row[]>();
-  for (const r of chosen) {
+  for (const r of rows) {
     const { pretrainSteps: _, ...cond } = r.condition;
     const key = Object.entries(cond)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const body = [...groups].map(([key, rs]) => [
+  return groups;
+}
+
+/** A table of the chosen rows of an experiment: mean (min..max) over seeds per condition. */
+export function summaryTable(rows: Row[], experiment: ExperimentName, metrics: string[]): { head: string[]; body: string[][] } {
+  const body = [...byCondition(chosenRows(rows, experiment, {}))].map(([key, rs]) => [
     key,
     rs[0].lr ? String(rs[0].lr) : '–',
     ...metrics.map((m) => {
@@ -148,19 +156,12 @@ export function summaryTable(rows: Row[], experiment: ExperimentName, metrics: s
 export function curveTable(rows: Row[], experiment: ExperimentName): { head: string[]; body: string[][] } | undefined {
   const chosen = chosenRows(rows, experiment, {}).filter((r) => r.curve && r.curve.step.length > 0);
   if (!chosen.length) return undefined;
-  const groups = new Map<string, Row[]>();
-  for (const r of chosen) {
-    const key = Object.entries(r.condition)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
   const part = (xs: number[], end: 'first' | 'last') => {
     const n = Math.max(1, Math.floor(xs.length / 5));
     return mean(end === 'first' ? xs.slice(0, n) : xs.slice(xs.length - n));
   };
   const series = ['reward', 'length', 'excess'] as const;
-  const body = [...groups].map(([key, rs]) => [
+  const body = [...byCondition(chosen)].map(([key, rs]) => [
     key,
     String(rs[0].lr),
     String(Math.max(...rs.map((r) => r.curve?.step.length ?? 0))),
@@ -242,6 +243,8 @@ export function reportHtml(res: PaperResults, svgs: Record<string, string>): str
       .join('')}</tbody></table>`;
   const sections = sectionsOf(res).map(({ setting, e, rows, verdict: v }) => {
     const key = figureKey(setting, e);
+    const lengthSvg = e === 'rl' ? svgs[lengthFigureKey(setting)] : undefined;
+    const curves = e === 'rl' ? curveTable(rows, e) : undefined;
     return `<section id="${key}"><h2>${esc(`${SETTING_TITLES[setting]}: ${EXPERIMENT_TITLES[e]}`)}</h2>
 ${
   v
@@ -253,14 +256,11 @@ ${
 <figure>${svgs[key] ?? ''}<figcaption>Dots: one seed each at the validation-chosen learning rate; lines and bars: mean over seeds; dashed: before post-training.${setting === 'token' ? ' Errors here are 1 − accuracy.' : ''}</figcaption></figure>
 ${table(summaryTable(rows, e, tableMetrics(setting, e)))}
 ${
-  svgs[`${key}-length`]
+  lengthSvg
     ? `<h3>Response length over RL training</h3>
-<figure>${svgs[`${key}-length`]}<figcaption>${esc(`The RL samples: ${CURVE_NOTE}`)} Thin lines: one seed each; thick: their mean.</figcaption></figure>`
+<figure>${lengthSvg}<figcaption>${esc(`The RL samples: ${CURVE_NOTE}`)} Thin lines: one seed each; thick: their mean.</figcaption></figure>`
     : ''
-}${(() => {
-  const curves = e === 'rl' ? curveTable(rows, e) : undefined;
-  return curves ? `<p>${esc(CURVE_TABLE_NOTE)}</p>${table(curves)}` : '';
-})()}
+}${curves ? `<p>${esc(CURVE_TABLE_NOTE)}</p>${table(curves)}` : ''}
 </section>`;
   });
   return `<!doctype html>
