@@ -83,6 +83,8 @@ interface Verdict {
   verdict: string;
   rule: string;
   criteria: { name: string; held: boolean; detail: string }[];
+  /** The paired tests over seeds, in words (result sets rendered since the tests exist). */
+  significance?: string;
 }
 
 interface ResultSet {
@@ -221,6 +223,7 @@ export class PaperResults extends LitElement {
                   <ul>
                     ${v.criteria.map((c) => html`<li>${c.held ? '✔' : '✘'} ${c.name}: <span class="muted">${c.detail}</span></li>`)}
                   </ul>
+                  ${v.significance ? html`<p class="muted">Paired tests over seeds: ${v.significance}.</p>` : ''}
                 </td>
               </tr>`,
             )}

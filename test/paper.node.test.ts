@@ -4,7 +4,7 @@
  * are the ones its own rows give.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +20,10 @@ import {
   RECIPE_VARIANTS,
   type Row,
   rlVerdict,
+  pairedTest,
   sftVerdict,
+  significanceOf,
+  signFlipP,
   verdicts,
 } from '../src/paper/verdicts.ts';
 
@@ -69,6 +72,8 @@ describe('verdicts follow their rules', () => {
     const v = rlVerdict(paper);
     expect(v.verdict).toBe('confirmed');
     expect(v.numbers['medium N=8 collapse']).toBeCloseTo(1 / 3);
+    // Gains pair by seed (seed 1: 0.3 vs 0.2; seed 2: 0.3 vs -0.1; seed 3: 0.3 vs 0.05); spread does not pair.
+    expect(v.criteria.map((c) => c.test?.agree)).toEqual([3, undefined, 3]);
     // The reverse: small N best and steady, large N scattered, hard the best band.
     const reverse = build((band, N, s) => (band === 'hard' ? 0.5 : N === 8 ? 0.3 : 0.05 * s));
     expect(rlVerdict(reverse).verdict).toBe('not confirmed');
@@ -132,6 +137,71 @@ describe('verdicts follow their rules', () => {
   });
 });
 
+describe('paired tests over seeds', () => {
+  it('the sign-flip p counts the sign assignments at least as extreme (hand-counted)', () => {
+    // Differences 1, 2, 3 all positive: only the observed assignment reaches the sum 6 of 8.
+    expect(signFlipP([1, 2, 3])).toBe(1 / 8);
+    // 1, -2, 3 (sum 2): the assignments of (1, 2, 3) with sums 6, 4 (-1+2+3) and 2 (1-2+3) reach it.
+    expect(signFlipP([1, -2, 3])).toBe(3 / 8);
+    // Ties count: two equal and opposite differences (sum 0) are matched by 3 of the 4 assignments.
+    expect(signFlipP([1, -1])).toBe(3 / 4);
+    expect(signFlipP([0, 0, 0])).toBe(1);
+    expect(signFlipP([-1, -2])).toBe(1);
+    expect(signFlipP(Array(6).fill(0.1))).toBe(1 / 64);
+    expect(signFlipP([])).toBeNaN();
+    // Beyond exact enumeration a fixed sample of flips: the same input gives the same p, near the truth.
+    const many = Array.from({ length: 24 }, (_, i) => (i % 2 ? 1 : -1) * (1 + i / 10));
+    const p = signFlipP(many);
+    expect(signFlipP(many)).toBe(p);
+    expect(p).toBeGreaterThan(0.3);
+    expect(p).toBeLessThan(0.7);
+    expect(signFlipP(Array(24).fill(1))).toBeLessThan(1e-5);
+  });
+
+  it('pairs by seed, counts the seeds that agree, and skips seeds one side lacks', () => {
+    const t = pairedTest(
+      new Map([
+        [1, 0.5],
+        [2, 0.2],
+        [3, 0.9],
+        [7, 1],
+      ]),
+      new Map([
+        [1, 0.3],
+        [2, 0.4],
+        [3, 0.5],
+      ]),
+    );
+    expect(t.seeds).toBe(3);
+    expect(t.agree).toBe(2);
+    expect(t.meanDiff).toBeCloseTo((0.2 - 0.2 + 0.4) / 3);
+    // |d| = 0.2, 0.2, 0.4 with observed sum 0.4: reached by (+,+,+), (+,-,+) and (-,+,+) of the 8.
+    expect(t.p).toBeCloseTo(3 / 8, 12);
+  });
+
+  it('criteria carry their tests; the significance line counts the held criteria that pass', () => {
+    const build = (seeds: number[], recipe: (s: number) => number) =>
+      seeds.flatMap((s) =>
+        RECIPE_VARIANTS.map((variant) => row('recipe', s, { variant }, { target: variant === 'recipe' ? recipe(s) : 1 })),
+      );
+    const three = recipeVerdict(build([1, 2, 3], () => 0.5));
+    for (const c of three.criteria) expect(c.test).toMatchObject({ seeds: 3, agree: 3, p: 1 / 8 });
+    expect(significanceOf(three.criteria)).toBe(
+      '0 of the 4 criteria that held with a paired test reach p <= 0.05 (with 3 seeds the smallest possible p is 0.1250)',
+    );
+    // Six seeds, one the other way (differences 0.5 x 5 and -0.1, sum 2.4): only keeping all five
+    // 0.5 positive reaches 2.4 (2.6 or 2.4), so p = 2/64 = 0.031.
+    const six = recipeVerdict(build([1, 2, 3, 4, 5, 6], (s) => (s === 6 ? 1.1 : 0.5)));
+    expect(six.verdict).toBe('confirmed');
+    for (const c of six.criteria) expect(c.test).toMatchObject({ seeds: 6, agree: 5 });
+    expect(significanceOf(six.criteria)).toBe('4 of the 4 criteria that held with a paired test reach p <= 0.05');
+    for (const c of six.criteria) expect(c.test?.p).toBeCloseTo(2 / 64, 12);
+    // The verdicts of a setting carry the line.
+    const [v] = verdicts(build([1, 2, 3], () => 0.5));
+    expect(v.significance).toBe(significanceOf(v.criteria));
+  });
+});
+
 describe('token setting metrics', () => {
   it('are errors (1 - accuracy) per variant, weighted like setting A, with the overthinking measures', () => {
     const group = (accuracy: number) => ({
@@ -183,7 +253,8 @@ describe('npm run paper -- --preset tiny', () => {
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);
-      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
+      const written = readFileSync(join(out, 'results.json'), 'utf8');
+      const res = JSON.parse(written) as PaperResults;
       expect(res.experiments).toEqual([...EXPERIMENTS]);
       expect(res.settingsRun).toEqual(['regression', 'token']);
       expect(res.seeds).toEqual([1, 2]);
@@ -243,6 +314,39 @@ describe('npm run paper -- --preset tiny', () => {
       const again = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
       expect(again.status, again.stderr).toBe(0);
       expect(readFileSync(join(out, 'report.html'), 'utf8')).toBe(html);
+      // It writes back the verdicts only: with the same rules, results.json is byte-identical.
+      expect(readFileSync(join(out, 'results.json'), 'utf8')).toBe(written);
+      // --merge pools result folders of one protocol: here the same rows under seeds 11 and 12.
+      const other = `${out}-other`;
+      const merged = `${out}-merged`;
+      try {
+        const renumber = (line: string) => line.replace(/^Seeds: 1, 2/, 'Seeds: 11, 12');
+        const shifted = {
+          ...res,
+          seeds: [11, 12],
+          protocol: res.protocol.map(renumber),
+          rows: res.rows.map((r) => ({ ...r, seed: r.seed + 10 })),
+        };
+        mkdirSync(other);
+        writeFileSync(join(other, 'results.json'), JSON.stringify(shifted));
+        const pool = (...args: string[]) =>
+          spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--merge', `${out},${other}`, ...args], { encoding: 'utf8' });
+        const noOut = pool();
+        expect(noOut.status).toBe(1);
+        expect(noOut.stderr).toMatch(/--merge needs --out DIR/);
+        const p = pool('--out', merged);
+        expect(p.status, p.stderr).toBe(0);
+        const m = JSON.parse(readFileSync(join(merged, 'results.json'), 'utf8')) as PaperResults;
+        expect(m.seeds).toEqual([1, 2, 11, 12]);
+        expect(m.rows).toHaveLength(2 * res.rows.length);
+        expect(m.verdicts).toEqual(verdicts(m.rows));
+        expect(m.sources?.map((x) => x.dir)).toEqual([out, other]);
+        expect(m.protocol.filter((l) => l.startsWith('Seeds: 1, 2, 11, 12')).length).toBe(2);
+        expect(readFileSync(join(merged, 'report.html'), 'utf8')).toContain('Pooled by');
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+        rmSync(merged, { recursive: true, force: true });
+      }
       writeFileSync(join(out, 'results.json'), '{"rows": []}');
       const bad = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
       expect(bad.status).toBe(1);

@@ -14,7 +14,7 @@ import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { EXPERIMENTS, PRESETS, SETTING_NAMES, TARGET_NAMES } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
 import { useCachedTuning } from './tuning.ts';
-import { paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
+import { mergePaperCli, paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
 import { readJsonFile } from './io.ts';
 import { checkNewOut, faultsFromEnv, loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
@@ -247,18 +247,33 @@ function buildProgram(): Command {
       'regression',
     )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
+    .option(
+      '--merge <dirs>',
+      'run nothing: pool comma-separated result folders of one protocol (e.g. seeds 1-3 and 4-6) into --out, choosing learning rates and verdicts over all their seeds',
+    )
     .action(
-      async (opts: {
-        out: string;
-        only?: string;
-        seeds?: number;
-        firstSeed?: number;
-        preset: string;
-        target: string;
-        settings: string;
-        render?: string;
-      }) => {
+      async (
+        opts: {
+          out: string;
+          only?: string;
+          seeds?: number;
+          firstSeed?: number;
+          preset: string;
+          target: string;
+          settings: string;
+          render?: string;
+          merge?: string;
+        },
+        cmd: Command,
+      ) => {
+        if (opts.render && opts.merge) throw new UserError('--render and --merge cannot be combined; use one');
         if (opts.render) return renderPaperCli(opts.render);
+        if (opts.merge) {
+          // The default --out is the default run's folder: a pooled set must name its own.
+          if (cmd.getOptionValueSource('out') === 'default')
+            throw new UserError('--merge needs --out DIR, a folder for the pooled set (not the default results/paper)');
+          return mergePaperCli(opts.merge, opts.out);
+        }
         const parsed = paperOptions(opts);
         const rt = await runtime();
         await runPaperCli(rt, opts.out, parsed);

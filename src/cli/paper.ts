@@ -3,10 +3,11 @@
  * experiment (each file written atomically). Progress on stderr; the verdicts on stdout.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseHTML } from 'linkedom';
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { mergeResults } from '../paper/merge.ts';
 import { plotAll } from '../paper/plots.ts';
 import {
   EXPERIMENT_TITLES,
@@ -20,7 +21,7 @@ import {
   type TargetName,
 } from '../paper/protocol.ts';
 import { type PaperResults, reportHtml, runPaper, SETTING_TITLES, summaryMarkdown } from '../paper/report.ts';
-import { verdicts } from '../paper/verdicts.ts';
+import { type Verdict, verdicts } from '../paper/verdicts.ts';
 import { machineInfo } from './bench.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
 
@@ -96,11 +97,8 @@ function writeReport(out: string, res: PaperResults): void {
   console.error(`wrote ${out}/results.json, report.html, summary.md and ${Object.keys(svgs).length} SVG plots`);
 }
 
-/**
- * `paper --render DIR`: draw the report, summary and plots again from DIR/results.json (after a
- * change to the report code), with the verdicts recomputed from its rows by the current rules.
- */
-export function renderPaperCli(dir: string): void {
+/** DIR/results.json, checked to be a results file of this version of `paper`. */
+function readResults(dir: string): PaperResults {
   const res = readJsonFile(join(dir, 'results.json'), 'results') as PaperResults;
   const need = ['preset', 'target', 'seeds', 'adapter', 'machine', 'rows', 'experiments', 'protocol', 'settings'] as const;
   const missing = need.filter((k) => res?.[k] === undefined);
@@ -108,10 +106,48 @@ export function renderPaperCli(dir: string): void {
     throw new UserError(
       `${join(dir, 'results.json')} is not a results file of this version of \`paper\` (missing: ${missing.join(', ') || 'rows'}); run the experiments again`,
     );
+  return res;
+}
+
+/**
+ * `paper --merge A,B,... --out DIR`: pool the rows of runs of one protocol on different seeds into
+ * DIR (results.json, report, plots), the learning rates chosen again and the verdicts computed over
+ * all the seeds. Refuses inputs that do not pool (see src/paper/merge.ts) before writing anything.
+ */
+export function mergePaperCli(dirs: string, out: string): void {
+  const list = dirs
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  const inputs = list.map((dir) => ({ dir, res: readResults(dir) }));
+  const res = mergeResults(inputs);
+  if (list.some((d) => resolve(d) === resolve(out)))
+    throw new UserError(`--out ${out} is one of the --merge inputs; write the pooled set to a new folder`);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
+  mkdirSync(out, { recursive: true });
+  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
+  writeReport(out, res);
+}
+
+/**
+ * `paper --render DIR`: draw the report, summary and plots again from DIR/results.json (after a
+ * change to the report code), with the verdicts recomputed from its rows by the current rules and
+ * written back into results.json (its rows and everything else unchanged).
+ */
+export function renderPaperCli(dir: string): void {
+  const res = readResults(dir);
   const recomputed = verdicts(res.rows);
-  if (JSON.stringify(recomputed) !== JSON.stringify(res.verdicts))
+  const values = (vs: Verdict[]) => JSON.stringify(vs.map((v) => [v.setting ?? 'regression', v.experiment, v.verdict]));
+  if (values(recomputed) !== values(res.verdicts ?? []))
     console.error(
       'note: the stored verdicts differ from what the current rules give on these rows; the report shows the recomputed ones',
     );
-  writeReport(dir, { ...res, verdicts: recomputed });
+  else if (JSON.stringify(recomputed) !== JSON.stringify(res.verdicts))
+    console.error(
+      'note: the verdicts are unchanged; their details (criteria, numbers, paired tests) are recomputed by the current rules',
+    );
+  const updated = { ...res, verdicts: recomputed };
+  // The rows stay as the run wrote them; only the verdicts (derived from them) are brought up to date.
+  writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(updated, null, 1)}\n`);
+  writeReport(dir, updated);
 }

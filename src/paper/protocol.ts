@@ -169,6 +169,11 @@ export const RECIPE = { sftM: 64, sftRule: 'hardest' } as const;
 export const COLLAPSE_MARGIN = 0.02;
 /** "A plateau reached early": the smallest m within this fraction of the best error. */
 export const PLATEAU_MARGIN = 0.05;
+/**
+ * A criterion that held counts as significant when its paired sign-flip test over seeds gives
+ * p <= this. The verdicts themselves follow the means; this qualifies them (3 seeds cannot reach it).
+ */
+export const SIGNIFICANCE_LEVEL = 0.05;
 /** A best (or plateau) m at most this is "small": 1/16 of the small preset's pool. */
 export const SMALL_M = 256;
 

@@ -15,10 +15,11 @@ import {
   type PresetName,
   protocolText,
   type SettingName,
+  SIGNIFICANCE_LEVEL,
   type TargetName,
   tokenProtocolText,
 } from './protocol.ts';
-import { chosenRows, mean, type Row, type Verdict, verdicts } from './verdicts.ts';
+import { chosenRows, conditionKey, mean, type Row, type Verdict, verdicts } from './verdicts.ts';
 
 export const SETTING_TITLES: Record<SettingName, string> = {
   regression: 'Setting A: in-context weight prediction',
@@ -42,6 +43,18 @@ export interface PaperResults {
   protocol: string[];
   rows: Row[];
   verdicts: Verdict[];
+  /** A pooled set (`paper --merge`): the runs it was pooled from. */
+  sources?: MergeSource[];
+}
+
+/** One run a pooled results set was made from. */
+export interface MergeSource {
+  dir: string;
+  seeds: number[];
+  experiments: ExperimentName[];
+  runs: number;
+  seconds: number;
+  started: string;
 }
 
 export interface PaperOptions {
@@ -114,24 +127,20 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const num = (x: number) => (Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3)) : '–');
 
+/** How the paired tests are made and what they add to a verdict. */
+export const SIGNIFICANCE_NOTE = `The verdicts follow the means over seeds. Each criterion that compares two conditions also gets a paired test: per seed (runs of one seed share their pretrained model and data streams) the difference in the claimed direction, how many seeds agree, and the one-sided p of the exact sign-flip test of the mean difference (the share of the 2^n sign assignments whose mean is at least the observed). A criterion that held is called significant at p <= ${SIGNIFICANCE_LEVEL}; with n seeds p cannot fall below 2^-n, so 3 seeds (0.125) cannot make any criterion significant and 5 seeds (0.031) are the fewest that can.`;
+
 /** What the curve table and figure show. */
 const CURVE_NOTE =
   'the completions sampled at each update (temperature 1, not held out), at the validation-chosen lr. Response length counts the generated tokens, the end token included; excess chain length is the chain beyond the minimal k steps (negative: answers that skip steps).';
 const CURVE_TABLE_NOTE = 'Mean over seeds of the first fifth of the updates → the last fifth.';
 
 /**
- * Rows grouped by condition (the seeds of one condition together), keyed `k=v ...`; a matched
- * start's pretraining steps are left out of the key (they differ by seed).
+ * Rows grouped by condition (the seeds of one condition together), keyed by conditionKey.
  */
 function byCondition(rows: Row[]): Map<string, Row[]> {
   const groups = new Map<string, Row[]>();
-  for (const r of rows) {
-    const { pretrainSteps: _, ...cond } = r.condition;
-    const key = Object.entries(cond)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
+  for (const r of rows) groups.set(conditionKey(r), [...(groups.get(conditionKey(r)) ?? []), r]);
   return groups;
 }
 
@@ -200,6 +209,15 @@ function sectionsOf(res: PaperResults): { setting: SettingName; e: ExperimentNam
   );
 }
 
+/** "N runs in S s", or for a pooled set what it was pooled from. */
+function runsLine(res: PaperResults): string {
+  if (!res.sources) return `${res.runs} training runs in ${res.seconds} s`;
+  const from = res.sources.map(
+    (s) => `${s.dir}: seeds ${s.seeds.join(', ')}, ${s.experiments.join(', ')}, ${s.runs} runs in ${s.seconds} s`,
+  );
+  return `pooled from ${res.sources.length} result sets (${from.join('; ')})`;
+}
+
 /** The verdicts and the tables in markdown (for the README and terminals). */
 export function summaryMarkdown(res: PaperResults): string {
   const md = (t: { head: string[]; body: string[][] }) =>
@@ -209,18 +227,21 @@ export function summaryMarkdown(res: PaperResults): string {
       ...t.body.map((r) => `| ${r.join(' | ')} |`),
     ].join('\n');
   const verdictTable = {
-    head: ['setting', 'experiment', 'verdict', 'criteria (✔ held, ✘ not)'],
+    head: ['setting', 'experiment', 'verdict', 'criteria (✔ held, ✘ not)', 'paired tests over seeds'],
     body: res.verdicts.map((v) => [
       SETTING_TITLES[v.setting ?? 'regression'],
       EXPERIMENT_TITLES[v.experiment],
       `**${v.verdict}**`,
       v.criteria.map((c) => `${c.held ? '✔' : '✘'} ${c.detail}`).join('; '),
+      v.significance ?? '–',
     ]),
   };
   return [
-    `Preset ${res.preset}, target ${res.target}, seeds ${res.seeds.join(', ')}; ${res.runs} runs in ${res.seconds} s on ${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, on the CPU)' : ''}, ${res.machine.cpu} (${res.machine.cores} cores).`,
+    `Preset ${res.preset}, target ${res.target}, seeds ${res.seeds.join(', ')}; ${runsLine(res)} on ${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, on the CPU)' : ''}, ${res.machine.cpu} (${res.machine.cores} cores).`,
     '',
     md(verdictTable),
+    '',
+    SIGNIFICANCE_NOTE,
     ...sectionsOf(res).flatMap(({ setting, e, rows }) => {
       const curves = e === 'rl' ? curveTable(rows, e) : undefined;
       return [
@@ -250,7 +271,8 @@ ${
   v
     ? `<p class="claim">Claim: ${esc(v.claim)}. <b class="v ${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</b></p>
 <p class="rule">Rule: ${esc(v.rule)}</p>
-<ul>${v.criteria.map((c) => `<li>${c.held ? '✔' : '✘'} ${esc(c.name)}: ${esc(c.detail)}</li>`).join('')}</ul>`
+<ul>${v.criteria.map((c) => `<li>${c.held ? '✔' : '✘'} ${esc(c.name)}: ${esc(c.detail)}</li>`).join('')}</ul>
+<p class="rule">Paired tests over seeds: ${esc(v.significance ?? '–')}.</p>`
     : ''
 }
 <figure>${svgs[key] ?? ''}<figcaption>Dots: one seed each at the validation-chosen learning rate; lines and bars: mean over seeds; dashed: before post-training.${setting === 'token' ? ' Errors here are 1 − accuracy.' : ''}</figcaption></figure>
@@ -275,7 +297,7 @@ td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: left; }
 svg { max-width: 100%; height: auto; } .rule { color: #555; font-size: 13px; }
 </style></head><body>
 <h1>Data quality across pre- and post-training: the experiments</h1>
-<p>Preset <b>${esc(res.preset)}</b>, target <b>${esc(res.target)}</b>, seeds ${res.seeds.join(', ')}, ${res.runs} training runs in ${res.seconds} s, started ${esc(res.started)}.
+<p>Preset <b>${esc(res.preset)}</b>, target <b>${esc(res.target)}</b>, seeds ${res.seeds.join(', ')}, ${esc(runsLine(res))}, started ${esc(res.started)}.
 Adapter: ${esc(`${res.adapter.vendor} / ${res.adapter.architecture}${res.adapter.isFallbackAdapter ? ' (fallback adapter, runs on the CPU)' : ''}`)}.
 Machine: ${esc(
     Object.entries(res.machine)
@@ -283,10 +305,10 @@ Machine: ${esc(
       .join(', '),
   )}.</p>
 <h2>Verdicts</h2>
-<table><thead><tr><th>setting</th><th>experiment</th><th>claim</th><th>verdict</th></tr></thead><tbody>
-${res.verdicts.map((v) => `<tr><td>${esc(SETTING_TITLES[v.setting ?? 'regression'])}</td><td><a href="#${figureKey(v.setting ?? 'regression', v.experiment)}">${esc(EXPERIMENT_TITLES[v.experiment])}</a></td><td>${esc(v.claim)}</td><td class="${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</td></tr>`).join('\n')}
+<table><thead><tr><th>setting</th><th>experiment</th><th>claim</th><th>verdict</th><th>paired tests over seeds</th></tr></thead><tbody>
+${res.verdicts.map((v) => `<tr><td>${esc(SETTING_TITLES[v.setting ?? 'regression'])}</td><td><a href="#${figureKey(v.setting ?? 'regression', v.experiment)}">${esc(EXPERIMENT_TITLES[v.experiment])}</a></td><td>${esc(v.claim)}</td><td class="${v.verdict.replace(' ', '-')}">${esc(v.verdict)}</td><td>${esc(v.significance ?? '–')}</td></tr>`).join('\n')}
 </tbody></table>
-<p>Each verdict is computed from the rows in results.json by the rule printed with it; none is set by hand.</p>
+<p>Each verdict is computed from the rows in results.json by the rule printed with it; none is set by hand. ${esc(SIGNIFICANCE_NOTE)}</p>
 <h2>Settings</h2><ul>${Object.entries(res.settings)
     .map(([k, v]) => `<li><b>${esc(k)}</b>: ${esc(v)}</li>`)
     .join('')}</ul>

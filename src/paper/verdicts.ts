@@ -3,7 +3,15 @@
  * verdict is set by hand: each function reads only the rows it is given, so the same rows always
  * give the same verdict and changed rows change it.
  */
-import { COLLAPSE_MARGIN, type ExperimentName, PLATEAU_MARGIN, SETTING_NAMES, type SettingName, SMALL_M } from './protocol.ts';
+import {
+  COLLAPSE_MARGIN,
+  type ExperimentName,
+  PLATEAU_MARGIN,
+  SETTING_NAMES,
+  type SettingName,
+  SIGNIFICANCE_LEVEL,
+  SMALL_M,
+} from './protocol.ts';
 
 /** One measured run: a condition, a seed, a learning rate, and its held-out metrics. */
 export interface Row {
@@ -36,6 +44,35 @@ export interface RlCurve {
   excess: number[];
 }
 
+/** One criterion of a verdict's rule. */
+export interface Criterion {
+  name: string;
+  held: boolean;
+  detail: string;
+  /** The comparison seed by seed, where the criterion compares two conditions run on the same seeds. */
+  test?: SeedTest;
+}
+
+/**
+ * A paired test over seeds: per seed the difference between the two sides of a comparison, signed
+ * so that a positive difference goes the way the claim says. Seeds pair runs that start from the
+ * same pretrained model and see the same data streams.
+ */
+export interface SeedTest {
+  /** Seeds with both sides measured. */
+  seeds: number;
+  /** Seeds whose difference goes the claimed way (> 0). */
+  agree: number;
+  /** Mean of the per-seed differences. */
+  meanDiff: number;
+  /**
+   * One-sided p of the paired sign-flip (randomisation) test of the mean difference: the share of
+   * the 2^n ways of flipping the per-seed differences' signs whose mean is at least the observed
+   * one. Exact; its smallest possible value is 2^-n (0.125 with 3 seeds).
+   */
+  p: number;
+}
+
 export type VerdictValue = 'confirmed' | 'not confirmed' | 'mixed';
 
 export interface Verdict {
@@ -46,17 +83,36 @@ export interface Verdict {
   verdict: VerdictValue;
   /** The rule, in words. */
   rule: string;
-  /** Each criterion of the rule and whether it held. */
-  criteria: { name: string; held: boolean; detail: string }[];
+  /** Each criterion of the rule, whether it held, and (where it compares two conditions seed by seed) a paired test. */
+  criteria: Criterion[];
+  /**
+   * How many of the criteria that held also pass their paired test over seeds, in words (absent in
+   * results files written before the tests existed; `paper --render` adds it).
+   */
+  significance?: string;
   /** The numbers the criteria rest on. */
   numbers: Record<string, number>;
 }
+
+/** What one experiment's rule returns (verdicts() adds the setting and the significance line). */
+type RuleResult = Omit<Verdict, 'setting' | 'significance'>;
 
 export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 export const std = (xs: number[]) => {
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
 };
+
+/**
+ * A row's condition as `k=v ...`, the same for every seed of one condition: a matched start's
+ * pretraining steps (which differ by seed) are left out.
+ */
+export function conditionKey(r: Row): string {
+  const { pretrainSteps: _, ...cond } = r.condition;
+  return Object.entries(cond)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
 
 const matches = (r: Row, cond: Record<string, string | number>) => Object.entries(cond).every(([k, v]) => r.condition[k] === v);
 
@@ -69,6 +125,73 @@ export function chosenRows(rows: Row[], experiment: ExperimentName, cond: Record
 export function meanOf(rows: Row[], experiment: ExperimentName, cond: Record<string, string | number>, metric: string): number {
   const rs = chosenRows(rows, experiment, cond);
   return rs.length ? mean(rs.map((r) => r.metrics[metric])) : Number.NaN;
+}
+
+/** Per seed, `metric` of the chosen row matching `cond` (seeds without one are absent). */
+export function perSeed(
+  rows: Row[],
+  experiment: ExperimentName,
+  cond: Record<string, string | number>,
+  metric: string,
+): Map<number, number> {
+  return new Map(chosenRows(rows, experiment, cond).map((r) => [r.seed, r.metrics[metric]]));
+}
+
+/** Exact enumeration up to this many seeds; beyond it, a fixed-seed sample of sign flips. */
+const EXACT_SEEDS = 20;
+const SAMPLED_FLIPS = 1 << 17;
+
+/**
+ * One-sided p of the paired sign-flip test: the share of sign assignments s (s_i = ±1) with
+ * sum s_i |d_i| >= sum d_i. The observed assignment is one of them, so p >= 2^-n; all-zero
+ * differences give p = 1. No differences: NaN.
+ */
+export function signFlipP(d: number[]): number {
+  const n = d.length;
+  if (n === 0) return Number.NaN;
+  const abs = d.map(Math.abs);
+  const observed = d.reduce((a, b) => a + b, 0);
+  // Sums equal up to rounding count as ties (the observed one among them).
+  const tol = 1e-12 * abs.reduce((a, b) => a + b, 0);
+  const sumOf = (bits: (i: number) => boolean) => abs.reduce((acc, x, i) => acc + (bits(i) ? -x : x), 0);
+  if (n <= EXACT_SEEDS) {
+    let atLeast = 0;
+    for (let mask = 0; mask < 1 << n; mask++) if (sumOf((i) => ((mask >> i) & 1) === 1) >= observed - tol) atLeast++;
+    return atLeast / 2 ** n;
+  }
+  // mulberry32: a fixed stream, so the same differences always give the same p.
+  let state = 0x9e3779b9;
+  const random = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  let atLeast = 1; // the observed assignment
+  for (let k = 1; k < SAMPLED_FLIPS; k++) if (sumOf(() => random() < 0.5) >= observed - tol) atLeast++;
+  return atLeast / SAMPLED_FLIPS;
+}
+
+/** The paired test of `better - worse` over the seeds both sides have (positive: the claim's way). */
+export function pairedTest(better: Map<number, number>, worse: Map<number, number>): SeedTest {
+  const d = [...better]
+    .filter(([seed]) => worse.has(seed))
+    .map(([seed, b]) => b - (worse.get(seed) as number))
+    .filter(Number.isFinite);
+  return { seeds: d.length, agree: d.filter((x) => x > 0).length, meanDiff: d.length ? mean(d) : Number.NaN, p: signFlipP(d) };
+}
+
+/** What a test adds to a criterion's detail: "in 5 of 6 seeds, p 0.031". */
+export const testDetail = (t: SeedTest) => `in ${t.agree} of ${t.seeds} seeds, paired p ${fmt(t.p)}`;
+
+/** The verdict's significance line: of the criteria that held and have a test, how many pass it. */
+export function significanceOf(criteria: Criterion[]): string {
+  const tested = criteria.filter((c) => c.held && c.test);
+  if (!tested.length) return 'no criterion that held has a paired test';
+  const pass = tested.filter((c) => (c.test as SeedTest).p <= SIGNIFICANCE_LEVEL).length;
+  const n = Math.min(...tested.map((c) => (c.test as SeedTest).seeds));
+  const floor = n > 0 && 2 ** -n > SIGNIFICANCE_LEVEL ? ` (with ${n} seeds the smallest possible p is ${fmt(2 ** -n)})` : '';
+  return `${pass} of the ${tested.length} criteria that held with a paired test reach p <= ${SIGNIFICANCE_LEVEL}${floor}`;
 }
 
 function verdictOf(criteria: { held: boolean }[]): VerdictValue {
@@ -101,12 +224,20 @@ function sftRegime(rows: Row[], regime: string): { criteria: Verdict['criteria']
   const plateauM = sizes[hard.findIndex((e) => e <= best * (1 + PLATEAU_MARGIN))];
   numbers[`${regime} hardest best m`] = bestM;
   numbers[`${regime} hardest plateau m`] = plateauM;
+  // Per seed: random - hardest, averaged over the small m (seeds with every small m measured).
+  const overSmall = (rule: string) => {
+    const per = small.map((m) => perSeed(rows, 'sft', { rule, m, regime }, 'target'));
+    const seeds = [...per[0].keys()].filter((seed) => per.every((p) => p.has(seed)));
+    return new Map(seeds.map((seed) => [seed, mean(per.map((p) => p.get(seed) as number))]));
+  };
+  const test = pairedTest(overSmall('random'), overSmall('hardest'));
   return {
     criteria: [
       {
         name: `${regime}: hardest beats random at small m`,
         held: wins.length * 2 > small.length,
-        detail: `hardest < random at ${wins.length} of the ${small.length} smallest m (${small.join(', ')})`,
+        detail: `hardest < random at ${wins.length} of the ${small.length} smallest m (${small.join(', ')}); random - hardest averaged over them: ${fmt(test.meanDiff)}, ${testDetail(test)}`,
+        test,
       },
       {
         name: `${regime}: the best m for hardest is small`,
@@ -118,7 +249,7 @@ function sftRegime(rows: Row[], regime: string): { criteria: Verdict['criteria']
   };
 }
 
-export function sftVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
+export function sftVerdict(rows: Row[]): RuleResult {
   const budget = sftRegime(rows, 'budget');
   const converge = sftRegime(rows, 'converge');
   // Dilution / forgetting: the pretraining-distribution error after the largest random set.
@@ -162,7 +293,7 @@ export function rlStats(rows: Row[], band: string, N: number) {
   return { final: mean(finals), gain: mean(gains), spread: std(finals), collapse: rs.length ? worse / rs.length : Number.NaN };
 }
 
-export function rlVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
+export function rlVerdict(rows: Row[]): RuleResult {
   const sizes = values(rows, 'rl', 'N');
   const lo = sizes[0];
   const hi = sizes[sizes.length - 1];
@@ -177,11 +308,16 @@ export function rlVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   const mLo = rlStats(rows, 'medium', lo);
   const mHi = rlStats(rows, 'medium', hi);
   const hHi = rlStats(rows, 'hard', hi);
-  const criteria = [
+  // Paired by seed (one pretrained start per seed, so a gain difference is a final-error difference).
+  const final = (band: string, N: number) => perSeed(rows, 'rl', { band, N }, 'target');
+  const moreData = pairedTest(final('medium', lo), final('medium', hi));
+  const bands = pairedTest(final('hard', hi), final('medium', hi));
+  const criteria: Criterion[] = [
     {
       name: 'more medium data gives a larger gain',
       held: mHi.gain > mLo.gain,
-      detail: `medium gain ${fmt(mHi.gain)} at N=${hi} vs ${fmt(mLo.gain)} at N=${lo}`,
+      detail: `medium gain ${fmt(mHi.gain)} at N=${hi} vs ${fmt(mLo.gain)} at N=${lo}; ${testDetail(moreData)}`,
+      test: moreData,
     },
     {
       name: 'more medium data is more stable',
@@ -191,7 +327,8 @@ export function rlVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
     {
       name: 'the too-hard band learns less than the medium band',
       held: hHi.gain < mHi.gain,
-      detail: `gain at N=${hi}: hard ${fmt(hHi.gain)} vs medium ${fmt(mHi.gain)}`,
+      detail: `gain at N=${hi}: hard ${fmt(hHi.gain)} vs medium ${fmt(mHi.gain)}; ${testDetail(bands)}`,
+      test: bands,
     },
   ];
   return {
@@ -204,32 +341,40 @@ export function rlVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   };
 }
 
-/** Relative tail gain of post-training: (start - end) / start on the rare domain, mean over seeds. */
-export function tailGain(rows: Row[], model: string, pretrain: string, match: string): number {
+/** Relative tail gain of post-training per seed: (start - end) / start on the rare domain. */
+export function tailGains(rows: Row[], model: string, pretrain: string, match: string): Map<number, number> {
   const end = chosenRows(rows, 'balance', { model, pretrain, match, stage: 'post' });
-  const start = new Map(
-    chosenRows(rows, 'balance', { model, pretrain, match, stage: 'start' }).map((r) => [r.seed, r.metrics.tail]),
+  const start = perSeed(rows, 'balance', { model, pretrain, match, stage: 'start' }, 'tail');
+  return new Map(
+    end.map((r) => [r.seed, ((start.get(r.seed) ?? Number.NaN) - r.metrics.tail) / (start.get(r.seed) ?? Number.NaN)]),
   );
-  return mean(end.map((r) => ((start.get(r.seed) ?? Number.NaN) - r.metrics.tail) / (start.get(r.seed) ?? Number.NaN)));
 }
 
-export function balanceVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
+/** The relative tail gain, mean over seeds. */
+export const tailGain = (rows: Row[], model: string, pretrain: string, match: string): number =>
+  mean([...tailGains(rows, model, pretrain, match).values()]);
+
+export function balanceVerdict(rows: Row[]): RuleResult {
   const balance = rows.filter((r) => r.experiment === 'balance');
   const models = [...new Set(balance.map((r) => String(r.condition.model)))];
   const numbers: Record<string, number> = {};
   const criteria = models.flatMap((model) => {
-    const imb = tailGain(rows, model, 'imbalanced', 'unmatched');
+    const imbSeeds = tailGains(rows, model, 'imbalanced', 'unmatched');
+    const imb = mean([...imbSeeds.values()]);
     numbers[`${model} imbalanced tail gain`] = imb;
     const matches = ['unmatched', 'matched-target', 'matched-tail'].filter((match) =>
       balance.some((r) => r.condition.model === model && r.condition.pretrain === 'balanced' && r.condition.match === match),
     );
     return matches.map((match) => {
-      const bal = tailGain(rows, model, 'balanced', match);
+      const balSeeds = tailGains(rows, model, 'balanced', match);
+      const bal = mean([...balSeeds.values()]);
       numbers[`${model} balanced ${match} tail gain`] = bal;
+      const test = pairedTest(balSeeds, imbSeeds);
       return {
         name: `${model}: balanced > imbalanced (${match})`,
         held: bal > imb,
-        detail: `${model} ${match}: relative tail gain ${fmt(bal)} vs ${fmt(imb)}`,
+        detail: `${model} ${match}: relative tail gain ${fmt(bal)} vs ${fmt(imb)}; ${testDetail(test)}`,
+        test,
       };
     });
   });
@@ -245,15 +390,20 @@ export function balanceVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
 
 export const RECIPE_VARIANTS = ['recipe', 'large-random-sft', 'small-rl', 'too-hard-rl', 'imbalanced-pretrain'] as const;
 
-export function recipeVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
+export function recipeVerdict(rows: Row[]): RuleResult {
   const err = (variant: string) => meanOf(rows, 'recipe', { variant }, 'target');
   const recipe = err('recipe');
   const numbers: Record<string, number> = Object.fromEntries(RECIPE_VARIANTS.map((v) => [`${v} target error`, err(v)]));
-  const criteria = RECIPE_VARIANTS.slice(1).map((v) => ({
-    name: `recipe beats ${v}`,
-    held: recipe < err(v),
-    detail: `target error ${fmt(recipe)} vs ${fmt(err(v))}`,
-  }));
+  const recipeSeeds = perSeed(rows, 'recipe', { variant: 'recipe' }, 'target');
+  const criteria: Criterion[] = RECIPE_VARIANTS.slice(1).map((v) => {
+    const test = pairedTest(perSeed(rows, 'recipe', { variant: v }, 'target'), recipeSeeds);
+    return {
+      name: `recipe beats ${v}`,
+      held: recipe < err(v),
+      detail: `target error ${fmt(recipe)} vs ${fmt(err(v))}; ${testDetail(test)}`,
+      test,
+    };
+  });
   const held = criteria.filter((c) => c.held).length;
   return {
     experiment: 'recipe',
@@ -265,7 +415,7 @@ export function recipeVerdict(rows: Row[]): Omit<Verdict, 'setting'> {
   };
 }
 
-const RULES: Record<ExperimentName, (rows: Row[]) => Omit<Verdict, 'setting'>> = {
+const RULES: Record<ExperimentName, (rows: Row[]) => RuleResult> = {
   sft: sftVerdict,
   rl: rlVerdict,
   balance: balanceVerdict,
@@ -278,6 +428,9 @@ export function verdicts(rows: Row[]): Verdict[] {
     const own = rows.filter((r) => r.setting === setting);
     return (Object.keys(RULES) as ExperimentName[])
       .filter((e) => own.some((r) => r.experiment === e))
-      .map((e) => ({ ...RULES[e](own), setting }));
+      .map((e) => {
+        const v = RULES[e](own);
+        return { ...v, setting, significance: significanceOf(v.criteria) };
+      });
   });
 }

@@ -1,0 +1,127 @@
+/**
+ * Pool the rows of several `paper` runs of one protocol (typically the same experiments on disjoint
+ * seeds: `--first-seed 4` after a run on seeds 1-3) into one results set, as if one run had used
+ * all their seeds: the learning rate of every condition is chosen again on the pooled validation
+ * errors, and the verdicts are computed from the pooled rows. No file I/O here (src/cli/paper.ts
+ * reads and writes).
+ *
+ * What may be pooled is checked, never assumed: the same preset, target and adapter; protocol texts
+ * that differ only in their seed lists; one learning-rate grid per condition, run on every seed of
+ * that condition. A run present in two inputs (the same setting, experiment, seed, condition and
+ * learning rate) must have measured exactly the same numbers, a re-run of deterministic code; it is
+ * kept once (with its RL curve, if either has one). Anything else is an error naming the conflict.
+ */
+import { UserError } from '../device/errors.ts';
+import { EXPERIMENTS } from './protocol.ts';
+import type { MergeSource, PaperResults } from './report.ts';
+import { conditionKey, mean, type Row, verdicts } from './verdicts.ts';
+
+/** One input: its folder (for messages and the record of sources) and its results. */
+export interface MergeInput {
+  dir: string;
+  res: PaperResults;
+}
+
+const SEEDS_LINE = /^Seeds: \d+(, \d+)*/;
+
+/** A run's identity: two rows with the same key are the same run. */
+const runKey = (r: Row) =>
+  `${r.setting} ${r.experiment} seed=${r.seed} lr=${r.lr} ${Object.entries(r.condition)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`;
+
+/** The sweep a row belongs to: its seeds and learning rates were run as one condition. */
+const sweepKey = (r: Row) => `${r.setting} ${r.experiment} ${conditionKey(r)}`;
+
+function sameOrThrow(inputs: MergeInput[], what: string, of: (res: PaperResults) => string): void {
+  const first = of(inputs[0].res);
+  for (const x of inputs.slice(1))
+    if (of(x.res) !== first)
+      throw new UserError(
+        `cannot pool ${inputs[0].dir} and ${x.dir}: their ${what} differ (${first} vs ${of(x.res)}); only runs of one protocol pool`,
+      );
+}
+
+export function mergeResults(inputs: MergeInput[]): PaperResults {
+  if (inputs.length < 2) throw new UserError(`--merge needs at least two result folders, got ${inputs.length}`);
+  sameOrThrow(inputs, 'presets', (r) => r.preset);
+  sameOrThrow(inputs, 'targets', (r) => r.target);
+  sameOrThrow(inputs, 'adapters', (r) => `${r.adapter.vendor} / ${r.adapter.architecture}`);
+
+  sameOrThrow(inputs, 'settings', (r) => (r.settingsRun ?? ['regression']).join(', '));
+  // Protocol texts: the same lines, except the seed lists.
+  sameOrThrow(inputs, 'protocol texts', (r) => r.protocol.map((line) => line.replace(SEEDS_LINE, 'Seeds: …')).join('\n'));
+
+  // Rows: the union, a run measured twice kept once.
+  const byRun = new Map<string, { row: Row; dir: string }>();
+  let duplicates = 0;
+  for (const { dir, res } of inputs)
+    for (const r of res.rows) {
+      const key = runKey(r);
+      const seen = byRun.get(key);
+      if (!seen) {
+        byRun.set(key, { row: { ...r }, dir });
+        continue;
+      }
+      const measured = (x: Row) => JSON.stringify([x.metrics, x.validation]);
+      if (measured(seen.row) !== measured(r))
+        throw new UserError(
+          `cannot pool ${seen.dir} and ${dir}: the run "${key}" is in both with different numbers; pool runs on disjoint seeds, or runs that repeat each other exactly`,
+        );
+      if (seen.row.curve && r.curve && JSON.stringify(seen.row.curve) !== JSON.stringify(r.curve))
+        throw new UserError(`cannot pool ${seen.dir} and ${dir}: the run "${key}" is in both with different RL curves`);
+      if (!seen.row.curve && r.curve) seen.row.curve = r.curve;
+      duplicates++;
+    }
+  const rows = [...byRun.values()].map((x) => x.row);
+
+  // Learning rates: one grid per condition, every rate run on the same seeds; chosen again on the
+  // pooled validation error (ties: the rate that comes first, as in the run itself).
+  const sweeps = new Map<string, Row[]>();
+  for (const r of rows) if (r.lr > 0) sweeps.set(sweepKey(r), [...(sweeps.get(sweepKey(r)) ?? []), r]);
+  for (const [key, rs] of sweeps) {
+    const lrs = [...new Set(rs.map((r) => r.lr))];
+    const seedsOf = (lr: number) =>
+      rs
+        .filter((r) => r.lr === lr)
+        .map((r) => r.seed)
+        .sort((a, b) => a - b)
+        .join(', ');
+    for (const lr of lrs.slice(1))
+      if (seedsOf(lr) !== seedsOf(lrs[0]))
+        throw new UserError(
+          `cannot pool: condition "${key}" has lr ${lrs[0]} on seeds ${seedsOf(lrs[0])} but lr ${lr} on seeds ${seedsOf(lr)}; the inputs' learning-rate grids differ`,
+        );
+    const score = (lr: number) => mean(rs.filter((r) => r.lr === lr).map((r) => r.validation.target));
+    const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
+    for (const r of rs) r.chosen = r.lr === best;
+  }
+
+  const seeds = [...new Set(inputs.flatMap((x) => x.res.seeds))].sort((a, b) => a - b);
+  const sources: MergeSource[] = inputs.map(({ dir, res }) => ({
+    dir,
+    seeds: res.seeds,
+    experiments: res.experiments,
+    runs: res.runs,
+    seconds: res.seconds,
+    started: res.started,
+  }));
+  const first = inputs[0].res;
+  const pooled = `Pooled by \`paper --merge\` from ${sources
+    .map((s) => `${s.dir} (seeds ${s.seeds.join(', ')}; ${s.experiments.join(', ')})`)
+    .join(
+      ', ',
+    )}: the learning rate of each condition chosen again by the mean validation error over all the seeds; ${duplicates} runs present in two inputs with identical numbers counted once.`;
+  return {
+    ...first,
+    seeds,
+    experiments: EXPERIMENTS.filter((e) => inputs.some((x) => x.res.experiments.includes(e))),
+    started: sources.map((s) => s.started).sort()[0],
+    seconds: Math.round(sources.reduce((a, s) => a + s.seconds, 0) * 10) / 10,
+    runs: sources.reduce((a, s) => a + s.runs, 0),
+    protocol: [...first.protocol.map((line) => line.replace(SEEDS_LINE, `Seeds: ${seeds.join(', ')}`)), pooled],
+    rows,
+    verdicts: verdicts(rows),
+    sources,
+  };
+}
