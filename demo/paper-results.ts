@@ -72,6 +72,20 @@ import {
   verdicts as seedsVerdicts,
 } from '../results/paper-token-seeds456/results.json';
 import seedsBalance from '../results/paper-token-seeds456/balance-token.svg?raw';
+import {
+  preset as pooledPreset,
+  runs as pooledRuns,
+  seconds as pooledSeconds,
+  seeds as pooledSeeds,
+  settings as pooledSettings,
+  sources as pooledSources,
+  target as pooledTarget,
+  verdicts as pooledVerdicts,
+} from '../results/paper-token-seeds1-6/results.json';
+import pooledBalance from '../results/paper-token-seeds1-6/balance-token.svg?raw';
+import pooledRecipe from '../results/paper-token-seeds1-6/recipe-token.svg?raw';
+import pooledRl from '../results/paper-token-seeds1-6/rl-token.svg?raw';
+import pooledLength from '../results/paper-token-seeds1-6/rl-token-length.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -90,7 +104,8 @@ interface Verdict {
 interface ResultSet {
   id: string;
   title: string;
-  meta: { preset: string; target: string; seeds: number[]; runs: number; seconds: number };
+  /** `pooledFrom`: a set pooled by `paper --merge` from this many runs (runs and seconds are their sums). */
+  meta: { preset: string; target: string; seeds: number[]; runs: number; seconds: number; pooledFrom?: number };
   settings: Record<string, string>;
   verdicts: Verdict[];
   plots: Record<string, string>;
@@ -105,8 +120,9 @@ const pick = (
   seconds: number,
   settings: unknown,
   verdicts: unknown,
+  pooledFrom?: number,
 ) => ({
-  meta: { preset, target, seeds, runs, seconds },
+  meta: { preset, target, seeds, runs, seconds, pooledFrom },
   settings: settings as Record<string, string>,
   verdicts: verdicts as Verdict[],
 });
@@ -143,6 +159,22 @@ const SETS: ResultSet[] = [
     title: 'Token task (setting B), third run: fresh seeds 4-6',
     ...pick(seedsPreset, seedsTarget, seedsSeeds, seedsRuns, seedsSeconds, seedsSettings, seedsVerdicts),
     plots: { rl: seedsRl, 'rl response length': seedsLength, balance: seedsBalance, recipe: seedsRecipe },
+  },
+  {
+    // The second and third runs pooled (`paper --merge`): six seeds, learning rates chosen over all of them.
+    id: 'token-pooled',
+    title: 'Token task (setting B): seeds 1-6 pooled',
+    ...pick(
+      pooledPreset,
+      pooledTarget,
+      pooledSeeds,
+      pooledRuns,
+      pooledSeconds,
+      pooledSettings,
+      pooledVerdicts,
+      pooledSources.length,
+    ),
+    plots: { rl: pooledRl, 'rl response length': pooledLength, balance: pooledBalance, recipe: pooledRecipe },
   },
 ];
 
@@ -196,7 +228,8 @@ export class PaperResults extends LitElement {
       <p class="muted">
         The paper's claims tested at small scale with this project's kernels and scheduler (<code>npm run paper</code>; the
         rules are fixed in advance in <code>src/paper/verdicts.ts</code>). Preset ${s.meta.preset}, seeds
-        ${s.meta.seeds.join(', ')}, ${s.meta.runs} runs in ${(s.meta.seconds / 60).toFixed(0)} min.
+        ${s.meta.seeds.join(', ')}, ${s.meta.pooledFrom ? `pooled from ${s.meta.pooledFrom} runs of ` : ''}${s.meta.runs} training
+        runs in ${(s.meta.seconds / 60).toFixed(0)} min.
       </p>
       <div class="row targets" role="group" aria-label="setting and post-training target">
         ${SETS.map(
