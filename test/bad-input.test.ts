@@ -100,6 +100,11 @@ const planCases: [string, (p: Mutable) => unknown, RegExp][] = [
     /phases\[0\]\.hops: hops is \[lo, hi\] with 1 <= lo <= hi <= task\.maxHops/,
   ],
   [
+    'an unknown weight-decay choice',
+    (p) => (p.phases[0].decayParams = 'biases'),
+    /phases\[0\]\.decayParams: Invalid option: expected one of "matrices"\|"all"/,
+  ],
+  [
     'heads not dividing the width',
     (p) => pointer(p, { kind: 'pointer' }, { kind: 'transformer', dModel: 30, heads: 4 }),
     /model\.heads: heads must divide dModel/,

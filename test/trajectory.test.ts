@@ -32,12 +32,18 @@ beforeAll(async () => {
 const STEPS = 10;
 const OPT: AdamWConfig = { lr: 0.01, weightDecay: 0.01, maxNorm: 1 };
 
-/** The CPU side of a trajectory: f32 parameters and moments, updated by the reference AdamW. */
+/**
+ * The CPU side of a trajectory: f32 parameters and moments, updated by the reference AdamW. Weight
+ * decay applies to the matrices (two or more dimensions), not to biases and layernorm vectors.
+ */
 class ReferenceAdamW {
   readonly m: Record<string, Float32Array> = {};
   readonly v: Record<string, Float32Array> = {};
   step = 0;
-  constructor(readonly params: Record<string, Float32Array>) {
+  constructor(
+    readonly params: Record<string, Float32Array>,
+    private readonly shapes: Record<string, readonly number[]>,
+  ) {
     for (const [k, p] of Object.entries(params)) {
       this.m[k] = new Float32Array(p.length);
       this.v[k] = new Float32Array(p.length);
@@ -48,7 +54,12 @@ class ReferenceAdamW {
     let ss = 0;
     for (const g of Object.values(grads)) for (const x of g) ss += Math.fround(x) ** 2;
     for (const [k, p] of Object.entries(this.params)) {
-      adamwRef(p, this.m[k], this.v[k], Float32Array.from(grads[k]), Float32Array.of(ss), p.length, { ...OPT, step: this.step });
+      const weightDecay = this.shapes[k].length >= 2 ? OPT.weightDecay : 0;
+      adamwRef(p, this.m[k], this.v[k], Float32Array.from(grads[k]), Float32Array.of(ss), p.length, {
+        ...OPT,
+        weightDecay,
+        step: this.step,
+      });
     }
   }
   get f64(): Record<string, Float64Array> {
@@ -56,10 +67,11 @@ class ReferenceAdamW {
   }
 }
 
-async function readParams(arena: Arena): Promise<Record<string, Float32Array>> {
-  const out: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(arena.views)) out[k] = await rt.readF32(t);
-  return out;
+/** The reference optimizer, starting from the GPU model's parameters. */
+async function referenceFor(arena: Arena): Promise<ReferenceAdamW> {
+  const params: Record<string, Float32Array> = {};
+  for (const [k, t] of Object.entries(arena.views)) params[k] = await rt.readF32(t);
+  return new ReferenceAdamW(params, Object.fromEntries(Object.entries(arena.views).map(([k, t]) => [k, t.shape])));
 }
 
 function expectSameTrajectory(gpu: number[], cpu: number[], rtol: number): void {
@@ -77,7 +89,7 @@ describe('pinned 10-step trajectories, GPU against the CPU reference', () => {
       const shape = { B: 32, n: 16, d: 6, k: 6 };
       const model = new LsaModel(rt, { form, d: shape.d, n: shape.n, batch: shape.B, seed: 2, initStd: 0.3 });
       const opt = new AdamW(rt, model.params, model.grads, OPT);
-      const ref = new ReferenceAdamW(await readParams(model.params));
+      const ref = await referenceFor(model.params);
       const rng = new Rng(77);
       const gpu: number[] = [];
       const cpu: number[] = [];
@@ -110,7 +122,7 @@ describe('pinned 10-step trajectories, GPU against the CPU reference', () => {
   it('transformer, cross-entropy', async () => {
     const model = new TransformerModel(rt, cfg, { B, T }, 6);
     const opt = new AdamW(rt, model.params, model.grads, OPT);
-    const ref = new ReferenceAdamW(await readParams(model.params));
+    const ref = await referenceFor(model.params);
     const rng = new Rng(5);
     // A learnable pattern: the next token is the current one plus one (mod V).
     const tokens = Array.from({ length: B * T }, () => rng.int(cfg.vocab));
@@ -137,7 +149,7 @@ describe('pinned 10-step trajectories, GPU against the CPU reference', () => {
   it('transformer, clipped policy gradient with KL and entropy', async () => {
     const model = new TransformerModel(rt, cfg, { B, T }, 7);
     const opt = new AdamW(rt, model.params, model.grads, OPT);
-    const ref = new ReferenceAdamW(await readParams(model.params));
+    const ref = await referenceFor(model.params);
     const rng = new Rng(9);
     // A fixed batch of "sampled" completions: tokens, and which of them were generated (mask).
     const tokens = Array.from({ length: B * T }, () => rng.int(cfg.vocab));

@@ -203,6 +203,11 @@ export const phaseSchema = z
     lr: z.number().positive('must be > 0').max(10, 'must be <= 10 (larger is not a learning rate)'),
     schedule: lrSchedule.default({ kind: 'cosine', warmup: 0, floor: 0.1 }),
     weightDecay: z.number().min(0).max(1).default(0),
+    /**
+     * What weight decay applies to: 'matrices' (tensors of two or more dimensions: weights and
+     * embeddings; biases and layernorm parameters are not decayed, as in GPT-2) or 'all'.
+     */
+    decayParams: z.enum(['matrices', 'all']).default('matrices'),
     /** Clip the global gradient norm to this (0: no clipping). */
     maxNorm: z.number().min(0).default(1),
     /** RL only: samples per prompt (the batch holds batch / group prompts) and the Gaussian policy's std. */

@@ -283,6 +283,7 @@ export async function runPlan(
       const phaseOpt = new AdamW(rt, suite.params, suite.grads, {
         lr: phase.lr,
         weightDecay: phase.weightDecay,
+        decay: phase.decayParams,
         maxNorm: phase.maxNorm,
       });
       opt = phaseOpt;
