@@ -116,6 +116,35 @@ describe('paper --merge', () => {
     expect(m.protocol.at(-1)).toMatch(/1 runs present in two inputs with identical numbers counted once/);
   });
 
+  it('with --only pools just those experiments, whatever protocol the others ran under', () => {
+    const withRl = (res: PaperResults, rlLine: string): PaperResults => ({
+      ...res,
+      experiments: ['rl', 'recipe'],
+      protocol: [res.protocol[0], `2. RL: ${rlLine}`, '4. Recipe: five variants.', res.protocol[1]],
+      rows: [...res.rows, { ...res.rows[0], experiment: 'rl', condition: { band: 'medium', N: 8 } }],
+    });
+    const a = withRl(low(), 'lr 0.001');
+    const b = withRl(high(), 'lr 0.01');
+    const pair = [
+      { dir: 'a', res: a },
+      { dir: 'b', res: b },
+    ];
+    // Whole, they do not pool: experiment 2's protocol differs.
+    expect(refusal(() => mergeResults(pair))).toMatch(/their protocol texts differ/);
+    const m = mergeResults(pair, ['recipe']);
+    expect(m.experiments).toEqual(['recipe']);
+    expect(m.rows.every((r) => r.experiment === 'recipe')).toBe(true);
+    expect(m.rows).toHaveLength(12);
+    expect(m.protocol.slice(0, 3)).toEqual(['Task: pointer chasing.', '4. Recipe: five variants.', 'Seeds: 1, 2, 3, 4.']);
+    expect(m.sources?.map((s) => [s.experiments, s.ran])).toEqual([
+      [['recipe'], ['rl', 'recipe']],
+      [['recipe'], ['rl', 'recipe']],
+    ]);
+    expect(refusal(() => mergeResults(pair, ['sft']))).toMatch(
+      /a holds none of the experiments to pool \(sft\); it has rl, recipe/,
+    );
+  });
+
   it('refuses what does not pool, naming the conflict', () => {
     const pair = (b: PaperResults) => () =>
       mergeResults([

@@ -249,7 +249,7 @@ function buildProgram(): Command {
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
-      'run nothing: pool comma-separated result folders of one protocol (e.g. seeds 1-3 and 4-6) into --out, choosing learning rates and verdicts over all their seeds',
+      'run nothing: pool comma-separated result folders of one protocol (e.g. seeds 1-3 and 4-6) into --out, choosing learning rates and verdicts over all their seeds (with --only: just those experiments)',
     )
     .action(
       async (
@@ -272,7 +272,7 @@ function buildProgram(): Command {
           // The default --out is the default run's folder: a pooled set must name its own.
           if (cmd.getOptionValueSource('out') === 'default')
             throw new UserError('--merge needs --out DIR, a folder for the pooled set (not the default results/paper)');
-          return mergePaperCli(opts.merge, opts.out);
+          return mergePaperCli(opts.merge, opts.out, opts.only ? paperOptions(opts).experiments : undefined);
         }
         const parsed = paperOptions(opts);
         const rt = await runtime();

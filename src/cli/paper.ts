@@ -110,17 +110,18 @@ function readResults(dir: string): PaperResults {
 }
 
 /**
- * `paper --merge A,B,... --out DIR`: pool the rows of runs of one protocol on different seeds into
- * DIR (results.json, report, plots), the learning rates chosen again and the verdicts computed over
- * all the seeds. Refuses inputs that do not pool (see src/paper/merge.ts) before writing anything.
+ * `paper --merge A,B,... --out DIR [--only EXPERIMENTS]`: pool the rows of runs of one protocol on
+ * different seeds into DIR (results.json, report, plots), the learning rates chosen again and the
+ * verdicts computed over all the seeds; `--only` pools just those experiments. Refuses inputs that
+ * do not pool (see src/paper/merge.ts) before writing anything.
  */
-export function mergePaperCli(dirs: string, out: string): void {
+export function mergePaperCli(dirs: string, out: string, only?: readonly ExperimentName[]): void {
   const list = dirs
     .split(',')
     .map((d) => d.trim())
     .filter(Boolean);
   const inputs = list.map((dir) => ({ dir, res: readResults(dir) }));
-  const res = mergeResults(inputs);
+  const res = mergeResults(inputs, only);
   if (list.some((d) => resolve(d) === resolve(out)))
     throw new UserError(`--out ${out} is one of the --merge inputs; write the pooled set to a new folder`);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);

@@ -12,7 +12,7 @@
  * kept once (with its RL curve, if either has one). Anything else is an error naming the conflict.
  */
 import { UserError } from '../device/errors.ts';
-import { EXPERIMENTS } from './protocol.ts';
+import { type ExperimentName, EXPERIMENTS } from './protocol.ts';
 import type { MergeSource, PaperResults } from './report.ts';
 import { conditionKey, mean, type Row, verdicts } from './verdicts.ts';
 
@@ -23,6 +23,14 @@ export interface MergeInput {
 }
 
 const SEEDS_LINE = /^Seeds: \d+(, \d+)*/;
+/** A protocol line about one experiment starts with its number ("2. RL: ..."). */
+const EXPERIMENT_LINE = /^([1-9])\. /;
+
+/** The experiment a protocol line describes, if it describes one. */
+function lineExperiment(line: string): ExperimentName | undefined {
+  const m = EXPERIMENT_LINE.exec(line);
+  return m ? EXPERIMENTS[Number(m[1]) - 1] : undefined;
+}
 
 /** A run's identity: two rows with the same key are the same run. */
 const runKey = (r: Row) =>
@@ -42,8 +50,32 @@ function sameOrThrow(inputs: MergeInput[], what: string, of: (res: PaperResults)
       );
 }
 
-export function mergeResults(inputs: MergeInput[]): PaperResults {
-  if (inputs.length < 2) throw new UserError(`--merge needs at least two result folders, got ${inputs.length}`);
+/**
+ * Pool `inputs`; with `only`, just those experiments' rows (and protocol lines: the inputs' other
+ * experiments may have run under another protocol, as long as these did not).
+ */
+export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]): PaperResults {
+  if (all.length < 2) throw new UserError(`--merge needs at least two result folders, got ${all.length}`);
+  const keep = (e: ExperimentName) => !only || only.includes(e);
+  const inputs = all.map(({ dir, res }) => {
+    const experiments = res.experiments.filter(keep);
+    if (!experiments.length)
+      throw new UserError(
+        `${dir} holds none of the experiments to pool (${only?.join(', ')}); it has ${res.experiments.join(', ')}`,
+      );
+    return {
+      dir,
+      res: {
+        ...res,
+        experiments,
+        rows: res.rows.filter((r) => keep(r.experiment)),
+        protocol: res.protocol.filter((line) => {
+          const e = lineExperiment(line);
+          return !e || keep(e);
+        }),
+      },
+    };
+  });
   sameOrThrow(inputs, 'presets', (r) => r.preset);
   sameOrThrow(inputs, 'targets', (r) => r.target);
   sameOrThrow(inputs, 'adapters', (r) => `${r.adapter.vendor} / ${r.adapter.architecture}`);
@@ -98,10 +130,11 @@ export function mergeResults(inputs: MergeInput[]): PaperResults {
   }
 
   const seeds = [...new Set(inputs.flatMap((x) => x.res.seeds))].sort((a, b) => a - b);
-  const sources: MergeSource[] = inputs.map(({ dir, res }) => ({
+  const sources: MergeSource[] = inputs.map(({ dir, res }, i) => ({
     dir,
     seeds: res.seeds,
     experiments: res.experiments,
+    ...(res.experiments.length < all[i].res.experiments.length ? { ran: all[i].res.experiments } : {}),
     runs: res.runs,
     seconds: res.seconds,
     started: res.started,

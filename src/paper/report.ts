@@ -51,7 +51,11 @@ export interface PaperResults {
 export interface MergeSource {
   dir: string;
   seeds: number[];
+  /** The experiments taken from it. */
   experiments: ExperimentName[];
+  /** Where it ran more than was taken (`--merge --only`): every experiment it ran. */
+  ran?: ExperimentName[];
+  /** Of the whole run (all it ran). */
   runs: number;
   seconds: number;
   started: string;
@@ -213,7 +217,8 @@ function sectionsOf(res: PaperResults): { setting: SettingName; e: ExperimentNam
 function runsLine(res: PaperResults): string {
   if (!res.sources) return `${res.runs} training runs in ${res.seconds} s`;
   const from = res.sources.map(
-    (s) => `${s.dir}: seeds ${s.seeds.join(', ')}, ${s.experiments.join(', ')}, ${s.runs} runs in ${s.seconds} s`,
+    (s) =>
+      `${s.dir}: seeds ${s.seeds.join(', ')}, ${s.experiments.join(', ')}${s.ran ? ` (its run: ${s.ran.join(', ')})` : ''}, ${s.runs} runs in ${s.seconds} s`,
   );
   return `pooled from ${res.sources.length} result sets (${from.join('; ')})`;
 }
