@@ -12,6 +12,7 @@ import {
   SIGNIFICANCE_LEVEL,
   SMALL_M,
 } from './protocol.ts';
+import { Rng } from '../reference/random.ts';
 
 /** One measured run: a condition, a seed, a learning rate, and its held-out metrics. */
 export interface Row {
@@ -159,24 +160,21 @@ export function signFlipP(d: number[]): number {
     for (let mask = 0; mask < 1 << n; mask++) if (sumOf((i) => ((mask >> i) & 1) === 1) >= observed - tol) atLeast++;
     return atLeast / 2 ** n;
   }
-  // mulberry32: a fixed stream, so the same differences always give the same p.
-  let state = 0x9e3779b9;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  // A fixed stream, so the same differences always give the same p.
+  const rng = new Rng(0x9e3779b9);
   let atLeast = 1; // the observed assignment
-  for (let k = 1; k < SAMPLED_FLIPS; k++) if (sumOf(() => random() < 0.5) >= observed - tol) atLeast++;
+  for (let k = 1; k < SAMPLED_FLIPS; k++) if (sumOf(() => rng.next() < 0.5) >= observed - tol) atLeast++;
   return atLeast / SAMPLED_FLIPS;
 }
 
-/** The paired test of `better - worse` over the seeds both sides have (positive: the claim's way). */
-export function pairedTest(better: Map<number, number>, worse: Map<number, number>): SeedTest {
-  const d = [...better]
-    .filter(([seed]) => worse.has(seed))
-    .map(([seed, b]) => b - (worse.get(seed) as number))
+/**
+ * The paired test of a claim that per seed `larger` exceeds `smaller` (e.g. the error of the
+ * alternative over the recipe's), on the seeds both sides have.
+ */
+export function pairedTest(larger: Map<number, number>, smaller: Map<number, number>): SeedTest {
+  const d = [...larger]
+    .filter(([seed]) => smaller.has(seed))
+    .map(([seed, x]) => x - (smaller.get(seed) as number))
     .filter(Number.isFinite);
   return { seeds: d.length, agree: d.filter((x) => x > 0).length, meanDiff: d.length ? mean(d) : Number.NaN, p: signFlipP(d) };
 }
@@ -349,10 +347,6 @@ export function tailGains(rows: Row[], model: string, pretrain: string, match: s
     end.map((r) => [r.seed, ((start.get(r.seed) ?? Number.NaN) - r.metrics.tail) / (start.get(r.seed) ?? Number.NaN)]),
   );
 }
-
-/** The relative tail gain, mean over seeds. */
-export const tailGain = (rows: Row[], model: string, pretrain: string, match: string): number =>
-  mean([...tailGains(rows, model, pretrain, match).values()]);
 
 export function balanceVerdict(rows: Row[]): RuleResult {
   const balance = rows.filter((r) => r.experiment === 'balance');
