@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { LsaModel } from '../src/models/lsa.ts';
 import { TransformerModel } from '../src/models/transformer.ts';
-import { AdamW, type AdamWConfig, decayRanges } from '../src/train/optimizer.ts';
+import { AdamW, type AdamWConfig, paramRanges } from '../src/train/optimizer.ts';
 import { getTestRuntime } from './runtime.ts';
 
 let rt: Runtime;
@@ -76,23 +76,59 @@ describe('AdamW weight decay', () => {
   });
 
   it('cuts the arena into alternating runs that cover it exactly', () => {
-    const ranges = decayRanges(model.params, 'matrices');
+    const byShape = (_: string, shape: readonly number[]) => (shape.length >= 2 ? 'decayed' : 'undecayed');
+    const ranges = paramRanges(model.params, byShape);
     expect(ranges[0].start).toBe(0);
     expect(ranges.at(-1)?.end).toBe(model.params.all.size);
     for (let i = 1; i < ranges.length; i++) {
       expect(ranges[i].start).toBe(ranges[i - 1].end);
-      expect(ranges[i].decayed).toBe(!ranges[i - 1].decayed);
+      expect(ranges[i].kind).not.toBe(ranges[i - 1].kind);
     }
-    // Every slot lies inside the one range decayed as its shape says.
+    // Every slot lies inside the one range of its kind.
     for (const [name, offset] of Object.entries(model.params.offsets)) {
       const t = model.params.views[name];
       const r = ranges.find((x) => x.start <= offset && offset + t.size <= x.end);
-      expect(r?.decayed, name).toBe(t.shape.length >= 2);
+      expect(r?.kind, name).toBe(byShape(name, t.shape));
     }
     // Only matrices (the LSA's factors): one range, one dispatch.
     const lsa = new LsaModel(rt, { form: 'factorised', d: 4, n: 8, batch: 2, seed: 1 });
-    expect(decayRanges(lsa.params, 'matrices')).toEqual([{ start: 0, end: lsa.params.all.size, decayed: true }]);
+    expect(paramRanges(lsa.params, byShape)).toEqual([{ start: 0, end: lsa.params.all.size, kind: 'decayed' }]);
     lsa.destroy();
+  });
+
+  it('trains only the named tensors, with the gradient norm taken over theirs alone', async () => {
+    const before = await snapshot();
+    // Gradients everywhere (each tensor its own constant), so that a frozen tensor would move.
+    const g: Record<string, number> = {};
+    for (const [i, [k, t]] of Object.entries(model.grads.views).entries()) {
+      g[k] = 0.01 * (i + 1);
+      rt.write(t, new Float32Array(t.size).fill(g[k]));
+    }
+    const sumSq = (names: string[]) => names.reduce((a, k) => a + model.grads.views[k].size * Math.fround(g[k]) ** 2, 0);
+    // One tensor (the head), and two apart (the embeddings first in the arena, the head last).
+    for (const trainable of [['head'], ['wte', 'head']]) {
+      const opt = new AdamW(rt, model.params, model.grads, { lr: 0.01, weightDecay: 0.1, trainable });
+      opt.update();
+      const after = await snapshot();
+      for (const k of Object.keys(before)) {
+        if (trainable.includes(k)) expect(after[k], k).not.toEqual(before[k]);
+        else expect(after[k], `${k} is frozen`).toEqual(before[k]);
+      }
+      const [norm] = await rt.readF32(opt.gradSumSq);
+      expect(Math.abs(norm - sumSq(trainable)) / sumSq(trainable), trainable.join(' ')).toBeLessThan(1e-5);
+      opt.destroy();
+      for (const [k, t] of Object.entries(model.params.views)) rt.write(t, before[k]);
+    }
+    // Nothing frozen: the norm of every gradient.
+    const all = new AdamW(rt, model.params, model.grads, { lr: 0.01 });
+    all.update();
+    const [whole] = await rt.readF32(all.gradSumSq);
+    expect(Math.abs(whole - sumSq(Object.keys(g))) / sumSq(Object.keys(g))).toBeLessThan(1e-5);
+    all.destroy();
+    for (const [k, t] of Object.entries(model.params.views)) rt.write(t, before[k]);
+    expect(() => new AdamW(rt, model.params, model.grads, { lr: 0.1, trainable: ['heads'] })).toThrow(
+      /unknown parameter "heads" in trainable; this model has wte, wpe, .*head/,
+    );
   });
 
   it('refuses an unknown decay choice, naming the valid ones', () => {

@@ -92,6 +92,41 @@ describe('runPlan', () => {
   });
 });
 
+describe('a phase that trains some tensors only', () => {
+  it('moves the named tensors and leaves the others bit for bit (an output-only probe)', async () => {
+    const params: Float32Array[] = [];
+    const probe = {
+      ...tiny,
+      phases: [tiny.phases[0], { ...tiny.phases[1], train: ['P'] }],
+    };
+    let shapes: { name: string; shape: number[] }[] = [];
+    await runPlan(rt, probe, () => {}, {
+      checkpointEvery: 1000,
+      onCheckpoint: (c) => {
+        params.push(c.params);
+        shapes = c.paramShapes;
+      },
+    });
+    // Checkpoints at the end of each phase: after pretraining and after the probe.
+    expect(params).toHaveLength(2);
+    const [pre, post] = params;
+    // A checkpoint holds the parameter arena as is: each tensor starts at an aligned offset.
+    const align = rt.limits.minStorageBufferOffsetAlignment / 4;
+    let at = 0;
+    const moved: Record<string, boolean> = {};
+    for (const { name, shape } of shapes) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      moved[name] = pre.slice(at, at + n).some((x, i) => x !== post[at + i]);
+      at += Math.ceil(n / align) * align;
+    }
+    expect(at).toBe(pre.length);
+    expect(moved).toEqual({ Q: false, P: true });
+    await expect(runPlan(rt, { ...probe, phases: [{ ...tiny.phases[0], train: ['W'] }] })).rejects.toThrow(
+      /phases\[0\]\.train: unknown parameter "W"; this model's parameters: Q, P/,
+    );
+  });
+});
+
 describe('curation and schedules', () => {
   const scores = Float64Array.from([0.5, 3, 1, 9, 2, 7, 4, 8, 6, 5]);
   const rng = () => new StreamRng('t', 1);

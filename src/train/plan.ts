@@ -208,6 +208,12 @@ export const phaseSchema = z
      * embeddings; biases and layernorm parameters are not decayed, as in GPT-2) or 'all'.
      */
     decayParams: z.enum(['matrices', 'all']).default('matrices'),
+    /**
+     * The parameter tensors this phase trains, by name (default: all of them); the others stay as
+     * they are. E.g. ["head"] fine-tunes the output layer alone: an output-only probe of what
+     * pretraining built. Names are checked against the model when the run starts.
+     */
+    train: z.array(z.string().min(1)).min(1, 'name at least one parameter (leave train out to train all)').optional(),
     /** Clip the global gradient norm to this (0: no clipping). */
     maxNorm: z.number().min(0).default(1),
     /** RL only: samples per prompt (the batch holds batch / group prompts) and the Gaussian policy's std. */

@@ -19,7 +19,7 @@ import { StreamRng } from '../tasks/regression.ts';
 import { type Checkpoint, CheckpointError } from './checkpoint.ts';
 import { FiniteMonitor, LastGood, NonFiniteError } from './monitor.ts';
 import { AdamW } from './optimizer.ts';
-import { type Phase, type Plan, parsePlan } from './plan.ts';
+import { type Phase, type Plan, PlanError, parsePlan } from './plan.ts';
 import { pointerSuite } from './suite-pointer.ts';
 import { regressionSuite } from './suite-regression.ts';
 import type { RolloutStats, Suite, SuiteMetrics } from './suite.ts';
@@ -243,6 +243,21 @@ export async function runPlan(
   const ring = Math.max(...plan.phases.map((p) => Math.min(logEveryOf(p.kind), p.steps)));
   let monitor = new FiniteMonitor(rt, suite.params, suite.grads, ring);
   const paramShapes = paramShapesOf(suite);
+  // A phase that trains some tensors only must name this model's tensors (known once the model is).
+  const names = paramShapes.map((s) => s.name);
+  const unknown = plan.phases.flatMap((p, i) =>
+    (p.train ?? [])
+      .filter((n) => !names.includes(n))
+      .map((n) => ({
+        path: `phases[${i}].train`,
+        message: `unknown parameter "${n}"; this model's parameters: ${names.join(', ')}`,
+      })),
+  );
+  if (unknown.length) {
+    monitor.destroy();
+    suite.destroy();
+    throw new PlanError(unknown);
+  }
   const resume = opts.resume;
   const results: PhaseResult[] = resume ? [...resume.results] : [];
   let globalStep = resume?.globalStep ?? 0;
@@ -284,6 +299,7 @@ export async function runPlan(
         lr: phase.lr,
         weightDecay: phase.weightDecay,
         decay: phase.decayParams,
+        ...(phase.train ? { trainable: phase.train } : {}),
         maxNorm: phase.maxNorm,
       });
       opt = phaseOpt;
