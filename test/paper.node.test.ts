@@ -270,8 +270,12 @@ describe('npm run paper -- --preset tiny', () => {
         expect(count(setting, 'rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
         // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced;
         // setting A for the LSA (its lr grid) and the ICL transformer (its own grid), the token setting for its transformer.
+        // Then the output-only probe from both full pretrainings.
         const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
-        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe(3 * balanceLrs * p.seeds);
+        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2) * balanceLrs * p.seeds);
+        expect(count(setting, 'balance', (r) => r.condition.match === 'probe' && r.condition.stage === 'post')).toBe(
+          2 * balanceLrs * p.seeds,
+        );
         expect(count(setting, 'recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
       }
       // The token rows carry the overthinking measures.
@@ -297,6 +301,15 @@ describe('npm run paper -- --preset tiny', () => {
         ['regression', 'token'].flatMap((s) => EXPERIMENTS.map((e) => `${s} ${e}`)),
       );
       for (const v of res.verdicts) expect(['confirmed', 'not confirmed', 'mixed']).toContain(v.verdict);
+      // Experiment 3 judges the probe beside post-training, for each model.
+      const probes = res.verdicts
+        .filter((v) => v.experiment === 'balance')
+        .flatMap((v) => v.criteria.filter((c) => c.name.endsWith('(probe)')));
+      expect(probes.map((c) => c.name)).toEqual([
+        'lsa: balanced > imbalanced (probe)',
+        'icl: balanced > imbalanced (probe)',
+        'gpt: balanced > imbalanced (probe)',
+      ]);
       // The report and one SVG per experiment.
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       for (const e of EXPERIMENTS)

@@ -18,6 +18,7 @@ import {
   type IclPreset,
   MIXTURES,
   type ModelName,
+  OUTPUT_PARAMS,
   PRESET_TABLE,
   type PresetName,
   type Preset,
@@ -515,6 +516,25 @@ export async function balanceExperiment(lab: Lab): Promise<void> {
         const name = `balance ${model} ${pretrain} ${match} lr=${lr} seed ${seed}`;
         return {
           result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model), name, model),
+          pretrainMix: lab.mixtures[s.mix],
+          extra: { pretrainSteps: s.steps },
+        };
+      });
+    }
+    // The output-only probe: post-training's SFT from each full pretraining, training the output
+    // layer alone. Rows: match 'probe' (its start is the unmatched start, measured again under it).
+    for (const pretrain of ['balanced', 'imbalanced'] as const) {
+      for (const seed of lab.opts.seeds) {
+        const s = start(seed, pretrain, 'unmatched');
+        const cond = { model, pretrain, match: 'probe', stage: 'start', pretrainSteps: s.steps };
+        await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
+      }
+      await lab.sweep('balance', { model, pretrain, match: 'probe', stage: 'post' }, scale.postLrs, async (seed, lr) => {
+        const s = start(seed, pretrain, 'unmatched');
+        const sft = sftPhase(lab, RECIPE.sftRule, RECIPE.sftM, lab.preset.sftBudget, lr, scale.sftPool);
+        const name = `balance ${model} ${pretrain} probe lr=${lr} seed ${seed}`;
+        return {
+          result: await lab.post(seed, s.from, [{ ...sft, train: OUTPUT_PARAMS[model] }], name, model),
           pretrainMix: lab.mixtures[s.mix],
           extra: { pretrainSteps: s.steps },
         };

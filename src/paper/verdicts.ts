@@ -356,18 +356,22 @@ export function balanceVerdict(rows: Row[]): RuleResult {
     const imbSeeds = tailGains(rows, model, 'imbalanced', 'unmatched');
     const imb = mean([...imbSeeds.values()]);
     numbers[`${model} imbalanced tail gain`] = imb;
-    const matches = ['unmatched', 'matched-target', 'matched-tail'].filter((match) =>
+    const matches = ['unmatched', 'matched-target', 'matched-tail', 'probe'].filter((match) =>
       balance.some((r) => r.condition.model === model && r.condition.pretrain === 'balanced' && r.condition.match === match),
     );
     return matches.map((match) => {
       const balSeeds = tailGains(rows, model, 'balanced', match);
       const bal = mean([...balSeeds.values()]);
       numbers[`${model} balanced ${match} tail gain`] = bal;
-      const test = pairedTest(balSeeds, imbSeeds);
+      // The probe compares like with like: both pretrainings probed.
+      const otherSeeds = match === 'probe' ? tailGains(rows, model, 'imbalanced', 'probe') : imbSeeds;
+      const other = mean([...otherSeeds.values()]);
+      if (match === 'probe') numbers[`${model} imbalanced probe tail gain`] = other;
+      const test = pairedTest(balSeeds, otherSeeds);
       return {
         name: `${model}: balanced > imbalanced (${match})`,
-        held: bal > imb,
-        detail: `${model} ${match}: relative tail gain ${fmt(bal)} vs ${fmt(imb)}; ${testDetail(test)}`,
+        held: bal > other,
+        detail: `${model} ${match}: relative tail gain ${fmt(bal)} vs ${fmt(other)}; ${testDetail(test)}`,
         test,
       };
     });
@@ -376,7 +380,7 @@ export function balanceVerdict(rows: Row[]): RuleResult {
     experiment: 'balance',
     claim: 'Balanced pretraining builds latent capability that post-training activates (larger gains on rare directions)',
     verdict: verdictOf(criteria),
-    rule: "For each model (factorised LSA, ICL transformer): relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error, the last only when the target is not the tail alone) vs imbalanced pretraining. Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
+    rule: "For each model (factorised LSA, ICL transformer): relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error, the last only when the target is not the tail alone) vs imbalanced pretraining; and, where the rows have it, under the output-only probe (the output layer alone trained, from each full pretraining, both probed). Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
     criteria,
     numbers,
   };
