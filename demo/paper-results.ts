@@ -86,6 +86,31 @@ import pooledBalance from '../results/paper-token-seeds1-6/balance-token.svg?raw
 import pooledRecipe from '../results/paper-token-seeds1-6/recipe-token.svg?raw';
 import pooledRl from '../results/paper-token-seeds1-6/rl-token.svg?raw';
 import pooledLength from '../results/paper-token-seeds1-6/rl-token-length.svg?raw';
+import {
+  preset as rarePooledPreset,
+  runs as rarePooledRuns,
+  seconds as rarePooledSeconds,
+  seeds as rarePooledSeeds,
+  settings as rarePooledSettings,
+  sources as rarePooledSources,
+  target as rarePooledTarget,
+  verdicts as rarePooledVerdicts,
+} from '../results/paper-seeds1-6/results.json';
+import rarePooledBalance from '../results/paper-seeds1-6/balance.svg?raw';
+import rarePooledRecipe from '../results/paper-seeds1-6/recipe.svg?raw';
+import rarePooledRl from '../results/paper-seeds1-6/rl.svg?raw';
+import rarePooledSft from '../results/paper-seeds1-6/sft.svg?raw';
+import {
+  preset as sftPooledPreset,
+  runs as sftPooledRuns,
+  seconds as sftPooledSeconds,
+  seeds as sftPooledSeeds,
+  settings as sftPooledSettings,
+  sources as sftPooledSources,
+  target as sftPooledTarget,
+  verdicts as sftPooledVerdicts,
+} from '../results/paper-token-sft-seeds1-6/results.json';
+import sftPooledSft from '../results/paper-token-sft-seeds1-6/sft-token.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -175,6 +200,38 @@ const SETS: ResultSet[] = [
       pooledSources.length,
     ),
     plots: { rl: pooledRl, 'rl response length': pooledLength, balance: pooledBalance, recipe: pooledRecipe },
+  },
+  {
+    // The default run and the same protocol on seeds 4-6, pooled: six seeds, with the output-only probe.
+    id: 'rare-pooled',
+    title: 'Regression (setting A): seeds 1-6 pooled',
+    ...pick(
+      rarePooledPreset,
+      rarePooledTarget,
+      rarePooledSeeds,
+      rarePooledRuns,
+      rarePooledSeconds,
+      rarePooledSettings,
+      rarePooledVerdicts,
+      rarePooledSources.length,
+    ),
+    plots: { sft: rarePooledSft, rl: rarePooledRl, balance: rarePooledBalance, recipe: rarePooledRecipe },
+  },
+  {
+    // Experiment 1 of the token setting: the first run's seeds 1-3 and a run on seeds 4-6, pooled.
+    id: 'token-sft-pooled',
+    title: 'Token task (setting B): SFT, seeds 1-6 pooled',
+    ...pick(
+      sftPooledPreset,
+      sftPooledTarget,
+      sftPooledSeeds,
+      sftPooledRuns,
+      sftPooledSeconds,
+      sftPooledSettings,
+      sftPooledVerdicts,
+      sftPooledSources.length,
+    ),
+    plots: { sft: sftPooledSft },
   },
 ];
 

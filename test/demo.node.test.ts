@@ -164,26 +164,27 @@ describe('demo page (built, in Chromium)', () => {
     expect(await verdicts.allTextContents()).toHaveLength(4);
     for (const v of await verdicts.allTextContents()) expect(v).toMatch(/^(confirmed|not confirmed|mixed)$/);
     // Every result set (setting A's two targets, setting B's first run, its second run of experiments
-    // 2-4, the third on seeds 4-6, the two pooled) shows its own verdicts and plots, as its results.json has them.
+    // 2-4, the third on seeds 4-6, the two pooled; setting A's seeds 1-6 pooled; setting B's SFT on seeds 1-6
+    // pooled) shows its own verdicts and plots, as its results.json has them.
     const sets = page.locator('paper-results [role=group] button');
-    expect(await sets.count()).toBe(6);
+    expect(await sets.count()).toBe(8);
     const counts: number[] = [];
     const plots: number[] = [];
     const tests: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       await sets.nth(i).click();
       await expect.poll(() => sets.nth(i).getAttribute('aria-pressed')).toBe('true');
       counts.push((await verdicts.allTextContents()).length);
       plots.push(await page.locator('paper-results figure.plot').count());
       tests.push(await page.locator('[data-testid=paper-verdicts] p', { hasText: 'Paired tests over seeds' }).count());
     }
-    expect(counts).toEqual([4, 4, 4, 3, 3, 3]);
+    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1]);
     // Every verdict shows its paired tests over seeds.
     expect(tests).toEqual(counts);
     // Setting B's later runs add response length over RL training to the four experiments' plots.
-    expect(plots).toEqual([4, 4, 4, 4, 4, 4]);
-    // The pooled set (selected last) says what it was pooled from.
-    expect(await page.locator('paper-results p', { hasText: /pooled from 3 runs of 198 training/ }).count()).toBe(1);
+    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1]);
+    // A pooled set says what it was pooled from (the last one selected: two runs).
+    expect(await page.locator('paper-results p', { hasText: /pooled from 2 runs of \d+ training/ }).count()).toBe(1);
     await sets.nth(0).click();
 
     await page.screenshot({ path: join(ARTIFACTS, 'demo-1280x800.png'), fullPage: true });
