@@ -282,8 +282,9 @@ describe('npm run paper -- --preset tiny', () => {
       for (const r of res.rows.filter((x) => x.setting === 'token')) expect(Object.keys(r.metrics)).toContain('excess');
       // Token runs that end in RL carry the samples of every RL update (response length over training);
       // no other row does (setting A records none).
-      // (experiments 3-4 post-train with SFT then RL; lr 0 marks a measurement without training.)
-      const endsInRl = (r: Row) => r.setting === 'token' && r.lr > 0 && r.experiment !== 'sft';
+      // (experiments 3-4 post-train with SFT then RL, but for experiment 3's output-only probe, SFT
+      // alone; lr 0 marks a measurement without training.)
+      const endsInRl = (r: Row) => r.setting === 'token' && r.lr > 0 && r.experiment !== 'sft' && r.condition.match !== 'probe';
       for (const r of res.rows) {
         expect(r.curve !== undefined, `${r.setting} ${r.experiment} ${JSON.stringify(r.condition)}`).toBe(endsInRl(r));
         if (!r.curve) continue;
