@@ -81,8 +81,17 @@ export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]
   sameOrThrow(inputs, 'adapters', (r) => `${r.adapter.vendor} / ${r.adapter.architecture}`);
 
   sameOrThrow(inputs, 'settings', (r) => (r.settingsRun ?? ['regression']).join(', '));
-  // Protocol texts: the same lines, except the seed lists.
-  sameOrThrow(inputs, 'protocol texts', (r) => r.protocol.map((line) => line.replace(SEEDS_LINE, 'Seeds: …')).join('\n'));
+  // Protocol texts: the same lines, except the seed lists; a difference is named by its first line.
+  const lines = (r: PaperResults) => r.protocol.map((line) => line.replace(SEEDS_LINE, 'Seeds: …'));
+  const base = lines(inputs[0].res);
+  for (const x of inputs.slice(1)) {
+    const other = lines(x.res);
+    const at = Array.from({ length: Math.max(base.length, other.length) }, (_, i) => i).find((i) => base[i] !== other[i]);
+    if (at !== undefined)
+      throw new UserError(
+        `cannot pool ${inputs[0].dir} and ${x.dir}: their protocol texts differ at line ${at + 1} ("${base[at] ?? '(none)'}" vs "${other[at] ?? '(none)'}"); only runs of one protocol pool`,
+      );
+  }
 
   // Rows: the union, a run measured twice kept once.
   const byRun = new Map<string, { row: Row; dir: string }>();
