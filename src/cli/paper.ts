@@ -80,13 +80,13 @@ export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typ
       else if (++runs % 25 === 0) console.error(`  ${runs} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${msg}`);
     },
   });
-  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
-  writeReport(out, res);
+  writeResults(out, res);
   console.error(`(${res.runs} runs, ${res.seconds} s)`);
 }
 
-/** Write report.html, summary.md and the SVG plots of `res` into `out`, and print the verdicts. */
-function writeReport(out: string, res: PaperResults): void {
+/** Write results.json, report.html, summary.md and the SVG plots of `res` into `out`, and print the verdicts. */
+function writeResults(out: string, res: PaperResults): void {
+  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
   const { document } = parseHTML('<!doctype html><html><body></body></html>');
   const svgs = plotAll(res.rows, document as unknown as Document);
   for (const [e, svg] of Object.entries(svgs)) writeFileAtomic(join(out, `${e}.svg`), `${svg}\n`);
@@ -126,8 +126,7 @@ export function mergePaperCli(dirs: string, out: string, only?: readonly Experim
     throw new UserError(`--out ${out} is one of the --merge inputs; write the pooled set to a new folder`);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });
-  writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(res, null, 1)}\n`);
-  writeReport(out, res);
+  writeResults(out, res);
 }
 
 /**
@@ -149,6 +148,5 @@ export function renderPaperCli(dir: string): void {
     );
   const updated = { ...res, verdicts: recomputed };
   // The rows stay as the run wrote them; only the verdicts (derived from them) are brought up to date.
-  writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(updated, null, 1)}\n`);
-  writeReport(dir, updated);
+  writeResults(dir, updated);
 }

@@ -34,7 +34,7 @@ import {
   TOKEN_TARGETS,
   tokenPlan,
 } from './protocol.ts';
-import { mean, RECIPE_VARIANTS, type RlCurve, type Row } from './verdicts.ts';
+import { chooseLr, RECIPE_VARIANTS, type RlCurve, type Row } from './verdicts.ts';
 
 type Mixture = Readonly<Record<string, number>>;
 type Phases = PlanInput['phases'];
@@ -342,9 +342,7 @@ export class Lab {
         const { result, pretrainMix, extra } = await run(seed, lr);
         added.push(this.row(experiment, seed, { ...condition, ...extra }, lr, result, pretrainMix));
       }
-    const score = (lr: number) => mean(added.filter((r) => r.lr === lr).map((r) => r.validation.target));
-    const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
-    for (const r of added) r.chosen = r.lr === best;
+    chooseLr(added);
     this.rows.push(...added);
   }
 }

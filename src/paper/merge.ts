@@ -14,7 +14,7 @@
 import { UserError } from '../device/errors.ts';
 import { type ExperimentName, EXPERIMENTS } from './protocol.ts';
 import type { MergeSource, PaperResults } from './report.ts';
-import { conditionKey, mean, type Row, verdicts } from './verdicts.ts';
+import { chooseLr, conditionKey, type Row, verdicts } from './verdicts.ts';
 
 /** One input: its folder (for messages and the record of sources) and its results. */
 export interface MergeInput {
@@ -133,9 +133,7 @@ export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]
         throw new UserError(
           `cannot pool: condition "${key}" has lr ${lrs[0]} on seeds ${seedsOf(lrs[0])} but lr ${lr} on seeds ${seedsOf(lr)}; the inputs' learning-rate grids differ`,
         );
-    const score = (lr: number) => mean(rs.filter((r) => r.lr === lr).map((r) => r.validation.target));
-    const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
-    for (const r of rs) r.chosen = r.lr === best;
+    chooseLr(rs);
   }
 
   const seeds = [...new Set(inputs.flatMap((x) => x.res.seeds))].sort((a, b) => a - b);

@@ -128,6 +128,17 @@ export function meanOf(rows: Row[], experiment: ExperimentName, cond: Record<str
   return rs.length ? mean(rs.map((r) => r.metrics[metric])) : Number.NaN;
 }
 
+/**
+ * Mark as chosen the learning rate whose mean validation target error over `rows` (one condition's
+ * runs, every rate on the same seeds) is lowest; a tie goes to the rate that comes first.
+ */
+export function chooseLr(rows: Row[]): void {
+  const lrs = [...new Set(rows.map((r) => r.lr))];
+  const score = (lr: number) => mean(rows.filter((r) => r.lr === lr).map((r) => r.validation.target));
+  const best = lrs.reduce((a, b) => (score(b) < score(a) ? b : a));
+  for (const r of rows) r.chosen = r.lr === best;
+}
+
 /** Per seed, `metric` of the chosen row matching `cond` (seeds without one are absent). */
 export function perSeed(
   rows: Row[],

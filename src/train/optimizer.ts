@@ -13,10 +13,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { add } from '../kernels/elementwise.ts';
 import { type AdamWOptions, adamw, resolveAdamWOptions } from '../kernels/optim.ts';
 import { sumsq } from '../kernels/reduce.ts';
-
-/** Which parameters weight decay applies to: tensors of two or more dimensions, or every one. */
-export type DecayParams = 'matrices' | 'all';
-export const DECAY_PARAMS: readonly DecayParams[] = ['matrices', 'all'];
+import { DECAY_PARAMS, type DecayParams } from './plan.ts';
 
 export type AdamWConfig = Omit<AdamWOptions, 'step'> & {
   /** Default 'matrices': vectors (biases, layernorm gains and shifts) are not decayed. */

@@ -13,6 +13,10 @@ import { z } from 'zod';
 import { UserError } from '../device/errors.ts';
 import { POINTER_LAYOUTS, POINTER_VARIANTS } from '../tasks/pointer.ts';
 
+/** Which parameters weight decay applies to: tensors of two or more dimensions, or every one. */
+export const DECAY_PARAMS = ['matrices', 'all'] as const;
+export type DecayParams = (typeof DECAY_PARAMS)[number];
+
 /** A mixture: non-negative weights over the task's domains (normalised when sampling). */
 const mixture = z.record(z.string(), z.number().min(0, 'mixture weights must be >= 0'));
 
@@ -207,7 +211,7 @@ export const phaseSchema = z
      * What weight decay applies to: 'matrices' (tensors of two or more dimensions: weights and
      * embeddings; biases and layernorm parameters are not decayed, as in GPT-2) or 'all'.
      */
-    decayParams: z.enum(['matrices', 'all']).default('matrices'),
+    decayParams: z.enum(DECAY_PARAMS).default('matrices'),
     /**
      * The parameter tensors this phase trains, by name (default: all of them); the others stay as
      * they are. E.g. ["head"] fine-tunes the output layer alone: an output-only probe of what
