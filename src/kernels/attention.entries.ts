@@ -142,6 +142,10 @@ const permuteEntry: KernelEntry = {
     { dims: { A: 3, B: 17, C: 4, D: 63 } },
     { dims: { A: 2, B: 129, C: 257, D: 3 } },
     { dims: { A: 1, B: 512, C: 2, D: 513 } },
+    // D a multiple of 4: the vec4 variant.
+    { dims: { A: 1, B: 1, C: 1, D: 4 } },
+    { dims: { A: 3, B: 17, C: 5, D: 16 } },
+    { dims: { A: 2, B: 64, C: 4, D: 8 } },
   ],
   tolerance: () => ({ atol: 0, rtol: 0 }),
 };

@@ -9,7 +9,17 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectRank, expectShape, grid1d, shapesOf } from './common.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectRank,
+  expectShape,
+  grid1d,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 import { matmul } from './matmul.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
 
@@ -29,8 +39,9 @@ const permuteSpec: KernelSpec<'A' | 'Bd' | 'Cd' | 'D' | 'N'> = {
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ N }) => grid1d(N),
 };
+const permuteVec4Spec = vec4Variant(permuteSpec);
 
-/** y [A, C, B, D] = x [A, B, C, D] with the middle axes swapped. */
+/** y [A, C, B, D] = x [A, B, C, D] with the middle axes swapped (four elements per invocation when D % 4 is 0). */
 export function permute_0213(rt: Runtime, y: Tensor, x: Tensor): void {
   const k = 'permute_0213';
   expectRank(k, 'x', x, [4]);
@@ -39,7 +50,13 @@ export function permute_0213(rt: Runtime, y: Tensor, x: Tensor): void {
   const [A, Bd, Cd, D] = x.shape;
   expectShape(k, 'y', y, [A, Cd, Bd, D]);
   expectDistinct(k, { y }, { x });
-  rt.dispatch(permuteSpec, { params: { A, Bd, Cd, D, N: x.size }, tensors: { x, y }, shapes: shapesOf({ x, y }) });
+  const wide = D % 4 === 0 && vec4Ready([x, y]);
+  const w = wide ? 4 : 1;
+  rt.dispatch(wide ? permuteVec4Spec : permuteSpec, {
+    params: { A, Bd, Cd, D: D / w, N: x.size / w },
+    tensors: { x, y },
+    shapes: shapesOf({ x, y }),
+  });
 }
 
 function heads(k: string, q: Tensor, kt: Tensor, v: Tensor): { B: number; H: number; T: number; hs: number } {

@@ -1,10 +1,14 @@
-/** Elementwise kernels: add, scale, copy, threshold, and GELU forward/backward. One invocation per element. */
+/**
+ * Elementwise kernels: add, scale, copy, threshold, and GELU forward/backward. One invocation per
+ * element, or per four when the element count is a multiple of 4 (the shaders are written over an
+ * element type T, run as f32 or as vec4f; see vec4Variant).
+ */
 import { ShapeError } from '../gpu/errors.ts';
 import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectSameSize, grid1d, shapesOf } from './common.ts';
+import { WG_1D, expectDType, expectDistinct, expectSameSize, grid1d, shapesOf, vec4Ready, vec4Variant } from './common.ts';
 
 /** A spec whose inputs are `inputs` (read) and whose single output is the last binding. */
 function elementwiseSpec<P extends string>(
@@ -12,8 +16,8 @@ function elementwiseSpec<P extends string>(
   inputs: readonly string[],
   output: string,
   extra: readonly (readonly [P, 'f32'])[] = [],
-): KernelSpec<'N' | P> {
-  return {
+): Specs<P> {
+  const scalar: KernelSpec<'N' | P> = {
     name,
     shader: shaders[name],
     params: [['N', 'u32'], ...extra],
@@ -21,6 +25,13 @@ function elementwiseSpec<P extends string>(
     workgroupSize: [WG_1D, 1, 1],
     dispatch: ({ N }) => grid1d(N),
   };
+  return { scalar, vec4: vec4Variant(scalar) };
+}
+
+/** A kernel as written (T = f32) and its four-elements-per-invocation twin (T = vec4f). */
+interface Specs<P extends string> {
+  scalar: KernelSpec<'N' | P>;
+  vec4: KernelSpec<'N' | P>;
 }
 
 const addSpec = elementwiseSpec('add', ['a', 'b'], 'c');
@@ -33,17 +44,23 @@ const geluBackwardSpec = elementwiseSpec('gelu_backward', ['dy', 'x'], 'dx');
 /** Checks dtypes and element counts; the output may have another shape with the same count. */
 function run<P extends string>(
   rt: Runtime,
-  spec: KernelSpec<'N' | P>,
+  specs: Specs<P>,
   output: Record<string, Tensor>,
   inputs: Record<string, Tensor>,
   extra: Record<P, number>,
 ): void {
   const all = { ...inputs, ...output };
-  for (const [n, t] of Object.entries(all)) expectDType(spec.name, n, t, 'f32');
-  expectSameSize(spec.name, Object.keys(all), Object.values(all));
-  expectDistinct(spec.name, output, inputs);
+  const name = specs.scalar.name;
+  for (const [n, t] of Object.entries(all)) expectDType(name, n, t, 'f32');
+  expectSameSize(name, Object.keys(all), Object.values(all));
+  expectDistinct(name, output, inputs);
   const N = Object.values(output)[0].size;
-  rt.dispatch(spec, { params: { N, ...extra } as Record<'N' | P, number>, tensors: all, shapes: shapesOf(all) });
+  const wide = vec4Ready(Object.values(all));
+  rt.dispatch(wide ? specs.vec4 : specs.scalar, {
+    params: { N: wide ? N / 4 : N, ...extra } as Record<'N' | P, number>,
+    tensors: all,
+    shapes: shapesOf(all),
+  });
 }
 
 /** c = a + b. */

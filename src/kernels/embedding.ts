@@ -4,7 +4,17 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectRank, expectShape, grid1d, shapesOf } from './common.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectRank,
+  expectShape,
+  grid1d,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 
 const forwardSpec: KernelSpec<'N' | 'T' | 'C' | 'V'> = {
   name: 'embedding_forward',
@@ -37,13 +47,30 @@ const backwardSpec: KernelSpec<'B' | 'T' | 'C' | 'V' | 'Tmax'> = {
   ],
   bindings: [
     { name: 'dout', access: 'read' },
-    { name: 'tokens', access: 'read' },
+    { name: 'index', access: 'read' },
     { name: 'dwte', access: 'read_write' },
     { name: 'dwpe', access: 'read_write' },
   ],
   workgroupSize: [WG_1D, 1, 1],
   // One invocation per element of dwte, then one per element of dwpe.
   dispatch: ({ V, C, Tmax }) => grid1d((V + Tmax) * C),
+};
+const backwardVec4Spec = vec4Variant(backwardSpec);
+
+/** Token ids' positions, grouped by id (a counting sort in one invocation): see embedding_index.wgsl. */
+const indexSpec: KernelSpec<'BT' | 'V'> = {
+  name: 'embedding_index',
+  shader: shaders.embedding_index,
+  params: [
+    ['BT', 'u32'],
+    ['V', 'u32'],
+  ],
+  bindings: [
+    { name: 'tokens', access: 'read' },
+    { name: 'index', access: 'read_write' },
+  ],
+  workgroupSize: [1, 1, 1],
+  dispatch: () => [1, 1, 1],
 };
 
 function checkTokens(k: string, tokens: Tensor): { B: number; T: number } {
@@ -91,7 +118,9 @@ export function embedding_forward(rt: Runtime, out: Tensor, tokens: Tensor, wte:
  * Gradients of embedding_forward, overwritten: dwte [V, C] (row v = the sum of dout over the
  * positions holding token v; 0 for unused tokens) and dwpe [Tmax, C] (row t = sum over the batch for
  * t < T, 0 beyond). dout [B, T, C], tokens [B, T] u32 (ids < V, clamped like the forward). V and Tmax
- * are read from dwte and dwpe. Deterministic (no atomics), O(V * C * B * T): for small vocabularies.
+ * are read from dwte and dwpe. Deterministic (no atomics): a first dispatch lists each token id's
+ * positions (embedding_index, into a runtime scratch tensor), then each gradient element sums its
+ * rows in position order, O(B * T * C) in all.
  */
 export function embedding_backward(rt: Runtime, dwte: Tensor, dwpe: Tensor, dout: Tensor, tokens: Tensor): void {
   const k = 'embedding_backward';
@@ -110,9 +139,13 @@ export function embedding_backward(rt: Runtime, dwte: Tensor, dwpe: Tensor, dout
   expectShape(k, 'dwpe', dwpe, [Tmax, C]);
   checkContext(k, T, Tmax, tokens, 'dwpe', dwpe);
   expectDistinct(k, { dwte, dwpe }, { dout, tokens });
-  rt.dispatch(backwardSpec, {
-    params: { B, T, C, V, Tmax },
-    tensors: { dout, tokens, dwte, dwpe },
+  const index = rt.scratch('embedding.index', V + 2 + B * T, 'u32');
+  rt.dispatch(indexSpec, { params: { BT: B * T, V }, tensors: { tokens, index }, shapes: shapesOf({ tokens }) });
+  const wide = C % 4 === 0 && vec4Ready([dout, dwte, dwpe]);
+  const w = wide ? 4 : 1;
+  rt.dispatch(wide ? backwardVec4Spec : backwardSpec, {
+    params: { B, T, C: C / w, V, Tmax },
+    tensors: { dout, index, dwte, dwpe },
     shapes: shapesOf({ dout, tokens, dwte, dwpe }),
   });
 }

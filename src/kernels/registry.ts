@@ -510,7 +510,10 @@ function elementwiseEntry(
   /** Options every test case runs with (so a kernel cannot pass by ignoring them). */
   caseOptions?: Options,
 ): KernelEntry {
-  const elementwiseCases: CheckCase[] = [1, 3, 17, 63, 129, 257, 100003].map((N) => ({ dims: { N }, options: caseOptions }));
+  const elementwiseCases: CheckCase[] = [1, 3, 4, 17, 63, 64, 129, 257, 100003, 100004].map((N) => ({
+    dims: { N },
+    options: caseOptions,
+  }));
   return {
     name,
     summary,

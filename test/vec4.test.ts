@@ -1,0 +1,98 @@
+/**
+ * The four-elements-per-invocation variants (T = vec4f, chosen when sizes allow) compute the same
+ * bits as the one-element kernels: each elementwise kernel is run on 4096 elements (vec4) and on the
+ * first 4093 of the same data (scalar) and the outputs compared bit for bit; embedding_backward's
+ * token rows are compared with a plain f32 sum in position order, with C a multiple of 4 (vec4) and
+ * not; its position index (embedding_index) with a CPU counting of the ids. Node and Chromium.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../src/gpu/runtime.ts';
+import { embedding_backward } from '../src/kernels/embedding.ts';
+import { add, copy, gelu_backward, gelu_forward, scale, threshold } from '../src/kernels/elementwise.ts';
+import type { Tensor } from '../src/gpu/tensor.ts';
+import { Rng, randomArray } from '../src/reference/random.ts';
+import { getTestRuntime } from './runtime.ts';
+
+let rt: Runtime;
+beforeAll(async () => {
+  rt = await getTestRuntime();
+});
+
+/** Values of every size, with outliers and the values where GELU's branches change. */
+function data(rng: Rng, n: number): Float32Array {
+  const x = randomArray(rng, n);
+  for (let i = 0; i < n; i += 37) x[i] *= 100;
+  for (let i = 5; i < n; i += 101) x[i] = 0;
+  for (let i = 11; i < n; i += 53) x[i] = -4.5 - (i % 7);
+  return x;
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+type Op = (rt: Runtime, out: Tensor, ins: Tensor[]) => void;
+const ops: [string, number, Op][] = [
+  ['add', 2, (r, o, [a, b]) => add(r, o, a, b)],
+  ['scale', 1, (r, o, [x]) => scale(r, o, x, -0.37)],
+  ['copy', 1, (r, o, [x]) => copy(r, o, x)],
+  ['threshold', 1, (r, o, [x]) => threshold(r, o, x, 0.25)],
+  ['gelu_forward', 1, (r, o, [x]) => gelu_forward(r, o, x)],
+  ['gelu_backward', 2, (r, o, [dy, x]) => gelu_backward(r, o, dy, x)],
+];
+
+describe('vec4 variants', () => {
+  for (const [name, inputs, op] of ops) {
+    it(`${name}: 4096 elements (vec4) give the bits of the first 4093 (one per invocation)`, async () => {
+      const rng = new Rng(7);
+      const ins = Array.from({ length: inputs }, () => data(rng, 4096));
+      const run = async (n: number) => {
+        const ts = ins.map((x) => rt.tensor(x.subarray(0, n), [n]));
+        const out = rt.empty([n]);
+        op(rt, out, ts);
+        const got = await rt.readF32(out);
+        for (const t of [...ts, out]) t.destroy();
+        return got;
+      };
+      const wide = await run(4096);
+      const narrow = await run(4093);
+      expect(Array.from(bits(wide.subarray(0, 4093)))).toEqual(Array.from(bits(narrow)));
+      expect(wide.some((v, i) => v !== ins[0][i])).toBe(name !== 'copy');
+    });
+  }
+
+  for (const C of [16, 13]) {
+    it(`embedding_backward: each token row is the f32 sum of its positions' rows in order (C = ${C}), and the index lists them`, async () => {
+      const rng = new Rng(C);
+      const B = 5;
+      const T = 37;
+      const V = 11;
+      const Tmax = 40;
+      // Token 3 never occurs; token 0 often.
+      const tokens = Array.from({ length: B * T }, () => {
+        const v = rng.int(V);
+        return v === 3 ? 0 : v;
+      });
+      const dout = data(rng, B * T * C);
+      const dwte = rt.tensor(new Float32Array(V * C).fill(9), [V, C]);
+      const dwpe = rt.tensor(new Float32Array(Tmax * C).fill(9), [Tmax, C]);
+      const doutT = rt.tensor(dout, [B, T, C]);
+      const tokT = rt.tensor(tokens, [B, T], 'u32');
+      embedding_backward(rt, dwte, dwpe, doutT, tokT);
+      const got = await rt.readF32(dwte);
+      const want = new Float32Array(V * C);
+      for (let v = 0; v < V; v++) {
+        for (let c = 0; c < C; c++) {
+          let acc = Math.fround(0);
+          for (let n = 0; n < B * T; n++) if (tokens[n] === v) acc = Math.fround(acc + dout[n * C + c]);
+          want[v * C + c] = acc;
+        }
+      }
+      expect(Array.from(bits(got))).toEqual(Array.from(bits(want)));
+      const index = (await rt.read(rt.scratch('embedding.index', V + 2 + B * T, 'u32'))) as Uint32Array;
+      const starts = Array.from({ length: V + 1 }, (_, v) => tokens.filter((t) => t < v).length);
+      expect(Array.from(index.subarray(0, V + 1))).toEqual(starts);
+      const order = Array.from({ length: B * T }, (_, n) => n).sort((a, b) => tokens[a] - tokens[b] || a - b);
+      expect(Array.from(index.subarray(V + 2, V + 2 + B * T))).toEqual(order);
+      for (const t of [dwte, dwpe, doutT, tokT]) t.destroy();
+    });
+  }
+});
