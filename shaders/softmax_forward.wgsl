@@ -8,6 +8,10 @@
 // Bindings: 0 params {R, N, Q, causal, scale}, 1 x (read), 2 y (read_write).
 // Dispatch: one invocation per row, rows folded into a 2D grid of WG_X-wide workgroups:
 // r = gid.x + gid.y * (num_workgroups.x * WG_X). No barriers (fast on SwiftShader).
+// Written over the element type T: src/kernels/softmax.ts runs this text with T = f32 and, when N
+// is a multiple of 4, with T = vec4f (W = 4; lines marked `// vec4:` swapped in): x and y are read
+// and written four columns at a time, and each column goes through the same steps in the same
+// order as with T = f32, so the same bits.
 struct Params {
   R: u32,
   N: u32,
@@ -18,13 +22,31 @@ struct Params {
 
 const BLOCK: u32 = 256u;
 
+alias T = f32;
+// Elements per T.
+// vec4: const W: u32 = 4u;
+const W: u32 = 1u;
+
+// Element e < W of v.
+// vec4: fn elem(v: T, e: u32) -> f32 { return v[e]; }
+fn elem(v: T, e: u32) -> f32 { return v; }
+
+// y's column `col`: exp(scale * x - m) / sum where visible, 0 where masked.
+fn outCol(xc: f32, col: u32, count: u32, m: f32, inv: f32) -> f32 {
+  return select(0.0, exp(p.scale * xc - m) * inv, col < count);
+}
+
+// y's T at index q of the row.
+// vec4: fn outChunk(xv: T, q: u32, count: u32, m: f32, inv: f32) -> T { return T(outCol(xv.x, 4u * q, count, m, inv), outCol(xv.y, 4u * q + 1u, count, m, inv), outCol(xv.z, 4u * q + 2u, count, m, inv), outCol(xv.w, 4u * q + 3u, count, m, inv)); }
+fn outChunk(xv: T, q: u32, count: u32, m: f32, inv: f32) -> T { return outCol(xv, q, count, m, inv); }
+
 override WG_X: u32;
 override WG_Y: u32;
 override WG_Z: u32;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read_write> y: array<T>;
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -32,7 +54,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (r >= p.R) {
     return;
   }
-  let base = r * p.N;
+  // Row r's first T (N is a multiple of W).
+  let base = r * (p.N / W);
   // Number of visible columns in this row.
   var count = p.N;
   if (p.causal != 0u) {
@@ -52,24 +75,28 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let end = min(count, j + BLOCK);
     var mb = -3.0e38;
     var sb = 0.0;
-    for (; j < end; j++) {
-      let v = p.scale * x[base + j];
-      if (v > mb) {
-        sb = sb * exp(mb - v) + 1.0;
-        mb = v;
-      } else {
-        sb += exp(v - mb);
+    // j steps by W (BLOCK is a multiple of 4); columns from `end` on are skipped.
+    for (; j < end; j += W) {
+      let xv = x[base + j / W];
+      for (var e = 0u; e < W; e++) {
+        if (j + e < end) {
+          let v = p.scale * elem(xv, e);
+          if (v > mb) {
+            sb = sb * exp(mb - v) + 1.0;
+            mb = v;
+          } else {
+            sb += exp(v - mb);
+          }
+        }
       }
     }
+    j = end;
     let mm = max(m, mb);
     s = s * exp(m - mm) + sb * exp(mb - mm);
     m = mm;
   }
   let inv = 1.0 / s;
-  for (var j = 0u; j < count; j++) {
-    y[base + j] = exp(p.scale * x[base + j] - m) * inv;
-  }
-  for (var j = count; j < p.N; j++) {
-    y[base + j] = 0.0;
+  for (var q = 0u; q < p.N / W; q++) {
+    y[base + q] = outChunk(x[base + q], q, count, m, inv);
   }
 }

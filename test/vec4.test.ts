@@ -3,12 +3,16 @@
  * bits as the one-element kernels: each elementwise kernel is run on 4096 elements (vec4) and on the
  * first 4093 of the same data (scalar) and the outputs compared bit for bit; embedding_backward's
  * token rows are compared with a plain f32 sum in position order, with C a multiple of 4 (vec4) and
- * not; its position index (embedding_index) with a CPU counting of the ids. Node and Chromium.
+ * not; its position index (embedding_index) with a CPU counting of the ids; layernorm's forward and
+ * backward, and softmax's (causal too), against their one-column kernels (`wide: false`). Node and
+ * Chromium.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { embedding_backward } from '../src/kernels/embedding.ts';
 import { add, copy, gelu_backward, gelu_forward, scale, threshold } from '../src/kernels/elementwise.ts';
+import { layernorm_backward, layernorm_forward } from '../src/kernels/layernorm.ts';
+import { softmax_backward, softmax_forward } from '../src/kernels/softmax.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
 import { getTestRuntime } from './runtime.ts';
@@ -93,6 +97,65 @@ describe('vec4 variants', () => {
       const order = Array.from({ length: B * T }, (_, n) => n).sort((a, b) => tokens[a] - tokens[b] || a - b);
       expect(Array.from(index.subarray(V + 2, V + 2 + B * T))).toEqual(order);
       for (const t of [dwte, dwpe, doutT, tokT]) t.destroy();
+    });
+  }
+});
+
+describe('layernorm vec4', () => {
+  for (const [N, C] of [
+    [37, 64],
+    [3, 4],
+    [2, 600],
+  ]) {
+    it(`forward and backward with four columns per load give the one-column bits (N = ${N}, C = ${C})`, async () => {
+      const rng = new Rng(N + C);
+      const x = data(rng, N * C);
+      for (let i = 0; i < N * C; i++) x[i] += (i % 5) - 2;
+      const t = (a: Float32Array, shape: number[]) => rt.tensor(a, shape);
+      const [xT, w, b, dy] = [t(x, [N, C]), t(data(rng, C), [C]), t(data(rng, C), [C]), t(data(rng, N * C), [N, C])];
+      const run = async (wide: boolean) => {
+        const [y, mean, rstd, dx, dw, db] = [
+          rt.empty([N, C]),
+          rt.empty([N]),
+          rt.empty([N]),
+          rt.empty([N, C]),
+          rt.empty([C]),
+          rt.empty([C]),
+        ];
+        layernorm_forward(rt, y, mean, rstd, xT, w, b, { wide });
+        layernorm_backward(rt, dx, dw, db, dy, xT, w, mean, rstd, { wide });
+        const out = await Promise.all([y, mean, rstd, dx, dw, db].map((u) => rt.readF32(u)));
+        for (const u of [y, mean, rstd, dx, dw, db]) u.destroy();
+        return out.map((o) => Array.from(bits(o)));
+      };
+      expect(await run(true)).toEqual(await run(false));
+      for (const u of [xT, w, b, dy]) u.destroy();
+    });
+  }
+});
+
+describe('softmax vec4', () => {
+  for (const [R, Q, N, causal] of [
+    [4, 64, 64, true],
+    [3, 5, 8, true],
+    [2, 1, 520, false],
+    [1, 1, 1024, true],
+  ] as const) {
+    it(`forward and backward with four columns per load give the one-column bits (R = ${R}, Q = ${Q}, N = ${N}${causal ? ', causal' : ''})`, async () => {
+      const rng = new Rng(R * N);
+      const x = data(rng, R * Q * N);
+      const shape = Q > 1 ? [R, Q, N] : [R, N];
+      const [xT, dy] = [rt.tensor(x, shape), rt.tensor(data(rng, R * Q * N), shape)];
+      const run = async (wide: boolean) => {
+        const [y, dx] = [rt.empty(shape), rt.empty(shape)];
+        softmax_forward(rt, y, xT, { causal, scale: 0.3, wide, variant: 'row' });
+        softmax_backward(rt, dx, dy, y, { scale: 0.3, wide });
+        const out = await Promise.all([y, dx].map((u) => rt.readF32(u)));
+        for (const u of [y, dx]) u.destroy();
+        return out.map((o) => Array.from(bits(o)));
+      };
+      expect(await run(true)).toEqual(await run(false));
+      for (const u of [xT, dy]) u.destroy();
     });
   }
 });

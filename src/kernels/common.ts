@@ -118,7 +118,12 @@ const SCALAR_ALIAS = 'alias T = f32;';
 export function vec4Variant<P extends string>(spec: KernelSpec<P>): KernelSpec<P> {
   if (spec.shader.split(SCALAR_ALIAS).length !== 2)
     throw new Error(`kernel ${spec.name}: its shader must declare \`${SCALAR_ALIAS}\` exactly once`);
-  return { ...spec, name: `${spec.name}.vec4`, shader: spec.shader.replace(SCALAR_ALIAS, 'alias T = vec4f;') };
+  // A line `// vec4: CODE` replaces the line after it (what differs beyond the type, such as adding
+  // a vec4's components to a sum one by one, in the scalar kernel's order).
+  const shader = spec.shader
+    .replace(SCALAR_ALIAS, 'alias T = vec4f;')
+    .replace(/^([ \t]*)\/\/ vec4: (.*)\n.*$/gm, (_, indent: string, code: string) => `${indent}// vec4:\n${indent}${code}`);
+  return { ...spec, name: `${spec.name}.vec4`, shader };
 }
 
 /** Whether every tensor can be bound as vec4s: whole vec4s, starting on a 16-byte boundary. */

@@ -4,7 +4,17 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectRank, expectShape, grid1d, shapesOf } from './common.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectRank,
+  expectShape,
+  grid1d,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 
 const forwardSpec: KernelSpec<'N' | 'C' | 'eps'> = {
   name: 'layernorm_forward',
@@ -64,6 +74,11 @@ const paramsSpec: KernelSpec<'N' | 'C'> = {
   dispatch: ({ C }) => grid1d(C),
 };
 
+/** Four columns per load when C is a multiple of 4 (same bits: see the shaders). */
+const forwardVec4Spec = vec4Variant(forwardSpec);
+const backwardVec4Spec = vec4Variant(backwardSpec);
+const paramsVec4Spec = vec4Variant(paramsSpec);
+
 function rowsAndCols(k: string, x: Tensor): { N: number; C: number } {
   expectRank(k, 'x', x, [2]);
   const [N, C] = x.shape;
@@ -74,7 +89,10 @@ function allF32(k: string, tensors: Record<string, Tensor>): void {
   for (const [n, t] of Object.entries(tensors)) expectDType(k, n, t, 'f32');
 }
 
-/** y [N, C] = (x - mean) * rstd * weight + bias; also writes mean [N] and rstd [N]. */
+/**
+ * y [N, C] = (x - mean) * rstd * weight + bias; also writes mean [N] and rstd [N]. `wide: false`
+ * keeps the one-column-per-load kernel where the four-column one would run (tests compare the two).
+ */
 export function layernorm_forward(
   rt: Runtime,
   y: Tensor,
@@ -83,10 +101,10 @@ export function layernorm_forward(
   x: Tensor,
   weight: Tensor,
   bias: Tensor,
-  opts: { eps?: number } = {},
+  opts: { eps?: number; wide?: boolean } = {},
 ): void {
   const k = 'layernorm_forward';
-  const { eps = 1e-5 } = opts;
+  const { eps = 1e-5, wide = true } = opts;
   if (!(eps > 0 && Number.isFinite(eps))) throw new ShapeError(`${k}: option eps must be a positive number, got ${eps}`);
   const { N, C } = rowsAndCols(k, x);
   allF32(k, { y, mean, rstd, x, weight, bias });
@@ -96,14 +114,15 @@ export function layernorm_forward(
   expectShape(k, 'mean', mean, [N]);
   expectShape(k, 'rstd', rstd, [N]);
   expectDistinct(k, { y, mean, rstd }, { x, weight, bias });
-  rt.dispatch(forwardSpec, {
-    params: { N, C, eps },
+  const w = wide && C % 4 === 0 && vec4Ready([x, weight, bias, y]) ? 4 : 1;
+  rt.dispatch(w === 4 ? forwardVec4Spec : forwardSpec, {
+    params: { N, C: C / w, eps },
     tensors: { x, weight, bias, y, mean, rstd },
     shapes: shapesOf({ x, weight, bias }),
   });
 }
 
-/** dx [N, C], dweight [C], dbias [C] (overwritten) from dy and the forward's x, mean, rstd. */
+/** dx [N, C], dweight [C], dbias [C] (overwritten) from dy and the forward's x, mean, rstd; `wide` as in the forward. */
 export function layernorm_backward(
   rt: Runtime,
   dx: Tensor,
@@ -114,6 +133,7 @@ export function layernorm_backward(
   weight: Tensor,
   mean: Tensor,
   rstd: Tensor,
+  opts: { wide?: boolean } = {},
 ): void {
   const k = 'layernorm_backward';
   const { N, C } = rowsAndCols(k, x);
@@ -127,6 +147,8 @@ export function layernorm_backward(
   expectShape(k, 'rstd', rstd, [N]);
   expectDistinct(k, { dx, dweight, dbias }, { dy, x, weight, mean, rstd });
   const shapes = shapesOf({ dy, x, weight });
-  rt.dispatch(backwardSpec, { params: { N, C }, tensors: { dy, x, weight, mean, rstd, dx }, shapes });
-  rt.dispatch(paramsSpec, { params: { N, C }, tensors: { dy, x, mean, rstd, dweight, dbias }, shapes });
+  const w = (opts.wide ?? true) && C % 4 === 0 && vec4Ready([dx, dweight, dbias, dy, x, weight]) ? 4 : 1;
+  const [backward, params] = w === 4 ? [backwardVec4Spec, paramsVec4Spec] : [backwardSpec, paramsSpec];
+  rt.dispatch(backward, { params: { N, C: C / w }, tensors: { dy, x, weight, mean, rstd, dx }, shapes });
+  rt.dispatch(params, { params: { N, C: C / w }, tensors: { dy, x, mean, rstd, dweight, dbias }, shapes });
 }

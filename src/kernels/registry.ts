@@ -163,6 +163,11 @@ const softmaxForwardEntry: KernelEntry = {
     { dims: { R: 2, Q: 17, N: 17 }, options: { causal: true, scale: 0.5 } },
     { dims: { R: 3, Q: 7, N: 129 }, options: { causal: true } },
     { dims: { R: 600, N: 513 } },
+    // N a multiple of 4: four columns per load, masked counts that are not.
+    { dims: { R: 5, N: 4 } },
+    { dims: { R: 3, Q: 5, N: 8 }, options: { causal: true } },
+    { dims: { R: 4, Q: 64, N: 64 }, options: { causal: true, scale: 0.25 } },
+    { dims: { R: 7, N: 520 }, options: { scale: 3 } },
     // Found by the fuzzer: one row of 65536 (the f32 running sum's error grows like sqrt(N)).
     { dims: { R: 1, N: 65536 }, options: { causal: true, scale: 0.25 } },
     // One workgroup per row: rows shorter than the workgroup (idle lanes), causal, long rows.
@@ -215,6 +220,9 @@ const softmaxBackwardEntry: KernelEntry = {
     { dims: { R: 3, N: 17 }, options: { scale: 0.125 } },
     { dims: { R: 129, N: 63 } },
     { dims: { R: 520, N: 513 } },
+    { dims: { R: 7, N: 4 } },
+    { dims: { R: 256, N: 64 }, options: { scale: 0.25 } },
+    { dims: { R: 3, N: 1024 } },
   ],
   tolerance: () => ({ atol: 5e-6, rtol: 1e-4 }),
 };
@@ -378,6 +386,8 @@ const lnCases: CheckCase[] = [
   { dims: { N: 129, C: 63 } },
   { dims: { N: 257, C: 3 } },
   { dims: { N: 513, C: 600 } },
+  { dims: { N: 5, C: 4 } },
+  { dims: { N: 512, C: 64 } },
   // Found by the fuzzer: a long row (its f32 mean), and many rows of two values (nearly equal pairs
   // have a tiny variance, so rstd magnifies the rounding of x - mean).
   { dims: { N: 1, C: 65536 } },

@@ -4,7 +4,18 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, isCpuAdapter, lastDim, shapesOf } from './common.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectShape,
+  grid1d,
+  isCpuAdapter,
+  lastDim,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 
 const forwardSpec: KernelSpec<'R' | 'N' | 'Q' | 'causal' | 'scale'> = {
   name: 'softmax_forward',
@@ -93,7 +104,16 @@ export interface SoftmaxOptions {
   causal?: boolean;
   /** Force a variant (benchmarks, tests, the tuner); default: softmaxVariantFor. */
   variant?: SoftmaxVariant;
+  /**
+   * The row variant reads four columns per load when N is a multiple of 4 (same bits); false keeps
+   * it to one (tests compare the two).
+   */
+  wide?: boolean;
 }
+
+/** Four columns per load where N is a multiple of 4 (see the shaders: the same bits). */
+const forwardVec4Spec = vec4Variant(forwardSpec);
+const backwardVec4Spec = vec4Variant(backwardSpec);
 
 function checkScale(kernel: string, scale: number): void {
   if (!Number.isFinite(scale)) throw new ShapeError(`${kernel}: option scale must be a finite number, got ${scale}`);
@@ -117,7 +137,8 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
     );
   }
   const variant = opts.variant ?? softmaxVariantFor(rt, N);
-  rt.dispatch(variant === 'workgroup' ? forwardWgSpec : forwardSpec, {
+  const wide = (opts.wide ?? true) && N % 4 === 0 && vec4Ready([x, y]);
+  rt.dispatch(variant === 'workgroup' ? forwardWgSpec : wide ? forwardVec4Spec : forwardSpec, {
     params: { R, N, Q, causal: Number(causal), scale },
     tensors: { x, y },
     shapes: shapesOf({ x, y }) + (causal ? ' causal' : ''),
@@ -125,7 +146,13 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
 }
 
 /** dx = scale * y * (dy - sum(dy * y)) per row: the gradient of softmax_forward with respect to x. */
-export function softmax_backward(rt: Runtime, dx: Tensor, dy: Tensor, y: Tensor, opts: { scale?: number } = {}): void {
+export function softmax_backward(
+  rt: Runtime,
+  dx: Tensor,
+  dy: Tensor,
+  y: Tensor,
+  opts: { scale?: number; wide?: boolean } = {},
+): void {
   const k = 'softmax_backward';
   const { scale = 1 } = opts;
   checkScale(k, scale);
@@ -139,8 +166,9 @@ export function softmax_backward(rt: Runtime, dx: Tensor, dy: Tensor, y: Tensor,
   expectShape(k, 'dx', dx, y.shape);
   expectDistinct(k, { dx }, { dy, y });
   const N = lastDim(y);
-  rt.dispatch(backwardSpec, {
-    params: { R: y.size / N, N, scale },
+  const w = (opts.wide ?? true) && N % 4 === 0 && vec4Ready([dx, dy, y]) ? 4 : 1;
+  rt.dispatch(w === 4 ? backwardVec4Spec : backwardSpec, {
+    params: { R: y.size / N, N: N / w, scale },
     tensors: { dy, y, dx },
     shapes: shapesOf({ dy, y, dx }),
   });
