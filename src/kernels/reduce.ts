@@ -2,12 +2,24 @@
  * Deterministic reductions of a whole tensor to one value: sum, mean, sum of squares. Passes of
  * reduce.wgsl shrink N by PER_THREAD each time; the order of additions depends only on N. The
  * partial sums live in two scratch tensors the runtime keeps (allocated once, grown when needed).
+ * Also column_sum, a matrix's sum over its rows (bias gradients).
  */
 import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectShape, grid1d, shapesOf } from './common.ts';
+import { ShapeError } from '../gpu/errors.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectRank,
+  expectShape,
+  grid1d,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 
 /** Elements each invocation adds in one pass. */
 const PER_THREAD = 64;
@@ -91,4 +103,42 @@ export function mean(rt: Runtime, out: Tensor, x: Tensor): void {
 /** out [1] = sum of x squared. */
 export function sumsq(rt: Runtime, out: Tensor, x: Tensor): void {
   reduceAll(rt, 'sumsq', out, x, true, 1);
+}
+
+const columnSumSpec: KernelSpec<'R' | 'N'> = {
+  name: 'column_sum',
+  shader: shaders.column_sum,
+  params: [
+    ['R', 'u32'],
+    ['N', 'u32'],
+  ],
+  bindings: [
+    { name: 'x', access: 'read' },
+    { name: 'out', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ N }) => grid1d(N),
+};
+const columnSumVec4Spec = vec4Variant(columnSumSpec);
+
+/**
+ * out [N] (any shape of N elements) = the sum of x [R, N] over its rows, in row order: a linear
+ * layer's bias gradient. Four columns per invocation when N is a multiple of 4.
+ */
+export function column_sum(rt: Runtime, out: Tensor, x: Tensor): void {
+  const k = 'column_sum';
+  expectRank(k, 'x', x, [2]);
+  expectDType(k, 'x', x, 'f32');
+  expectDType(k, 'out', out, 'f32');
+  const [R, N] = x.shape;
+  if (out.size !== N) {
+    throw new ShapeError(`${k}: out has ${out.size} elements but x [${R}, ${N}] has ${N} columns; they must match`);
+  }
+  expectDistinct(k, { out }, { x });
+  const w = N % 4 === 0 && vec4Ready([x, out]) ? 4 : 1;
+  rt.dispatch(w === 4 ? columnSumVec4Spec : columnSumSpec, {
+    params: { R, N: N / w },
+    tensors: { x, out },
+    shapes: shapesOf({ x, out }),
+  });
 }

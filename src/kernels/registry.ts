@@ -16,7 +16,7 @@ import { layernorm_backward, layernorm_forward } from './layernorm.ts';
 import { matmul } from './matmul.ts';
 import { optimKernels } from './optim.entries.ts';
 import { policyKernels } from './policy.entries.ts';
-import { mean, sum, sumsq } from './reduce.ts';
+import { column_sum, mean, sum, sumsq } from './reduce.ts';
 import { regressionKernels } from './regression.entries.ts';
 import { samplingKernels } from './sampling.entries.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
@@ -611,6 +611,38 @@ const geluBackwardEntry: KernelEntry = (() => {
   return { ...e, cases: [...e.cases, { dims: { N: 16384 } }], tolerance: GELU_TOLERANCE };
 })();
 
+const columnSumEntry: KernelEntry = {
+  name: 'column_sum',
+  summary: 'out[n] = sum over rows of x[r, n], in row order (bias gradients; deterministic)',
+  inputs: [{ name: 'x', dtype: 'f32', shape: '[R, N]' }],
+  options: [],
+  outputs: [{ name: 'out', dtype: 'f32', shape: '[N]' }],
+  gpu(rt, { x }) {
+    if (x.shape.length !== 2) throw new ShapeError(`column_sum: x must have rank 2, got ${shapeString(x.shape)}`);
+    const { out } = outputs(rt, { out: [x.shape[1]] }, 'column_sum');
+    column_sum(rt, out, x);
+    return { out };
+  },
+  cpu({ x }) {
+    const [R, N] = x.shape;
+    const out = f32([N]);
+    ref.column_sum(out.data as Float32Array, x.data as Float32Array, R, N);
+    return { out };
+  },
+  sample: (rng, { R, N }) => ({ x: normal(rng, [R, N], 2) }),
+  checkDims: { R: 37, N: 129 },
+  cases: [
+    { dims: { R: 1, N: 1 } },
+    { dims: { R: 3, N: 17 } },
+    { dims: { R: 512, N: 64 } },
+    { dims: { R: 257, N: 63 } },
+    { dims: { R: 1, N: 1024 } },
+    { dims: { R: 4099, N: 5 } },
+  ],
+  // f32 sums of up to R terms in row order, against f64.
+  tolerance: ({ R }) => ({ atol: 2e-6 * Math.sqrt(R), rtol: 1e-5 }),
+};
+
 export const kernels: KernelEntry[] = [
   matmulEntry,
   softmaxForwardEntry,
@@ -670,6 +702,7 @@ export const kernels: KernelEntry[] = [
   reductionEntry('sum', 'out = sum of x (deterministic: fixed order, no atomics)', sum, ref.sum),
   reductionEntry('mean', 'out = mean of x (deterministic)', mean, ref.mean),
   reductionEntry('sumsq', 'out = sum of x squared (deterministic)', sumsq, ref.sumsq),
+  columnSumEntry,
   ...attentionKernels,
   ...regressionKernels,
   ...optimKernels,

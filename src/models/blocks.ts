@@ -19,6 +19,7 @@ import {
 import { add, gelu_backward, gelu_forward } from '../kernels/elementwise.ts';
 import { layernorm_backward, layernorm_forward } from '../kernels/layernorm.ts';
 import { matmul } from '../kernels/matmul.ts';
+import { column_sum } from '../kernels/reduce.ts';
 
 export interface BlocksShape {
   B: number;
@@ -62,8 +63,6 @@ export class TransformerBlocks {
   /** The last block's output [BT, C]. */
   readonly output: Tensor;
   private readonly acts: BlockActs[] = [];
-  /** Ones [1, BT]: bias gradients are column sums, done as a matmul. */
-  private readonly ones: Tensor;
   private readonly scratch: AttentionScratch;
   private readonly w: Record<string, Tensor>;
   private readonly owned: Tensor[] = [];
@@ -113,8 +112,6 @@ export class TransformerBlocks {
     }
     this.input = this.acts[0].x;
     this.output = t([BT, C], 'out');
-    this.ones = t([1, BT], 'ones');
-    rt.write(this.ones, new Float32Array(BT).fill(1));
     this.scratch = attentionScratch(rt, B, H, T, `${label}.attention`);
     this.owned.push(this.scratch.s0, this.scratch.s1);
     this.w = {
@@ -135,17 +132,6 @@ export class TransformerBlocks {
       dv: t([BT, C], 'dv'),
       da: t([BT, C], 'da'),
     };
-  }
-
-  /** The gradient named `name` as a [1, n] row view (bias gradients are written by a [1, BT] matmul). */
-  row(name: string): Tensor {
-    const v = this.grads.views[name];
-    return this.rt.view(this.grads.all, this.grads.offsets[name], [1, v.size], `${v.label}.row`);
-  }
-
-  /** The ones row [1, BT], for the callers' own bias gradients. */
-  get onesRow(): Tensor {
-    return this.ones;
   }
 
   /** output from input, through every block. */
@@ -199,17 +185,17 @@ export class TransformerBlocks {
       const n = `h${l}.`;
       // MLP: out = mid + GELU(m·w1ᵀ + b1)·w2ᵀ + b2.
       matmul(rt, g[`${n}mlp.w2`], dres, a.g, { transA: true });
-      matmul(rt, this.row(`${n}mlp.b2`), this.ones, dres);
+      column_sum(rt, g[`${n}mlp.b2`], dres);
       matmul(rt, w.dg, dres, p[`${n}mlp.w2`]);
       gelu_backward(rt, w.dfc, w.dg, a.fc);
       matmul(rt, g[`${n}mlp.w1`], w.dfc, a.m, { transA: true });
-      matmul(rt, this.row(`${n}mlp.b1`), this.ones, w.dfc);
+      column_sum(rt, g[`${n}mlp.b1`], w.dfc);
       matmul(rt, w.dm, w.dfc, p[`${n}mlp.w1`]);
       layernorm_backward(rt, w.dln, g[`${n}ln2.w`], g[`${n}ln2.b`], w.dm, a.mid, p[`${n}ln2.w`], a.mean2, a.rstd2);
       add(rt, w.dmid, dres, w.dln);
       // Attention: mid = x + o·woᵀ + bo.
       matmul(rt, g[`${n}attn.wo`], w.dmid, a.o, { transA: true });
-      matmul(rt, this.row(`${n}attn.bo`), this.ones, w.dmid);
+      column_sum(rt, g[`${n}attn.bo`], w.dmid);
       matmul(rt, w.do, w.dmid, p[`${n}attn.wo`]);
       permute_0213(rt, w.doh, rt.view(w.do, 0, [B, T, H, hs]));
       attention_backward(rt, w.dqh, w.dkh, w.dvh, w.doh, a.qh, a.kh, a.vh, a.att, this.scratch);
@@ -223,7 +209,7 @@ export class TransformerBlocks {
       ] as const;
       for (const [d, wn] of projections) {
         matmul(rt, g[`${n}attn.w${wn}`], d, a.a, { transA: true });
-        matmul(rt, this.row(`${n}attn.b${wn}`), this.ones, d);
+        column_sum(rt, g[`${n}attn.b${wn}`], d);
       }
       projections.forEach(([d, wn], i) => {
         matmul(rt, w.da, d, p[`${n}attn.w${wn}`], { accumulate: i > 0 });

@@ -12,7 +12,7 @@ import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { layernorm_backward, layernorm_forward } from '../kernels/layernorm.ts';
 import { matmul } from '../kernels/matmul.ts';
-import { sum } from '../kernels/reduce.ts';
+import { column_sum, sum } from '../kernels/reduce.ts';
 import { mse_loss } from '../kernels/regression.ts';
 import { type IclTransformerConfig, icl_init, icl_param_shapes } from '../reference/icl-transformer.ts';
 import { TransformerBlocks } from './blocks.ts';
@@ -32,7 +32,6 @@ export class IclTransformerModel {
   readonly loss: Tensor; // [1]
   private readonly blocks: TransformerBlocks;
   private readonly onesOverN: Tensor; // [B, 1, n], all 1/n: the mean over tokens as a batched matmul
-  private readonly onesB: Tensor; // [1, B]
   private readonly pooled: Tensor; // [B, 1, C]
   private readonly f: Tensor; // [B, C]
   private readonly meanf: Tensor;
@@ -80,8 +79,6 @@ export class IclTransformerModel {
     this.loss = t([1], 'loss');
     this.onesOverN = t([B, 1, n], 'ones_over_n');
     rt.write(this.onesOverN, new Float32Array(B * n).fill(1 / n));
-    this.onesB = t([1, B], 'ones_b');
-    rt.write(this.onesB, new Float32Array(B).fill(1));
     this.pooled = t([B, 1, C], 'pooled');
     this.f = t([B, C], 'f');
     this.meanf = t([B], 'meanf');
@@ -134,7 +131,7 @@ export class IclTransformerModel {
     const p = this.params.views;
     const g = this.grads.views;
     matmul(rt, g['out.w'], dpred, this.f, { transA: true });
-    matmul(rt, this.blocks.row('out.b'), this.onesB, dpred);
+    column_sum(rt, g['out.b'], dpred);
     matmul(rt, this.df, dpred, p['out.w']);
     layernorm_backward(
       rt,
@@ -151,7 +148,7 @@ export class IclTransformerModel {
     matmul(rt, this.dout, this.onesOverN, this.dpooled, { transA: true });
     const dx0 = this.blocks.backward(rt.view(this.dout, 0, [B * n, C]));
     matmul(rt, g['in.w'], dx0, this.z, { transA: true });
-    matmul(rt, this.blocks.row('in.b'), this.blocks.onesRow, dx0);
+    column_sum(rt, g['in.b'], dx0);
   }
 
   get bytes(): number {

@@ -301,6 +301,15 @@ export function sum(out: Float32Array, x: Float32Array, N: number): void {
   out[0] = acc;
 }
 
+/** out [N] = the sum of x [R, N] over its rows (f64). */
+export function column_sum(out: Float32Array, x: Float32Array, R: number, N: number): void {
+  for (let n = 0; n < N; n++) {
+    let acc = 0;
+    for (let r = 0; r < R; r++) acc += x[r * N + n];
+    out[n] = acc;
+  }
+}
+
 /** out [1] = mean of x [N]. */
 export function mean(out: Float32Array, x: Float32Array, N: number): void {
   let acc = 0;
