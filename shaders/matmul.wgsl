@@ -23,6 +23,12 @@ override TRANS_B: bool = false;
 override BATCH_B: bool = true;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override LOWER_A: bool = false;
+override LOWER_C: bool = false;
+// LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
+// attention probabilities), so a row block needs only part of K: a hint, the result is the same.
+// LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
+// to 0 (causal attention scores). Neither with bias or accumulate (checked by the caller).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -44,6 +50,9 @@ fn store(row: u32, n0: u32, cBase: u32, acc: vec4f) {
       }
       if (ACCUMULATE) {
         v += c[idx];
+      }
+      if (LOWER_C && col > row) {
+        v = 0.0;
       }
       c[idx] = v;
     }
@@ -88,7 +97,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var acc5 = vec4f(0.0);
   var acc6 = vec4f(0.0);
   var acc7 = vec4f(0.0);
-  for (var k = 0u; k < K; k++) {
+  // The part of K where op(A) can be nonzero for rows m0 .. m0 + 7 (LOWER_A); none when the tile
+  // lies wholly above C's diagonal (LOWER_C). Skipped terms are exact zeros: the same sums.
+  var kBegin = 0u;
+  var kEnd = K;
+  if (LOWER_A) {
+    if (TRANS_A) {
+      kBegin = min(m0, K);
+    } else {
+      kEnd = min(K, m0 + 8u);
+    }
+  }
+  if (LOWER_C && n0 > m0 + 7u) {
+    kEnd = kBegin;
+  }
+  for (var k = kBegin; k < kEnd; k++) {
     let ka = k * aK;
     let kb = k * bK;
     let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);

@@ -23,6 +23,12 @@ override TRANS_B: bool = false;
 override BATCH_B: bool = true;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override LOWER_A: bool = false;
+override LOWER_C: bool = false;
+// LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
+// attention probabilities), so a row block needs only part of K: a hint, the result is the same.
+// LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
+// to 0 (causal attention scores). Neither with bias or accumulate (checked by the caller).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -44,6 +50,9 @@ fn store(row: u32, n0: u32, cBase: u32, acc: vec4f) {
       }
       if (ACCUMULATE) {
         v += c[idx];
+      }
+      if (LOWER_C && col > row) {
+        v = 0.0;
       }
       c[idx] = v;
     }
@@ -89,9 +98,24 @@ fn main(
   var acc5 = vec4f(0.0);
   var acc6 = vec4f(0.0);
   var acc7 = vec4f(0.0);
+  // The part of K where op(A) can be nonzero for rows m0 .. m0 + 7 (LOWER_A); none when the tile
+  // lies wholly above C's diagonal (LOWER_C), judged for the whole workgroup so that its subgroups
+  // stay uniform. Skipped terms are exact zeros: the same sums.
+  var kBegin = 0u;
+  var kEnd = K;
+  if (LOWER_A) {
+    if (TRANS_A) {
+      kBegin = min(m0, K);
+    } else {
+      kEnd = min(K, m0 + 8u);
+    }
+  }
+  if (LOWER_C && (wid.x * WG_X * 4u) > m0 + 7u) {
+    kEnd = kBegin;
+  }
   // Whole steps of 4 along K: every index is in range, no clamps.
-  let K4 = K - K % 4u;
-  var k = 0u;
+  let K4 = kEnd - (kEnd - kBegin) % 4u;
+  var k = kBegin;
   for (; k < K4; k += 4u) {
     // This lane's share of A: column k + lane of each of the 8 rows.
     let ka = (k + lane) * aK;
@@ -152,12 +176,13 @@ fn main(
       acc7 += subgroupBroadcast(v7, 3u) * bv;
     }
   }
-  // The last K % 4 columns: loads clamped in range, A zeroed past the end (its products vanish).
-  if (k < K) {
+  // The last (kEnd - kBegin) % 4 columns: loads clamped in range, A zeroed past the end (its
+  // products vanish).
+  if (k < kEnd) {
     // This lane's share of A: column k + lane of each of the 8 rows (0 past the end of K).
     let kl = k + lane;
-    let live = kl < K;
-    let ka = min(kl, K - 1u) * aK;
+    let live = kl < kEnd;
+    let ka = min(kl, kEnd - 1u) * aK;
     let v0 = select(0.0, a[a0 + ka], live);
     let v1 = select(0.0, a[a1 + ka], live);
     let v2 = select(0.0, a[a2 + ka], live);
@@ -167,7 +192,7 @@ fn main(
     let v6 = select(0.0, a[a6 + ka], live);
     let v7 = select(0.0, a[a7 + ka], live);
     {
-      let kb = min(k + 0u, K - 1u) * bK;
+      let kb = min(k + 0u, kEnd - 1u) * bK;
       let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
       acc0 += subgroupBroadcast(v0, 0u) * bv;
       acc1 += subgroupBroadcast(v1, 0u) * bv;
@@ -179,7 +204,7 @@ fn main(
       acc7 += subgroupBroadcast(v7, 0u) * bv;
     }
     {
-      let kb = min(k + 1u, K - 1u) * bK;
+      let kb = min(k + 1u, kEnd - 1u) * bK;
       let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
       acc0 += subgroupBroadcast(v0, 1u) * bv;
       acc1 += subgroupBroadcast(v1, 1u) * bv;
@@ -191,7 +216,7 @@ fn main(
       acc7 += subgroupBroadcast(v7, 1u) * bv;
     }
     {
-      let kb = min(k + 2u, K - 1u) * bK;
+      let kb = min(k + 2u, kEnd - 1u) * bK;
       let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
       acc0 += subgroupBroadcast(v0, 2u) * bv;
       acc1 += subgroupBroadcast(v1, 2u) * bv;
@@ -203,7 +228,7 @@ fn main(
       acc7 += subgroupBroadcast(v7, 2u) * bv;
     }
     {
-      let kb = min(k + 3u, K - 1u) * bK;
+      let kb = min(k + 3u, kEnd - 1u) * bK;
       let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
       acc0 += subgroupBroadcast(v0, 3u) * bv;
       acc1 += subgroupBroadcast(v1, 3u) * bv;

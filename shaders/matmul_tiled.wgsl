@@ -24,6 +24,12 @@ override TRANS_B: bool = false;
 override BATCH_B: bool = true;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override LOWER_A: bool = false;
+override LOWER_C: bool = false;
+// LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
+// attention probabilities), so a row block needs only part of K: a hint, the result is the same.
+// LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
+// to 0 (causal attention scores). Neither with bias or accumulate (checked by the caller).
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -72,6 +78,9 @@ fn store(row: u32, col0: u32, cBase: u32, acc: vec4f) {
       }
       if (ACCUMULATE) {
         v += c[idx];
+      }
+      if (LOWER_C && col > row) {
+        v = 0.0;
       }
       c[idx] = v;
     }

@@ -109,3 +109,71 @@ describe('matmul variant choice', () => {
     expect(matmulVariantFor(rt, 64, 64, 64, true)).toBe(want);
   });
 });
+
+/**
+ * Causal attention's triangles on every variant: lower 'a' (A lower triangular) gives the bits of
+ * the full product (the skipped products are exact zeros); lower 'c' gives the full product's bits
+ * on and below the diagonal and 0 above it. Batched, off the 8-row and 4-column tiles, transposed.
+ */
+const triangleCases: (Case & { lower: 'a' | 'c' })[] = [
+  { B: 4, M: 64, N: 16, K: 64, lower: 'a' },
+  { B: 4, M: 64, N: 16, K: 64, transA: true, batchB: true, lower: 'a' },
+  { B: 2, M: 37, N: 7, K: 37, batchB: true, lower: 'a' },
+  { B: 2, M: 45, N: 13, K: 45, transA: true, lower: 'a' },
+  { B: 4, M: 64, N: 64, K: 16, transB: true, batchB: true, lower: 'c' },
+  { B: 3, M: 37, N: 37, K: 5, transB: true, batchB: true, lower: 'c' },
+  { B: 1, M: 70, N: 70, K: 9, lower: 'c' },
+];
+
+async function checkTriangle(variant: MatmulVariant, c: Case & { lower: 'a' | 'c' }): Promise<void> {
+  const rng = new Rng(12);
+  const { B, M, N, K, transA = false, transB = false, batchB = false, lower } = c;
+  const aShape = transA ? [K, M] : [M, K];
+  const aHost = randomArray(rng, B * M * K);
+  if (lower === 'a') for (let i = 0; i < aHost.length; i++) if (i % K > Math.floor(i / K) % M) aHost[i] = 0;
+  const a = rt.tensor(aHost, B > 1 ? [B, ...aShape] : aShape);
+  const b = rt.tensor(
+    randomArray(rng, (batchB ? B : 1) * K * N),
+    batchB ? [B, ...(transB ? [N, K] : [K, N])] : transB ? [N, K] : [K, N],
+  );
+  const run = async (withLower: boolean) => {
+    const out = rt.tensor(randomArray(rng, B * M * N), B > 1 ? [B, M, N] : [M, N]);
+    matmul(rt, out, a, b, { transA, transB, variant, lower: withLower ? lower : undefined });
+    const got = new Uint32Array((await rt.readF32(out)).buffer);
+    out.destroy();
+    return got;
+  };
+  const full = await run(false);
+  const tri = await run(true);
+  for (const t of [a, b]) t.destroy();
+  const want = Uint32Array.from(full, (x, i) => (lower === 'c' && i % N > Math.floor(i / N) % M ? 0 : x));
+  expect(Array.from(tri)).toEqual(Array.from(want));
+}
+
+for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
+  describe(`matmul variant ${variant}, causal triangles`, () => {
+    const mine = triangleCases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true));
+    for (const c of mine) {
+      it(JSON.stringify(c), async (ctx) => {
+        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+        await checkTriangle(variant, c);
+      });
+    }
+  });
+}
+
+describe('matmul lower option', () => {
+  it('refuses a non-square triangle, bias, accumulate, and a bad value, naming what is wrong', () => {
+    const a = rt.empty([4, 6]);
+    const b = rt.empty([6, 6]);
+    const c = rt.empty([4, 6]);
+    const sq = rt.empty([6, 6]);
+    const bias = rt.empty([6]);
+    expect(() => matmul(rt, c, a, b, { lower: 'a' })).toThrow(/lower 'a' needs a square A/);
+    expect(() => matmul(rt, c, a, b, { lower: 'c' })).toThrow(/lower 'c' needs a square C/);
+    expect(() => matmul(rt, sq, b, b, { lower: 'a', bias })).toThrow(/cannot be combined with bias or accumulate/);
+    expect(() => matmul(rt, sq, b, b, { lower: 'c', accumulate: true })).toThrow(/cannot be combined/);
+    expect(() => matmul(rt, sq, b, b, { lower: 'x' as 'a' })).toThrow(/must be 'a' or 'c'/);
+    for (const t of [a, b, c, sq, bias]) t.destroy();
+  });
+});

@@ -1,5 +1,5 @@
 /** Registry entries for head permutation and attention (see attention.ts). */
-import { ShapeError } from '../gpu/errors.ts';
+import { InputError, ShapeError } from '../gpu/errors.ts';
 import { shapeString } from '../gpu/tensor.ts';
 import * as ref from '../reference/attention.ts';
 import { attention_backward, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
@@ -72,6 +72,19 @@ const attentionEntry: KernelEntry = {
   tolerance: ({ hs }) => ({ atol: 2e-6 * Math.sqrt(hs) * 8, rtol: 1e-4 }),
 };
 
+/** With causal, att must be zero above each [T, T] matrix's diagonal (as attention's causal output is). */
+function checkCausal(att: HostTensor, T: number): void {
+  for (let i = 0; i < att.data.length; i++) {
+    const row = Math.floor(i / T) % T;
+    const col = i % T;
+    if (col > row && att.data[i] !== 0) {
+      throw new InputError(
+        `input att: causal needs zeros above the diagonal, but att[.., ${row}, ${col}] = ${att.data[i]}; give the causal attention's att, or leave causal off`,
+      );
+    }
+  }
+}
+
 const attentionBackwardEntry: KernelEntry = {
   name: 'attention_backward',
   summary: 'dq, dk, dv of attention from dout and the forward att (matmul + softmax_backward kernels)',
@@ -82,17 +95,25 @@ const attentionBackwardEntry: KernelEntry = {
     { name: 'v', dtype: 'f32', shape: '[B, H, T, hs]' },
     { name: 'att', dtype: 'f32', shape: '[B, H, T, T] (from attention)' },
   ],
-  options: [],
+  options: [
+    {
+      name: 'causal',
+      type: 'boolean',
+      default: false,
+      doc: 'att is causal (zero above its diagonal): the products skip that part',
+    },
+  ],
   outputs: [
     { name: 'dq', dtype: 'f32', shape: '[B, H, T, hs]' },
     { name: 'dk', dtype: 'f32', shape: '[B, H, T, hs]' },
     { name: 'dv', dtype: 'f32', shape: '[B, H, T, hs]' },
   ],
-  gpu(rt, { dout, q, k, v, att }) {
+  gpu(rt, { dout, q, k, v, att }, opts, host) {
     const { B, H, T, hs } = headDims(q);
+    if (bool(opts.causal)) checkCausal(host.att, T);
     const o = outputs(rt, { dq: [B, H, T, hs], dk: [B, H, T, hs], dv: [B, H, T, hs] }, 'attention_backward');
     const scratch = attentionScratch(rt, B, H, T);
-    attention_backward(rt, o.dq, o.dk, o.dv, dout, q, k, v, att, scratch);
+    attention_backward(rt, o.dq, o.dk, o.dv, dout, q, k, v, att, scratch, { causal: bool(opts.causal) });
     scratch.s0.destroy();
     scratch.s1.destroy();
     return o;
@@ -104,15 +125,15 @@ const attentionBackwardEntry: KernelEntry = {
     ref.attention_backward(d(dq), d(dk), d(dv), d(dout), d(q), d(k), d(v), d(att), B, H, T, hs);
     return { dq, dk, dv };
   },
-  sample(rng, dims) {
+  sample(rng, dims, opts) {
     const inputs = qkv(rng, dims);
-    const { att } = attentionEntry.cpu(inputs, {});
+    const { att } = attentionEntry.cpu(inputs, { causal: bool(opts.causal) });
     return { dout: normal(rng, [dims.B, dims.H, dims.T, dims.hs]), ...inputs, att };
   },
   checkDims: { B: 2, H: 2, T: 33, hs: 8 },
-  // The causal mask lives in att (its zeros), so the backward has no option; test/attention.test.ts
-  // also checks it on a causal att.
-  cases: attentionCases.map((c) => ({ dims: c.dims })),
+  // The causal mask lives in att (its zeros); the option lets the products skip them. Every case also
+  // runs without it (a causal att through the full products).
+  cases: [...attentionCases, ...attentionCases.filter((c) => c.options?.causal).map((c) => ({ dims: c.dims }))],
   tolerance: ({ T, hs }) => ({ atol: 2e-6 * Math.sqrt(T * hs) * 8, rtol: 1e-4 }),
 };
 

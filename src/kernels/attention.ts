@@ -111,12 +111,18 @@ export function attention_forward(
   expectDistinct(name, { out, att, scores: scratch.s0 }, { q, k, v });
   const scores = asBatch(rt, scratch.s0);
   const P = asBatch(rt, att);
-  matmul(rt, scores, asBatch(rt, q), asBatch(rt, k), { transB: true });
-  softmax_forward(rt, P, scores, { scale: 1 / Math.sqrt(hs), causal: opts.causal });
-  matmul(rt, asBatch(rt, out), P, asBatch(rt, v));
+  // Causal: only the scores' lower triangle is needed, and att is zero above its diagonal, so the
+  // products skip those parts (the same bits: the skipped terms are exact zeros).
+  const causal = opts.causal ?? false;
+  matmul(rt, scores, asBatch(rt, q), asBatch(rt, k), { transB: true, lower: causal ? 'c' : undefined });
+  softmax_forward(rt, P, scores, { scale: 1 / Math.sqrt(hs), causal });
+  matmul(rt, asBatch(rt, out), P, asBatch(rt, v), { lower: causal ? 'a' : undefined });
 }
 
-/** dq, dk, dv [B, H, T, hs] from dout [B, H, T, hs] and the forward's q, k, v, att. */
+/**
+ * dq, dk, dv [B, H, T, hs] from dout [B, H, T, hs] and the forward's q, k, v, att. With causal, att
+ * must be the causal forward's (zero above its diagonal): the products then skip the zero parts.
+ */
 export function attention_backward(
   rt: Runtime,
   dq: Tensor,
@@ -128,6 +134,7 @@ export function attention_backward(
   v: Tensor,
   att: Tensor,
   scratch: AttentionScratch,
+  opts: AttentionOptions = {},
 ): void {
   const name = 'attention_backward';
   const { B, H, T, hs } = heads(name, q, k, v);
@@ -145,9 +152,12 @@ export function attention_backward(
   const dO = asBatch(rt, dout);
   const datt = asBatch(rt, scratch.s0);
   const dscores = asBatch(rt, scratch.s1);
-  matmul(rt, asBatch(rt, dv), P, dO, { transA: true });
-  matmul(rt, datt, dO, asBatch(rt, v), { transB: true });
+  // Causal: att and dscores (att times something) are zero above the diagonal, and datt is only
+  // read where att is not.
+  const lowerA = opts.causal ? 'a' : undefined;
+  matmul(rt, asBatch(rt, dv), P, dO, { transA: true, lower: lowerA });
+  matmul(rt, datt, dO, asBatch(rt, v), { transB: true, lower: opts.causal ? 'c' : undefined });
   softmax_backward(rt, dscores, datt, P, { scale: 1 / Math.sqrt(hs) });
-  matmul(rt, asBatch(rt, dq), dscores, asBatch(rt, k));
-  matmul(rt, asBatch(rt, dk), dscores, asBatch(rt, q), { transA: true });
+  matmul(rt, asBatch(rt, dq), dscores, asBatch(rt, k), { lower: lowerA });
+  matmul(rt, asBatch(rt, dk), dscores, asBatch(rt, q), { transA: true, lower: lowerA });
 }

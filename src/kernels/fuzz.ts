@@ -141,6 +141,16 @@ interface Override {
 const small = (rng: Rng): number => [0, 1, 2, 7][rng.int(4)];
 
 const OVERRIDES: Record<string, Override> = {
+  // The triangles need square matrices (lowerA: A, lowerC: C) and exclude accumulate and each other:
+  // shrink the pair to the smaller size (the work cap still holds) and drop the clashing options.
+  matmul: {
+    options: (rng, d, o) => {
+      if (o.lowerA && o.lowerC) delete o[rng.next() < 0.5 ? 'lowerA' : 'lowerC'];
+      if (o.lowerA) d.M = d.K = Math.min(d.M, d.K);
+      if (o.lowerC) d.M = d.N = Math.min(d.M, d.N);
+      if (o.lowerA || o.lowerC) delete o.accumulate;
+    },
+  },
   // The attention matrix is [B, H, T, T]: T counts twice.
   attention: { cost: ({ B, H, T, hs }) => B * H * T * (T + hs) },
   attention_backward: { cost: ({ B, H, T, hs }) => B * H * T * (T + hs) },

@@ -142,6 +142,14 @@ export interface MatmulOptions {
   transB?: boolean;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /**
+   * Causal attention's triangles (square matrices per batch). 'a': A as stored is lower triangular
+   * (zero above its diagonal), so the CPU variants skip the zero part of K: a hint that leaves the
+   * result as it is (bit for bit: the skipped products are exact zeros). 'c': only C's lower
+   * triangle is wanted; the entries above its diagonal are set to 0, and the CPU variants skip the
+   * tiles that lie wholly above it. Neither with bias or accumulate.
+   */
+  lower?: 'a' | 'c';
   variant?: MatmulVariant;
 }
 
@@ -184,6 +192,15 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     expectShape(k, 'bias', bias, [N]);
   }
   expectDistinct(k, { c }, { a, b, bias });
+  const { lower } = opts;
+  if (lower !== undefined) {
+    if (lower !== 'a' && lower !== 'c') throw new ShapeError(`matmul: option lower must be 'a' or 'c', got ${String(lower)}`);
+    if (bias || accumulate) throw new ShapeError(`matmul: option lower cannot be combined with bias or accumulate (${shapes})`);
+    if (lower === 'a' && aRows !== aCols)
+      throw new ShapeError(`matmul: lower 'a' needs a square A (per batch), got [${aRows}, ${aCols}] (${shapes})`);
+    if (lower === 'c' && M !== N)
+      throw new ShapeError(`matmul: lower 'c' needs a square C (per batch), got [${M}, ${N}] (${shapes})`);
+  }
   const variant = opts.variant ?? matmulVariantFor(rt, M, N, K, transB);
   if ((variant === 'subgroup' || variant === 'subgroup-vec4') && !canUseSubgroupMatmul(rt)) {
     throw new ShapeError(`matmul: the ${variant} variant needs the subgroups feature with at least 4 lanes; this device has not`);
@@ -191,11 +208,13 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
   if (variant === 'subgroup-vec4' && !fitsVec4(N, transB)) {
     throw new ShapeError(`matmul: the subgroup-vec4 variant needs B not transposed and N a multiple of 4 (${shapes})`);
   }
+  // With lower 'c' the subgroup variants skip whole workgroups above the diagonal: keep them narrow.
+  const width = lower === 'c' ? 4 : subgroupWidth(N);
   const spec =
     variant === 'subgroup'
-      ? (subgroupSpecs.get(subgroupWidth(N)) as KernelSpec<P>)
+      ? (subgroupSpecs.get(width) as KernelSpec<P>)
       : variant === 'subgroup-vec4'
-        ? (subgroupVec4Specs.get(subgroupWidth(N)) as KernelSpec<P>)
+        ? (subgroupVec4Specs.get(width) as KernelSpec<P>)
         : variant === 'tiled'
           ? matmulTiled
           : matmulRegister;
@@ -208,7 +227,9 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
       BATCH_B: Number(batchB),
       HAS_BIAS: Number(!!bias),
       ACCUMULATE: Number(accumulate),
+      LOWER_A: Number(lower === 'a'),
+      LOWER_C: Number(lower === 'c'),
     },
-    shapes,
+    shapes: lower ? `${shapes} lower-${lower}` : shapes,
   });
 }

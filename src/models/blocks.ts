@@ -198,7 +198,7 @@ export class TransformerBlocks {
       column_sum(rt, g[`${n}attn.bo`], w.dmid);
       matmul(rt, w.do, w.dmid, p[`${n}attn.wo`]);
       permute_0213(rt, w.doh, rt.view(w.do, 0, [B, T, H, hs]));
-      attention_backward(rt, w.dqh, w.dkh, w.dvh, w.doh, a.qh, a.kh, a.vh, a.att, this.scratch);
+      attention_backward(rt, w.dqh, w.dkh, w.dvh, w.doh, a.qh, a.kh, a.vh, a.att, this.scratch, { causal: this.shape.causal });
       permute_0213(rt, rt.view(w.dq, 0, [B, T, H, hs]), w.dqh);
       permute_0213(rt, rt.view(w.dk, 0, [B, T, H, hs]), w.dkh);
       permute_0213(rt, rt.view(w.dv, 0, [B, T, H, hs]), w.dvh);

@@ -32,9 +32,9 @@ export function matmul(
   M: number,
   N: number,
   K: number,
-  opts: { transA?: boolean; transB?: boolean; accumulate?: boolean; batchB?: boolean } = {},
+  opts: { transA?: boolean; transB?: boolean; accumulate?: boolean; batchB?: boolean; lowerC?: boolean } = {},
 ): void {
-  const { transA = false, transB = false, accumulate = false, batchB = false } = opts;
+  const { transA = false, transB = false, accumulate = false, batchB = false, lowerC = false } = opts;
   for (let bt = 0; bt < B; bt++) {
     const aOff = bt * M * K;
     const bOff = batchB ? bt * K * N : 0;
@@ -49,7 +49,8 @@ export function matmul(
           const bv = transB ? b[bOff + n * K + k] : b[bOff + k * N + n];
           dot += av * bv;
         }
-        c[cOff + m * N + n] = acc + dot;
+        // lowerC: only the lower triangle is wanted; above the diagonal is 0.
+        c[cOff + m * N + n] = lowerC && n > m ? 0 : acc + dot;
       }
     }
   }
