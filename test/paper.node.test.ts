@@ -111,6 +111,32 @@ describe('verdicts follow their rules', () => {
     expect(balanceVerdict([]).verdict).toBe('not confirmed');
   });
 
+  it('balance: the short and long budgets compare each pretraining at the same budget', () => {
+    // Unmatched: balanced 0.5 vs imbalanced 0.3 (held). Short: balanced 0.2 vs imbalanced 0.1 (held,
+    // though below the imbalanced unmatched 0.3). Long: balanced 0.6 vs imbalanced 0.7 (fails).
+    const gains: Record<string, Record<string, number>> = {
+      unmatched: { balanced: 0.5, imbalanced: 0.3 },
+      short: { balanced: 0.2, imbalanced: 0.1 },
+      long: { balanced: 0.6, imbalanced: 0.7 },
+    };
+    const rows = [1, 2, 3].flatMap((s) =>
+      Object.entries(gains).flatMap(([match, g]) =>
+        (['balanced', 'imbalanced'] as const).flatMap((pretrain) => [
+          row('balance', s, { model: 'lsa', pretrain, match, stage: 'start' }, { tail: 2 }),
+          row('balance', s, { model: 'lsa', pretrain, match, stage: 'post' }, { tail: 2 * (1 - g[pretrain] - s / 1000) }),
+        ]),
+      ),
+    );
+    const v = balanceVerdict(rows);
+    expect(v.criteria.map((c) => [c.name, c.held])).toEqual([
+      ['lsa: balanced > imbalanced (unmatched)', true],
+      ['lsa: balanced > imbalanced (short)', true],
+      ['lsa: balanced > imbalanced (long)', false],
+    ]);
+    expect(v.verdict).toBe('mixed');
+    expect(v.numbers['lsa imbalanced short tail gain']).toBeCloseTo(0.102, 6);
+  });
+
   it('recipe: lowest target error among the variants confirms', () => {
     const build = (recipe: number) =>
       [1, 2].flatMap((s) =>
@@ -270,12 +296,18 @@ describe('npm run paper -- --preset tiny', () => {
         expect(count(setting, 'rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
         // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced;
         // setting A for the LSA (its lr grid) and the ICL transformer (its own grid), the token setting for its transformer.
-        // Then the output-only probe from both full pretrainings.
+        // Then the output-only probe from both full pretrainings, and (setting A) the short and long
+        // post-training budgets from both.
         const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
-        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2) * balanceLrs * p.seeds);
+        const budgets = p.postBudgets ? 2 : 0;
+        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2 + 2 * budgets) * balanceLrs * p.seeds);
         expect(count(setting, 'balance', (r) => r.condition.match === 'probe' && r.condition.stage === 'post')).toBe(
           2 * balanceLrs * p.seeds,
         );
+        for (const match of ['short', 'long'])
+          expect(count(setting, 'balance', (r) => r.condition.match === match && r.condition.stage === 'post')).toBe(
+            p.postBudgets ? 2 * balanceLrs * p.seeds : 0,
+          );
         expect(count(setting, 'recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
       }
       // The token rows carry the overthinking measures.
@@ -310,6 +342,16 @@ describe('npm run paper -- --preset tiny', () => {
         'lsa: balanced > imbalanced (probe)',
         'icl: balanced > imbalanced (probe)',
         'gpt: balanced > imbalanced (probe)',
+      ]);
+      // And the budgets where the setting runs them (setting A), each against the same budget.
+      const budgetCriteria = res.verdicts
+        .filter((v) => v.experiment === 'balance')
+        .flatMap((v) => v.criteria.filter((c) => /\((short|long)\)$/.test(c.name)));
+      expect(budgetCriteria.map((c) => c.name)).toEqual([
+        'lsa: balanced > imbalanced (short)',
+        'lsa: balanced > imbalanced (long)',
+        'icl: balanced > imbalanced (short)',
+        'icl: balanced > imbalanced (long)',
       ]);
       // The report and one SVG per experiment.
       const html = readFileSync(join(out, 'report.html'), 'utf8');

@@ -375,6 +375,7 @@ export const rlPhase = (
   N: number,
   lr: number,
   pool = 3 * Math.max(...lab.preset.rlSizes),
+  steps = lab.preset.rlSteps,
 ) => {
   const { group, samples, reward, sigma } = lab.setting.rl;
   return {
@@ -386,7 +387,7 @@ export const rlPhase = (
     reward,
     group,
     ...(sigma === undefined ? {} : { sigma }),
-    steps: lab.preset.rlSteps,
+    steps,
     ...(lab.preset.rlBatch === undefined ? {} : { batch: lab.preset.rlBatch }),
     lr,
   };
@@ -443,19 +444,23 @@ export async function rlExperiment(lab: Lab): Promise<void> {
 }
 
 /** The recipe's post-training: SFT on a small hard set, then RL on the largest medium set. */
+/** Post-training's SFT steps and RL updates times `factor` (experiment 3's budgets), at least 1 each. */
+const budgeted = (steps: number, factor: number) => Math.max(1, Math.round(steps * factor));
+
 function postPhases(
   lab: Lab,
   lr: number,
   over: { sftRule?: string; sftM?: number; band?: 'easy' | 'medium' | 'hard'; N?: number },
   model: ModelName,
+  budget = 1,
 ) {
   const p = lab.preset;
   // The ICL transformer's arm draws from smaller pools (its forward passes cost 30x the LSA's).
   const scale = modelScale(p, model);
   const N = over.N ?? scale.rlN;
   return [
-    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, p.sftBudget, lr, scale.sftPool),
-    rlPhase(lab, over.band ?? 'medium', N, lr, 3 * N),
+    sftPhase(lab, over.sftRule ?? RECIPE.sftRule, over.sftM ?? RECIPE.sftM, budgeted(p.sftBudget, budget), lr, scale.sftPool),
+    rlPhase(lab, over.band ?? 'medium', N, lr, 3 * N, budgeted(p.rlSteps, budget)),
   ];
 }
 
@@ -537,6 +542,26 @@ export async function balanceExperiment(lab: Lab): Promise<void> {
           extra: { pretrainSteps: s.steps },
         };
       });
+    }
+    // Short and long post-training budgets (science notes): the same post-training from each full
+    // pretraining with its SFT steps and RL updates scaled. Rows: match 'short' / 'long'.
+    for (const [match, factor] of Object.entries(lab.preset.postBudgets ?? {})) {
+      for (const pretrain of ['balanced', 'imbalanced'] as const) {
+        for (const seed of lab.opts.seeds) {
+          const s = start(seed, pretrain, 'unmatched');
+          const cond = { model, pretrain, match, stage: 'start', pretrainSteps: s.steps };
+          await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
+        }
+        await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, scale.postLrs, async (seed, lr) => {
+          const s = start(seed, pretrain, 'unmatched');
+          const name = `balance ${model} ${pretrain} ${match} budget lr=${lr} seed ${seed}`;
+          return {
+            result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model, factor), name, model),
+            pretrainMix: lab.mixtures[s.mix],
+            extra: { pretrainSteps: s.steps },
+          };
+        });
+      }
     }
   }
 }

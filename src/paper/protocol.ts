@@ -51,11 +51,28 @@ export interface Preset {
   postLrs: number[];
   /** Balanced-pretraining snapshots every this many steps, for the matched-start comparison. */
   snapshotEvery: number;
+  /**
+   * Experiment 3's short and long post-training budgets (science notes): the same post-training
+   * from each full pretraining with its SFT steps and RL updates times these factors. Absent: none.
+   */
+  postBudgets?: PostBudgets;
   /** The RL set of experiments 3 and 4 ("large medium RL"; default: the largest of rlSizes; pool 3x). */
   postRlN?: number;
   /** Setting A's transformer in experiment 3 (absent in the token setting, where the transformer is the model). */
   icl?: IclPreset;
 }
+
+/** Factors on post-training's SFT steps and RL updates: a short and a long budget. */
+export interface PostBudgets {
+  short: number;
+  long: number;
+}
+
+/** The budgets in words (protocol text). */
+export const budgetText = (b: PostBudgets | undefined, sftBudget: number, rlSteps: number): string =>
+  b
+    ? `Short and long post-training budgets beside it: from each full pretraining, the same post-training with ${b.short}x and ${b.long}x the SFT steps and RL updates (${Math.max(1, Math.round(sftBudget * b.short))} + ${Math.max(1, Math.round(rlSteps * b.short))} and ${Math.max(1, Math.round(sftBudget * b.long))} + ${Math.max(1, Math.round(rlSteps * b.long))}); balanced vs imbalanced compared at each budget.`
+    : '';
 
 /** The ICL transformer's arm of experiment 3 (setting A). */
 export interface IclPreset {
@@ -86,6 +103,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.003, 0.01],
     postLrs: [0.003],
     snapshotEvery: 20,
+    postBudgets: { short: 0.5, long: 2 },
     icl: { pretrainSteps: 10, pretrainLr: 0.003, postLrs: [0.001], sftPool: 64, rlN: 16, evalSize: 32 },
   },
   small: {
@@ -103,6 +121,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
+    postBudgets: { short: 0.25, long: 4 },
     icl: { pretrainSteps: 300, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
   full: {
@@ -120,6 +139,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
+    postBudgets: { short: 0.25, long: 4 },
     icl: { pretrainSteps: 600, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
 };
@@ -222,7 +242,7 @@ export function protocolText(preset: PresetName, target: TargetName, seeds: read
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${icl.pretrainSteps} pretraining steps at lr ${icl.pretrainLr}, snapshots every ${Math.ceil(icl.pretrainSteps / 10)}, post-training lr ∈ {${icl.postLrs.join(', ')}}; for its cost, its SFT pool is ${icl.sftPool}, its RL set ${icl.rlN} of ${3 * icl.rlN} and its held-out sets ${icl.evalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same). ${PROBE_TEXT(p.sftBudget)}`,
+    `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${icl.pretrainSteps} pretraining steps at lr ${icl.pretrainLr}, snapshots every ${Math.ceil(icl.pretrainSteps / 10)}, post-training lr ∈ {${icl.postLrs.join(', ')}}; for its cost, its SFT pool is ${icl.sftPool}, its RL set ${icl.rlN} of ${3 * icl.rlN} and its held-out sets ${icl.evalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same). ${PROBE_TEXT(p.sftBudget)}${p.postBudgets ? ` ${budgetText(p.postBudgets, p.sftBudget, p.rlSteps)}` : ''}`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
     `Seeds: ${seeds.join(', ')} (mean and spread = min..max over seeds; the standard deviation where stated).`,
   ];

@@ -367,17 +367,19 @@ export function balanceVerdict(rows: Row[]): RuleResult {
     const imbSeeds = tailGains(rows, model, 'imbalanced', 'unmatched');
     const imb = mean([...imbSeeds.values()]);
     numbers[`${model} imbalanced tail gain`] = imb;
-    const matches = ['unmatched', 'matched-target', 'matched-tail', 'probe'].filter((match) =>
+    const matches = ['unmatched', 'matched-target', 'matched-tail', 'probe', 'short', 'long'].filter((match) =>
       balance.some((r) => r.condition.model === model && r.condition.pretrain === 'balanced' && r.condition.match === match),
     );
     return matches.map((match) => {
       const balSeeds = tailGains(rows, model, 'balanced', match);
       const bal = mean([...balSeeds.values()]);
       numbers[`${model} balanced ${match} tail gain`] = bal;
-      // The probe compares like with like: both pretrainings probed.
-      const otherSeeds = match === 'probe' ? tailGains(rows, model, 'imbalanced', 'probe') : imbSeeds;
+      // The probe and the budgets compare like with like: both pretrainings probed, or post-trained
+      // with the same budget.
+      const alike = match === 'probe' || match === 'short' || match === 'long';
+      const otherSeeds = alike ? tailGains(rows, model, 'imbalanced', match) : imbSeeds;
       const other = mean([...otherSeeds.values()]);
-      if (match === 'probe') numbers[`${model} imbalanced probe tail gain`] = other;
+      if (alike) numbers[`${model} imbalanced ${match} tail gain`] = other;
       const test = pairedTest(balSeeds, otherSeeds);
       return {
         name: `${model}: balanced > imbalanced (${match})`,
@@ -391,7 +393,7 @@ export function balanceVerdict(rows: Row[]): RuleResult {
     experiment: 'balance',
     claim: 'Balanced pretraining builds latent capability that post-training activates (larger gains on rare directions)',
     verdict: verdictOf(criteria),
-    rule: "For each model (factorised LSA, ICL transformer): relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error, the last only when the target is not the tail alone) vs imbalanced pretraining; and, where the rows have it, under the output-only probe (the output layer alone trained, from each full pretraining, both probed). Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
+    rule: "For each model (factorised LSA, ICL transformer): relative gain on the rare (tail) domain, (start - end) / start of the test tail error, mean over seeds, after the same post-training: balanced pretraining (full length; stopped to match the imbalanced model's validation target error; stopped to match its validation tail error, the last only when the target is not the tail alone) vs imbalanced pretraining; and, where the rows have it, under the output-only probe (the output layer alone trained, from each full pretraining, both probed) and after short and long post-training (the same post-training with its SFT steps and RL updates scaled, from each full pretraining, both at the same budget). Balanced larger in every comparison: confirmed; in none: not confirmed; otherwise mixed.",
     criteria,
     numbers,
   };
