@@ -4,7 +4,11 @@
  * bias, accumulate, batched with a shared and a batched B.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../src/gpu/errors.ts';
 import type { Runtime } from '../src/gpu/runtime.ts';
+import type { KernelEntry } from '../src/kernels/entry.ts';
+import { kernels } from '../src/kernels/registry.ts';
+import { runKernel } from '../src/kernels/run.ts';
 import {
   canUseSubgroupMatmul,
   defaultMatmulVariant,
@@ -175,5 +179,30 @@ describe('matmul lower option', () => {
     expect(() => matmul(rt, sq, b, b, { lower: 'c', accumulate: true })).toThrow(/cannot be combined/);
     expect(() => matmul(rt, sq, b, b, { lower: 'x' as 'a' })).toThrow(/must be 'a' or 'c'/);
     for (const t of [a, b, c, sq, bias]) t.destroy();
+  });
+});
+
+describe('triangle promises on host data', () => {
+  it('refuses, with the offending entry, a matmul lowerA input or a causal attention_backward att that is not zero above the diagonal', async () => {
+    const mm = kernels.find((k) => k.name === 'matmul') as KernelEntry;
+    const a = { shape: [2, 3, 3], data: Float32Array.from([1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0.5, 1, 1, 1]) };
+    const b = { shape: [3, 2], data: new Float32Array(6).fill(1) };
+    await expect(runKernel(rt, mm, { a, b }, { lowerA: true })).rejects.toThrow(InputError);
+    await expect(runKernel(rt, mm, { a, b }, { lowerA: true })).rejects.toThrow(/a\[\.\., 1, 2\] = 0\.5/);
+    // The same data zeroed where it must be runs, and equals the product without the promise.
+    a.data[14] = 0;
+    const [tri, full] = [await runKernel(rt, mm, { a, b }, { lowerA: true }), await runKernel(rt, mm, { a, b }, {})];
+    expect(Array.from(tri.c.data)).toEqual(Array.from(full.c.data));
+    const back = kernels.find((k) => k.name === 'attention_backward') as KernelEntry;
+    const rng = new Rng(3);
+    const t = (shape: number[]) => ({
+      shape,
+      data: randomArray(
+        rng,
+        shape.reduce((x, y) => x * y, 1),
+      ),
+    });
+    const inputs = { dout: t([1, 1, 4, 2]), q: t([1, 1, 4, 2]), k: t([1, 1, 4, 2]), v: t([1, 1, 4, 2]), att: t([1, 1, 4, 4]) };
+    await expect(runKernel(rt, back, inputs, { causal: true })).rejects.toThrow(/causal needs zeros above the diagonal/);
   });
 });

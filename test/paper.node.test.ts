@@ -275,7 +275,19 @@ describe('npm run paper -- --preset tiny', () => {
     try {
       const r = spawnSync(
         'npx',
-        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'regression,token', '--out', out],
+        [
+          'tsx',
+          'src/cli/main.ts',
+          'paper',
+          '--preset',
+          'tiny',
+          '--settings',
+          'regression,token',
+          '--budgets',
+          '0.5,2',
+          '--out',
+          out,
+        ],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);
@@ -296,17 +308,13 @@ describe('npm run paper -- --preset tiny', () => {
         expect(count(setting, 'rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
         // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced;
         // setting A for the LSA (its lr grid) and the ICL transformer (its own grid), the token setting for its transformer.
-        // Then the output-only probe from both full pretrainings, and (setting A) the short and long
+        // Then the output-only probe from both full pretrainings, and (--budgets) the short and long
         // post-training budgets from both.
         const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
-        const budgets = p.postBudgets ? 2 : 0;
-        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2 + 2 * budgets) * balanceLrs * p.seeds);
-        expect(count(setting, 'balance', (r) => r.condition.match === 'probe' && r.condition.stage === 'post')).toBe(
-          2 * balanceLrs * p.seeds,
-        );
-        for (const match of ['short', 'long'])
+        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2 + 4) * balanceLrs * p.seeds);
+        for (const match of ['probe', 'short', 'long'])
           expect(count(setting, 'balance', (r) => r.condition.match === match && r.condition.stage === 'post')).toBe(
-            p.postBudgets ? 2 * balanceLrs * p.seeds : 0,
+            2 * balanceLrs * p.seeds,
           );
         expect(count(setting, 'recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
       }
@@ -320,7 +328,10 @@ describe('npm run paper -- --preset tiny', () => {
       for (const r of res.rows) {
         expect(r.curve !== undefined, `${r.setting} ${r.experiment} ${JSON.stringify(r.condition)}`).toBe(endsInRl(r));
         if (!r.curve) continue;
-        expect(r.curve.step).toEqual(Array.from({ length: TOKEN_PRESET_TABLE.tiny.rlSteps }, (_, i) => i + 1));
+        // The budgets scale the updates (0.5x and 2x, at least one).
+        const factor = r.condition.match === 'short' ? 0.5 : r.condition.match === 'long' ? 2 : 1;
+        const updates = Math.max(1, Math.round(TOKEN_PRESET_TABLE.tiny.rlSteps * factor));
+        expect(r.curve.step).toEqual(Array.from({ length: updates }, (_, i) => i + 1));
         for (const k of ['reward', 'length', 'excess'] as const) expect(r.curve[k].every(Number.isFinite), k).toBe(true);
         expect(r.curve.reward.every((x) => x >= 0 && x <= 1)).toBe(true);
         expect(r.curve.length.every((x) => x >= 1)).toBe(true);
@@ -343,7 +354,7 @@ describe('npm run paper -- --preset tiny', () => {
         'icl: balanced > imbalanced (probe)',
         'gpt: balanced > imbalanced (probe)',
       ]);
-      // And the budgets where the setting runs them (setting A), each against the same budget.
+      // And the budgets, each against the other pretraining at the same budget.
       const budgetCriteria = res.verdicts
         .filter((v) => v.experiment === 'balance')
         .flatMap((v) => v.criteria.filter((c) => /\((short|long)\)$/.test(c.name)));
@@ -352,7 +363,11 @@ describe('npm run paper -- --preset tiny', () => {
         'lsa: balanced > imbalanced (long)',
         'icl: balanced > imbalanced (short)',
         'icl: balanced > imbalanced (long)',
+        'gpt: balanced > imbalanced (short)',
+        'gpt: balanced > imbalanced (long)',
       ]);
+      // The protocol says so, with the steps.
+      expect(res.protocol.join('\n')).toMatch(/Short and long post-training budgets beside it: .* 0\.5x and 2x/);
       // The report and one SVG per experiment.
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       for (const e of EXPERIMENTS)
@@ -430,12 +445,17 @@ describe('npm run paper -- --preset tiny', () => {
     expect(seedList(3)).toEqual([1, 2, 3]);
   });
 
-  it('refuses an unknown experiment, preset or setting with the valid names and exit 1', () => {
+  it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
       [['--settings', 'regression,nope'], /--settings: unknown setting "nope"; valid settings: regression, token/],
       [['--first-seed', '0'], /--first-seed must be at least 1 \(seeds are numbered from 1\), got 0/],
+      [
+        ['--budgets', '4,0.25'],
+        /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), got "4,0\.25"/,
+      ],
+      [['--budgets', '0.5'], /--budgets: expected two factors/],
     ] as const) {
       const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')], {
         encoding: 'utf8',

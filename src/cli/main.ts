@@ -246,6 +246,10 @@ function buildProgram(): Command {
       `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, one to two hours more at the small preset on 2 CPU cores)`,
       'regression',
     )
+    .option(
+      '--budgets <short,long>',
+      'experiment 3 also post-trains with SFT steps and RL updates times these factors (e.g. 0.25,4), balanced vs imbalanced at each budget; not in the default run (it takes it past 20 minutes)',
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -261,6 +265,7 @@ function buildProgram(): Command {
           preset: string;
           target: string;
           settings: string;
+          budgets?: string;
           render?: string;
           merge?: string;
         },

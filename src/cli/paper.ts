@@ -14,6 +14,7 @@ import {
   EXPERIMENTS,
   type ExperimentName,
   PRESETS,
+  type PostBudgets,
   type PresetName,
   SETTING_NAMES,
   type SettingName,
@@ -33,6 +34,7 @@ export function paperOptions(opts: {
   firstSeed?: number;
   target: string;
   settings?: string;
+  budgets?: string;
 }): {
   experiments: ExperimentName[];
   preset: PresetName;
@@ -40,6 +42,7 @@ export function paperOptions(opts: {
   settings: SettingName[];
   seeds?: number;
   firstSeed?: number;
+  budgets?: PostBudgets;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -56,9 +59,20 @@ export function paperOptions(opts: {
   for (const s of settings)
     if (!SETTING_NAMES.includes(s as SettingName))
       throw new UserError(`--settings: unknown setting "${s}"; valid settings: ${SETTING_NAMES.join(', ')} (comma-separated)`);
+  let budgets: PostBudgets | undefined;
+  if (opts.budgets !== undefined) {
+    const parts = opts.budgets.split(',').map((x) => x.trim());
+    const [short, long] = parts.map(Number);
+    if (parts.length !== 2 || !(short > 0 && short < 1 && long > 1 && Number.isFinite(long)))
+      throw new UserError(
+        `--budgets: expected two factors "short,long" with 0 < short < 1 < long (e.g. 0.25,4), got "${opts.budgets}"`,
+      );
+    budgets = { short, long };
+  }
   return {
     experiments: experiments as ExperimentName[],
     settings: SETTING_NAMES.filter((s) => settings.includes(s)),
+    budgets,
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,

@@ -3,7 +3,7 @@ import { InputError, ShapeError } from '../gpu/errors.ts';
 import { shapeString } from '../gpu/tensor.ts';
 import * as ref from '../reference/attention.ts';
 import { attention_backward, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
-import { bool, type Dims, f32, type HostTensor, type KernelEntry, normal, outputs } from './entry.ts';
+import { aboveDiagonal, bool, type Dims, f32, type HostTensor, type KernelEntry, normal, outputs } from './entry.ts';
 
 function headDims(q: { shape: readonly number[] }): { B: number; H: number; T: number; hs: number } {
   if (q.shape.length !== 4) throw new ShapeError(`attention: q must be [B, H, T, hs], got ${shapeString(q.shape)}`);
@@ -74,14 +74,11 @@ const attentionEntry: KernelEntry = {
 
 /** With causal, att must be zero above each [T, T] matrix's diagonal (as attention's causal output is). */
 function checkCausal(att: HostTensor, T: number): void {
-  for (let i = 0; i < att.data.length; i++) {
-    const row = Math.floor(i / T) % T;
-    const col = i % T;
-    if (col > row && att.data[i] !== 0) {
-      throw new InputError(
-        `input att: causal needs zeros above the diagonal, but att[.., ${row}, ${col}] = ${att.data[i]}; give the causal attention's att, or leave causal off`,
-      );
-    }
+  const bad = aboveDiagonal(att, T);
+  if (bad) {
+    throw new InputError(
+      `input att: causal needs zeros above the diagonal, but att[.., ${bad.row}, ${bad.col}] = ${bad.value}; give the causal attention's att, or leave causal off`,
+    );
   }
 }
 

@@ -79,6 +79,19 @@ export function outputs(rt: Runtime, shapes: Record<string, Shape>, name: string
   return out;
 }
 
+/**
+ * The first nonzero entry above the diagonal of any of t's square [n, n] matrices (its last two
+ * axes), or undefined: inputs promised lower triangular (causal attention) are checked with it.
+ */
+export function aboveDiagonal(t: HostTensor, n: number): { row: number; col: number; value: number } | undefined {
+  for (let i = 0; i < t.data.length; i++) {
+    const row = Math.floor(i / n) % n;
+    const col = i % n;
+    if (col > row && t.data[i] !== 0) return { row, col, value: t.data[i] };
+  }
+  return undefined;
+}
+
 export const finite = (name: string) => (v: number) => (Number.isFinite(v) ? undefined : `${name} must be a finite number`);
 
 /** Sizes as the command line takes them: "M=64,N=32,K=17" (`kernel NAME --check --dims`). */

@@ -21,6 +21,7 @@ import { regressionKernels } from './regression.entries.ts';
 import { samplingKernels } from './sampling.entries.ts';
 import { softmax_backward, softmax_forward } from './softmax.ts';
 import {
+  aboveDiagonal,
   arr,
   bool,
   type CheckCase,
@@ -57,13 +58,9 @@ function matmulShapes(inputs: Record<string, { shape: Shape }>, opts: Options) {
 function checkLowerTriangular(a: HostTensor): void {
   const [rows, cols] = a.shape.slice(-2);
   if (rows !== cols) throw new InputError(`input a: lowerA needs square matrices, got [${a.shape.join(', ')}]`);
-  for (let i = 0; i < a.data.length; i++) {
-    const r = Math.floor(i / cols) % rows;
-    const col = i % cols;
-    if (col > r && a.data[i] !== 0) {
-      throw new InputError(`input a: lowerA needs zeros above the diagonal, but a[.., ${r}, ${col}] = ${a.data[i]}`);
-    }
-  }
+  const bad = aboveDiagonal(a, rows);
+  if (bad)
+    throw new InputError(`input a: lowerA needs zeros above the diagonal, but a[.., ${bad.row}, ${bad.col}] = ${bad.value}`);
 }
 
 const matmulEntry: KernelEntry = {

@@ -30,6 +30,8 @@ import {
   TOKEN_DOMAINS,
   TOKEN_MIXTURES,
   TOKEN_PRESET_TABLE,
+  type PostBudgets,
+  withBudgets,
   TOKEN_RL,
   TOKEN_TARGETS,
   tokenPlan,
@@ -111,8 +113,8 @@ export interface SettingSpec {
 }
 
 /** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
-export function regressionSetting(preset: PresetName, target: TargetName): SettingSpec {
-  const p = PRESET_TABLE[preset];
+export function regressionSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets): SettingSpec {
+  const p = withBudgets(PRESET_TABLE[preset], budgets);
   return {
     name: 'regression',
     preset: p,
@@ -126,8 +128,8 @@ export function regressionSetting(preset: PresetName, target: TargetName): Setti
 }
 
 /** Setting B: the token task with its transformer. */
-export function tokenSetting(preset: PresetName, target: TargetName): SettingSpec {
-  const p = TOKEN_PRESET_TABLE[preset];
+export function tokenSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets): SettingSpec {
+  const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
   return {
     name: 'token',
     preset: p,

@@ -53,7 +53,8 @@ export interface Preset {
   snapshotEvery: number;
   /**
    * Experiment 3's short and long post-training budgets (science notes): the same post-training
-   * from each full pretraining with its SFT steps and RL updates times these factors. Absent: none.
+   * from each full pretraining with its SFT steps and RL updates times these factors. No preset has
+   * them (they would take the default run past 20 minutes); `paper --budgets S,L` adds them.
    */
   postBudgets?: PostBudgets;
   /** The RL set of experiments 3 and 4 ("large medium RL"; default: the largest of rlSizes; pool 3x). */
@@ -66,6 +67,11 @@ export interface Preset {
 export interface PostBudgets {
   short: number;
   long: number;
+}
+
+/** A preset with experiment 3's budgets set (none given: the preset as it is). */
+export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | undefined): P {
+  return budgets ? { ...p, postBudgets: budgets } : p;
 }
 
 /** The budgets in words (protocol text). */
@@ -103,7 +109,6 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.003, 0.01],
     postLrs: [0.003],
     snapshotEvery: 20,
-    postBudgets: { short: 0.5, long: 2 },
     icl: { pretrainSteps: 10, pretrainLr: 0.003, postLrs: [0.001], sftPool: 64, rlN: 16, evalSize: 32 },
   },
   small: {
@@ -121,7 +126,6 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
-    postBudgets: { short: 0.25, long: 4 },
     icl: { pretrainSteps: 300, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
   full: {
@@ -139,7 +143,6 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     rlLrs: [0.001, 0.003, 0.01, 0.03],
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
-    postBudgets: { short: 0.25, long: 4 },
     icl: { pretrainSteps: 600, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
   },
 };
@@ -227,8 +230,8 @@ export function basePlan(
 }
 
 /** The protocol in words, for the report (every number is read from the constants above). */
-export function protocolText(preset: PresetName, target: TargetName, seeds: readonly number[]): string[] {
-  const p = PRESET_TABLE[preset];
+export function protocolText(preset: PresetName, target: TargetName, seeds: readonly number[], budgets?: PostBudgets): string[] {
+  const p = withBudgets(PRESET_TABLE[preset], budgets);
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
   return [
@@ -380,8 +383,13 @@ export function tokenPlan(seed: number, preset: Preset, phases: PlanInput['phase
 }
 
 /** The token setting's protocol in words (what differs from setting A; the rules are the same). */
-export function tokenProtocolText(preset: PresetName, target: TargetName, seeds: readonly number[]): string[] {
-  const p = TOKEN_PRESET_TABLE[preset];
+export function tokenProtocolText(
+  preset: PresetName,
+  target: TargetName,
+  seeds: readonly number[],
+  budgets?: PostBudgets,
+): string[] {
+  const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
   const t = TOKEN_TARGETS[target];
   const mix = (m: Readonly<Record<string, number>>) =>
     Object.entries(m)
@@ -394,7 +402,7 @@ export function tokenProtocolText(preset: PresetName, target: TargetName, seeds:
     `Learning rates chosen on a validation split of ${p.evalSize} prompts as in setting A.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's completion loss (teacher-forced); lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${(p.rlBatch ?? TOKEN_BATCH) / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
-    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps). ${PROBE_TEXT(p.sftBudget)}`,
+    `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps). ${PROBE_TEXT(p.sftBudget)}${p.postBudgets ? ` ${budgetText(p.postBudgets, p.sftBudget, p.rlSteps)}` : ''}`,
     `4. Recipe: as in setting A with the same post-training as experiment 3 (large random SFT = all ${p.sftPool}; small RL N = ${Math.min(...p.rlSizes)}).`,
     `Seeds: ${seeds.join(', ')}.`,
   ];

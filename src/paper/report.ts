@@ -12,6 +12,7 @@ import {
   type ExperimentName,
   figureKey,
   lengthFigureKey,
+  type PostBudgets,
   type PresetName,
   protocolText,
   type SettingName,
@@ -69,6 +70,8 @@ export interface PaperOptions {
   firstSeed?: number;
   experiments: ExperimentName[];
   settings: SettingName[];
+  /** Experiment 3's short and long post-training budgets (factors), when asked for. */
+  budgets?: PostBudgets;
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
@@ -80,7 +83,9 @@ export function seedList(count: number, first = 1): number[] {
 
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
   const specs = opts.settings.map((name) =>
-    name === 'regression' ? regressionSetting(opts.preset, opts.target) : tokenSetting(opts.preset, opts.target),
+    name === 'regression'
+      ? regressionSetting(opts.preset, opts.target, opts.budgets)
+      : tokenSetting(opts.preset, opts.target, opts.budgets),
   );
   const seeds = seedList(opts.seeds ?? specs[0].preset.seeds, opts.firstSeed);
   const started = new Date();
@@ -120,8 +125,8 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
         : 'not run in this invocation (--settings)',
     },
     protocol: [
-      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds) : []),
-      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds) : []),
+      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds, opts.budgets) : []),
+      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds, opts.budgets) : []),
     ],
     rows,
     verdicts: verdicts(rows),
