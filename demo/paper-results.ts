@@ -111,6 +111,19 @@ import {
   verdicts as sftPooledVerdicts,
 } from '../results/paper-token-sft-seeds1-6/results.json';
 import sftPooledSft from '../results/paper-token-sft-seeds1-6/sft-token.svg?raw';
+import {
+  preset as budgetsPreset,
+  runs as budgetsRuns,
+  seconds as budgetsSeconds,
+  seeds as budgetsSeeds,
+  settings as budgetsSettings,
+  target as budgetsTarget,
+  verdicts as budgetsVerdicts,
+} from '../results/paper-budgets/results.json';
+import budgetsBalance from '../results/paper-budgets/balance.svg?raw';
+import budgetsRecipe from '../results/paper-budgets/recipe.svg?raw';
+import budgetsRl from '../results/paper-budgets/rl.svg?raw';
+import budgetsSft from '../results/paper-budgets/sft.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -232,6 +245,13 @@ const SETS: ResultSet[] = [
       sftPooledSources.length,
     ),
     plots: { sft: sftPooledSft },
+  },
+  {
+    // The default run with experiment 3's short and long post-training budgets (--budgets 0.25,4).
+    id: 'rare-budgets',
+    title: 'Regression (setting A): short and long post-training',
+    ...pick(budgetsPreset, budgetsTarget, budgetsSeeds, budgetsRuns, budgetsSeconds, budgetsSettings, budgetsVerdicts),
+    plots: { sft: budgetsSft, rl: budgetsRl, balance: budgetsBalance, recipe: budgetsRecipe },
   },
 ];
 
