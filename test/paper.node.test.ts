@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.ts';
 import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
 import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
 import { type PaperResults, runPaper, seedList } from '../src/paper/report.ts';
@@ -275,19 +276,7 @@ describe('npm run paper -- --preset tiny', () => {
     try {
       const r = spawnSync(
         'npx',
-        [
-          'tsx',
-          'src/cli/main.ts',
-          'paper',
-          '--preset',
-          'tiny',
-          '--settings',
-          'regression,token',
-          '--budgets',
-          '0.5,2',
-          '--out',
-          out,
-        ],
+        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'regression,token', '--out', out],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);
@@ -308,14 +297,12 @@ describe('npm run paper -- --preset tiny', () => {
         expect(count(setting, 'rl', (r) => r.lr > 0)).toBe(3 * p.rlSizes.length * p.rlLrs.length * p.seeds);
         // Balanced unmatched, balanced matched (one match: the rare target is the tail alone), imbalanced;
         // setting A for the LSA (its lr grid) and the ICL transformer (its own grid), the token setting for its transformer.
-        // Then the output-only probe from both full pretrainings, and (--budgets) the short and long
-        // post-training budgets from both.
+        // Then the output-only probe from both full pretrainings (the budgets only with --budgets: below).
         const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
-        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2 + 4) * balanceLrs * p.seeds);
-        for (const match of ['probe', 'short', 'long'])
-          expect(count(setting, 'balance', (r) => r.condition.match === match && r.condition.stage === 'post')).toBe(
-            2 * balanceLrs * p.seeds,
-          );
+        expect(count(setting, 'balance', (r) => r.condition.stage === 'post')).toBe((3 + 2) * balanceLrs * p.seeds);
+        expect(count(setting, 'balance', (r) => r.condition.match === 'probe' && r.condition.stage === 'post')).toBe(
+          2 * balanceLrs * p.seeds,
+        );
         expect(count(setting, 'recipe', (r) => r.lr > 0)).toBe(RECIPE_VARIANTS.length * p.postLrs.length * p.seeds);
       }
       // The token rows carry the overthinking measures.
@@ -328,10 +315,7 @@ describe('npm run paper -- --preset tiny', () => {
       for (const r of res.rows) {
         expect(r.curve !== undefined, `${r.setting} ${r.experiment} ${JSON.stringify(r.condition)}`).toBe(endsInRl(r));
         if (!r.curve) continue;
-        // The budgets scale the updates (0.5x and 2x, at least one).
-        const factor = r.condition.match === 'short' ? 0.5 : r.condition.match === 'long' ? 2 : 1;
-        const updates = Math.max(1, Math.round(TOKEN_PRESET_TABLE.tiny.rlSteps * factor));
-        expect(r.curve.step).toEqual(Array.from({ length: updates }, (_, i) => i + 1));
+        expect(r.curve.step).toEqual(Array.from({ length: TOKEN_PRESET_TABLE.tiny.rlSteps }, (_, k) => k + 1));
         for (const k of ['reward', 'length', 'excess'] as const) expect(r.curve[k].every(Number.isFinite), k).toBe(true);
         expect(r.curve.reward.every((x) => x >= 0 && x <= 1)).toBe(true);
         expect(r.curve.length.every((x) => x >= 1)).toBe(true);
@@ -354,20 +338,7 @@ describe('npm run paper -- --preset tiny', () => {
         'icl: balanced > imbalanced (probe)',
         'gpt: balanced > imbalanced (probe)',
       ]);
-      // And the budgets, each against the other pretraining at the same budget.
-      const budgetCriteria = res.verdicts
-        .filter((v) => v.experiment === 'balance')
-        .flatMap((v) => v.criteria.filter((c) => /\((short|long)\)$/.test(c.name)));
-      expect(budgetCriteria.map((c) => c.name)).toEqual([
-        'lsa: balanced > imbalanced (short)',
-        'lsa: balanced > imbalanced (long)',
-        'icl: balanced > imbalanced (short)',
-        'icl: balanced > imbalanced (long)',
-        'gpt: balanced > imbalanced (short)',
-        'gpt: balanced > imbalanced (long)',
-      ]);
-      // The protocol says so, with the steps.
-      expect(res.protocol.join('\n')).toMatch(/Short and long post-training budgets beside it: .* 0\.5x and 2x/);
+      expect(res.protocol.join('\n')).not.toMatch(/Short and long post-training budgets/);
       // The report and one SVG per experiment.
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       for (const e of EXPERIMENTS)
@@ -445,7 +416,39 @@ describe('npm run paper -- --preset tiny', () => {
     expect(seedList(3)).toEqual([1, 2, 3]);
   });
 
-  it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', () => {
+  it('--budgets adds short and long post-training to experiment 3, judged at each budget', () => {
+    const out = mkdtempSync(join(tmpdir(), 'paper-budgets-'));
+    try {
+      const r = spawnSync(
+        'npx',
+        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--only', 'balance', '--budgets', '0.5,2', '--out', out],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
+      const p = PRESET_TABLE.tiny;
+      const balanceLrs = p.postLrs.length + (p.icl?.postLrs.length ?? 0);
+      const post = (match: string) => res.rows.filter((x) => x.condition.match === match && x.condition.stage === 'post');
+      for (const match of ['probe', 'short', 'long']) expect(post(match)).toHaveLength(2 * balanceLrs * p.seeds);
+      expect(res.rows.filter((x) => x.condition.stage === 'post')).toHaveLength((3 + 2 + 4) * balanceLrs * p.seeds);
+      const [v] = res.verdicts;
+      expect(v.criteria.filter((c) => /\((short|long)\)$/.test(c.name)).map((c) => c.name)).toEqual([
+        'lsa: balanced > imbalanced (short)',
+        'lsa: balanced > imbalanced (long)',
+        'icl: balanced > imbalanced (short)',
+        'icl: balanced > imbalanced (long)',
+      ]);
+      expect(res.verdicts).toEqual(verdicts(res.rows));
+      // The protocol says so, with the steps (SFT 10 and RL 10 at this preset: 5 + 5 and 20 + 20).
+      expect(res.protocol.join('\n')).toMatch(
+        /Short and long post-training budgets beside it: .* 0\.5x and 2x .* \(5 \+ 5 and 20 \+ 20\)/,
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
@@ -457,12 +460,20 @@ describe('npm run paper -- --preset tiny', () => {
       ],
       [['--budgets', '0.5'], /--budgets: expected two factors/],
     ] as const) {
-      const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')], {
-        encoding: 'utf8',
-      });
-      expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(msg);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // main() in this process (the refusals come before any GPU work): what it printed, its exit code.
+      const printed: string[] = [];
+      const spy = vi.spyOn(console, 'error').mockImplementation((...a) => void printed.push(a.join(' ')));
+      process.exitCode = undefined;
+      try {
+        await main(['node', 'main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')]);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(process.exitCode).toBe(1);
+      process.exitCode = undefined;
+      expect(printed.join('\n')).toMatch(msg);
+      expect(printed.join('\n')).not.toMatch(/\n\s+at /);
+      expect(existsSync(join(tmpdir(), 'never'))).toBe(false);
     }
   });
 });
