@@ -13,6 +13,9 @@
 //           max_norm}, 1 grads (read), 2 grad_sumsq (read), 3 params (read_write), 4 m (read_write),
 //           5 v (read_write).
 // Dispatch: one invocation per element, folded 2D grid: i = gid.x + gid.y * (num_workgroups.x * WG_X).
+// Written over the element type T: src/kernels/optim.ts runs this text with T = f32 and, when N is
+// a multiple of 4, with T = vec4f and N counting vec4s (four elements per invocation; the same
+// operations per element, so the same bits).
 struct Params {
   N: u32,
   lr: f32,
@@ -27,16 +30,18 @@ struct Params {
   max_norm: f32,
 }
 
+alias T = f32;
+
 override WG_X: u32;
 override WG_Y: u32;
 override WG_Z: u32;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(1) var<storage, read> grads: array<T>;
 @group(0) @binding(2) var<storage, read> grad_sumsq: array<f32>;
-@group(0) @binding(3) var<storage, read_write> params: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> params: array<T>;
+@group(0) @binding(4) var<storage, read_write> m: array<T>;
+@group(0) @binding(5) var<storage, read_write> v: array<T>;
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

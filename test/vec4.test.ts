@@ -4,14 +4,15 @@
  * first 4093 of the same data (scalar) and the outputs compared bit for bit; embedding_backward's
  * token rows are compared with a plain f32 sum in position order, with C a multiple of 4 (vec4) and
  * not; its position index (embedding_index) with a CPU counting of the ids; layernorm's forward and
- * backward, and softmax's (causal too), against their one-column kernels (`wide: false`). Node and
- * Chromium.
+ * backward, and softmax's (causal too), against their one-column kernels (`wide: false`); AdamW like
+ * the elementwise kernels. Node and Chromium.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
 import { embedding_backward } from '../src/kernels/embedding.ts';
 import { add, copy, gelu_backward, gelu_forward, scale, threshold } from '../src/kernels/elementwise.ts';
 import { layernorm_backward, layernorm_forward } from '../src/kernels/layernorm.ts';
+import { adamw } from '../src/kernels/optim.ts';
 import { softmax_backward, softmax_forward } from '../src/kernels/softmax.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
@@ -99,6 +100,26 @@ describe('vec4 variants', () => {
       for (const t of [dwte, dwpe, doutT, tokT]) t.destroy();
     });
   }
+});
+
+describe('adamw vec4', () => {
+  it('4096 elements (vec4) give the bits of the first 4093 (one per invocation), clipped and decayed', async () => {
+    const rng = new Rng(9);
+    const [p0, m0, v0, g0] = [data(rng, 4096), data(rng, 4096), data(rng, 4096).map(Math.abs), data(rng, 4096)];
+    const run = async (n: number) => {
+      const t = (x: Float32Array) => rt.tensor(x.subarray(0, n), [n]);
+      const [params, m, v, grads] = [t(p0), t(m0), t(v0), t(g0)];
+      const sumsq = rt.tensor([1234.5], [1]);
+      adamw(rt, params, m, v, grads, sumsq, { lr: 0.01, step: 3, weightDecay: 0.1, maxNorm: 1 });
+      const out = await Promise.all([params, m, v].map((u) => rt.readF32(u)));
+      for (const u of [params, m, v, grads, sumsq]) u.destroy();
+      return out;
+    };
+    const wide = await run(4096);
+    const narrow = await run(4093);
+    for (let k = 0; k < 3; k++) expect(Array.from(bits(wide[k].subarray(0, 4093)))).toEqual(Array.from(bits(narrow[k])));
+    expect(wide[0].some((x, i) => x !== p0[i])).toBe(true);
+  });
 });
 
 describe('layernorm vec4', () => {

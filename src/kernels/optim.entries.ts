@@ -178,6 +178,10 @@ const adamwEntry: KernelEntry = {
     { dims: { N: 100003 }, options: { step: 1000, weightDecay: 0.1, maxNorm: 1 } },
     { dims: { N: 100003 }, options: { step: 1, lr: 0.01 } },
     { dims: { N: 1048577 }, options: { step: 4, weightDecay: 0.01, maxNorm: 1 } },
+    // N a multiple of 4: four elements per invocation.
+    { dims: { N: 4 }, options: { step: 2, weightDecay: 0.1, maxNorm: 1e-3 } },
+    { dims: { N: 1024 }, options: { step: 10, maxNorm: 1e6, lr: 0.1 } },
+    { dims: { N: 100004 }, options: { step: 1000, weightDecay: 0.1, maxNorm: 1 } },
   ],
   /**
    * One tolerance for params (~0.5), m (~1e-3) and v (~1e-7) at any lr, since tolerance() does not see

@@ -8,7 +8,17 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import { type Tensor, shapeString } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectSameSize, expectShape, grid1d, shapesOf } from './common.ts';
+import {
+  WG_1D,
+  expectDType,
+  expectDistinct,
+  expectSameSize,
+  expectShape,
+  grid1d,
+  shapesOf,
+  vec4Ready,
+  vec4Variant,
+} from './common.ts';
 import { reduceInto, sum } from './reduce.ts';
 
 // --------------------------------------------------------------------------------------------
@@ -53,6 +63,9 @@ const adamwSpec: KernelSpec<AdamWParam> = {
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ N }) => grid1d(N),
 };
+
+/** Four elements per invocation where every tensor is whole vec4s (same bits: see the shader). */
+const adamwVec4Spec = vec4Variant(adamwSpec);
 
 /** The largest learning rate adamw accepts (anything larger is almost surely a unit mistake). */
 export const ADAMW_MAX_LR = 10;
@@ -128,9 +141,10 @@ export function adamw(
   expectShape(k, 'gradSumSq', gradSumSq, [1]);
   expectDistinct(k, { params, m, v }, { grads, gradSumSq });
   // f64 here, rounded once to f32 by the uniform upload: the CPU reference uses the same values.
-  rt.dispatch(adamwSpec, {
+  const wide = vec4Ready([params, m, v, grads]);
+  rt.dispatch(wide ? adamwVec4Spec : adamwSpec, {
     params: {
-      N: params.size,
+      N: wide ? params.size / 4 : params.size,
       lr: o.lr,
       beta1: o.beta1,
       beta2: o.beta2,
