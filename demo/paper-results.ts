@@ -124,6 +124,16 @@ import budgetsBalance from '../results/paper-budgets/balance.svg?raw';
 import budgetsRecipe from '../results/paper-budgets/recipe.svg?raw';
 import budgetsRl from '../results/paper-budgets/rl.svg?raw';
 import budgetsSft from '../results/paper-budgets/sft.svg?raw';
+import {
+  preset as tokenBudgetsPreset,
+  runs as tokenBudgetsRuns,
+  seconds as tokenBudgetsSeconds,
+  seeds as tokenBudgetsSeeds,
+  settings as tokenBudgetsSettings,
+  target as tokenBudgetsTarget,
+  verdicts as tokenBudgetsVerdicts,
+} from '../results/paper-token-budgets/results.json';
+import tokenBudgetsBalance from '../results/paper-token-budgets/balance-token.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -252,6 +262,21 @@ const SETS: ResultSet[] = [
     title: 'Regression (setting A): short and long post-training',
     ...pick(budgetsPreset, budgetsTarget, budgetsSeeds, budgetsRuns, budgetsSeconds, budgetsSettings, budgetsVerdicts),
     plots: { sft: budgetsSft, rl: budgetsRl, balance: budgetsBalance, recipe: budgetsRecipe },
+  },
+  {
+    // The token setting's experiment 3 with the same budgets (seeds 1-3).
+    id: 'token-budgets',
+    title: 'Token task (setting B): balance with short and long post-training',
+    ...pick(
+      tokenBudgetsPreset,
+      tokenBudgetsTarget,
+      tokenBudgetsSeeds,
+      tokenBudgetsRuns,
+      tokenBudgetsSeconds,
+      tokenBudgetsSettings,
+      tokenBudgetsVerdicts,
+    ),
+    plots: { balance: tokenBudgetsBalance },
   },
 ];
 
