@@ -510,59 +510,47 @@ export async function balanceExperiment(lab: Lab): Promise<void> {
       if (!s) throw new Error(`no start for ${seed}:${pretrain}:${match}`);
       return s;
     };
-    for (const [pretrain, match] of conditions) {
+    /**
+     * One compared arm: its start (the pretraining `from` match) measured per seed as match `match`,
+     * then post-training `phases(lr)` from it over the lr grid; runs named by `label`.
+     */
+    const arm = async (
+      pretrain: 'balanced' | 'imbalanced',
+      match: string,
+      from: string,
+      label: string,
+      phases: (lr: number) => ReturnType<typeof postPhases>,
+    ) => {
       for (const seed of lab.opts.seeds) {
-        const s = start(seed, pretrain, match);
+        const s = start(seed, pretrain, from);
         const cond = { model, pretrain, match, stage: 'start', pretrainSteps: s.steps };
         await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
       }
       await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, scale.postLrs, async (seed, lr) => {
-        const s = start(seed, pretrain, match);
-        const name = `balance ${model} ${pretrain} ${match} lr=${lr} seed ${seed}`;
+        const s = start(seed, pretrain, from);
+        const name = `balance ${model} ${pretrain} ${label} lr=${lr} seed ${seed}`;
         return {
-          result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model), name, model),
+          result: await lab.post(seed, s.from, phases(lr), name, model),
           pretrainMix: lab.mixtures[s.mix],
           extra: { pretrainSteps: s.steps },
         };
       });
+    };
+    for (const [pretrain, match] of conditions) {
+      await arm(pretrain, match, match, match, (lr) => postPhases(lab, lr, {}, model));
     }
     // The output-only probe: post-training's SFT from each full pretraining, training the output
     // layer alone. Rows: match 'probe' (its start is the unmatched start, measured again under it).
     for (const pretrain of ['balanced', 'imbalanced'] as const) {
-      for (const seed of lab.opts.seeds) {
-        const s = start(seed, pretrain, 'unmatched');
-        const cond = { model, pretrain, match: 'probe', stage: 'start', pretrainSteps: s.steps };
-        await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
-      }
-      await lab.sweep('balance', { model, pretrain, match: 'probe', stage: 'post' }, scale.postLrs, async (seed, lr) => {
-        const s = start(seed, pretrain, 'unmatched');
-        const sft = sftPhase(lab, RECIPE.sftRule, RECIPE.sftM, lab.preset.sftBudget, lr, scale.sftPool);
-        const name = `balance ${model} ${pretrain} probe lr=${lr} seed ${seed}`;
-        return {
-          result: await lab.post(seed, s.from, [{ ...sft, train: OUTPUT_PARAMS[model] }], name, model),
-          pretrainMix: lab.mixtures[s.mix],
-          extra: { pretrainSteps: s.steps },
-        };
-      });
+      await arm(pretrain, 'probe', 'unmatched', 'probe', (lr) => [
+        { ...sftPhase(lab, RECIPE.sftRule, RECIPE.sftM, lab.preset.sftBudget, lr, scale.sftPool), train: OUTPUT_PARAMS[model] },
+      ]);
     }
     // Short and long post-training budgets (science notes): the same post-training from each full
     // pretraining with its SFT steps and RL updates scaled. Rows: match 'short' / 'long'.
     for (const [match, factor] of Object.entries(lab.preset.postBudgets ?? {})) {
       for (const pretrain of ['balanced', 'imbalanced'] as const) {
-        for (const seed of lab.opts.seeds) {
-          const s = start(seed, pretrain, 'unmatched');
-          const cond = { model, pretrain, match, stage: 'start', pretrainSteps: s.steps };
-          await lab.startRow('balance', seed, s.from, lab.mixtures[s.mix], cond, model);
-        }
-        await lab.sweep('balance', { model, pretrain, match, stage: 'post' }, scale.postLrs, async (seed, lr) => {
-          const s = start(seed, pretrain, 'unmatched');
-          const name = `balance ${model} ${pretrain} ${match} budget lr=${lr} seed ${seed}`;
-          return {
-            result: await lab.post(seed, s.from, postPhases(lab, lr, {}, model, factor), name, model),
-            pretrainMix: lab.mixtures[s.mix],
-            extra: { pretrainSteps: s.steps },
-          };
-        });
+        await arm(pretrain, match, 'unmatched', `${match} budget`, (lr) => postPhases(lab, lr, {}, model, factor));
       }
     }
   }
