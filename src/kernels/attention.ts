@@ -17,7 +17,7 @@ import {
   expectShape,
   grid1d,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 import { matmul } from './matmul.ts';
@@ -50,9 +50,8 @@ export function permute_0213(rt: Runtime, y: Tensor, x: Tensor): void {
   const [A, Bd, Cd, D] = x.shape;
   expectShape(k, 'y', y, [A, Cd, Bd, D]);
   expectDistinct(k, { y }, { x });
-  const wide = D % 4 === 0 && vec4Ready([x, y]);
-  const w = wide ? 4 : 1;
-  rt.dispatch(wide ? permuteVec4Spec : permuteSpec, {
+  const w = vec4Width(D, [x, y]);
+  rt.dispatch(w === 4 ? permuteVec4Spec : permuteSpec, {
     params: { A, Bd, Cd, D: D / w, N: x.size / w },
     tensors: { x, y },
     shapes: shapesOf({ x, y }),

@@ -127,6 +127,14 @@ export function vec4Variant<P extends string>(spec: KernelSpec<P>): KernelSpec<P
 }
 
 /** Whether every tensor can be bound as vec4s: whole vec4s, starting on a 16-byte boundary. */
-export function vec4Ready(tensors: readonly Tensor[]): boolean {
+function vec4Ready(tensors: readonly Tensor[]): boolean {
   return tensors.every((t) => t.size > 0 && t.size % 4 === 0 && t.offset % 16 === 0);
+}
+
+/**
+ * Elements per invocation for a vec4Variant kernel: 4 when `allowed`, the row (what one T must not
+ * straddle) is a multiple of 4 and every tensor binds as vec4s; else 1.
+ */
+export function vec4Width(row: number, tensors: readonly Tensor[], allowed = true): 1 | 4 {
+  return allowed && row % 4 === 0 && vec4Ready(tensors) ? 4 : 1;
 }

@@ -8,7 +8,7 @@ import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WG_1D, expectDType, expectDistinct, expectSameSize, grid1d, shapesOf, vec4Ready, vec4Variant } from './common.ts';
+import { WG_1D, expectDType, expectDistinct, expectSameSize, grid1d, shapesOf, vec4Width, vec4Variant } from './common.ts';
 
 /** A spec whose inputs are `inputs` (read) and whose single output is the last binding. */
 function elementwiseSpec<P extends string>(
@@ -55,9 +55,9 @@ function run<P extends string>(
   expectSameSize(name, Object.keys(all), Object.values(all));
   expectDistinct(name, output, inputs);
   const N = Object.values(output)[0].size;
-  const wide = vec4Ready(Object.values(all));
-  rt.dispatch(wide ? specs.vec4 : specs.scalar, {
-    params: { N: wide ? N / 4 : N, ...extra } as Record<'N' | P, number>,
+  const w = vec4Width(N, Object.values(all));
+  rt.dispatch(w === 4 ? specs.vec4 : specs.scalar, {
+    params: { N: N / w, ...extra } as Record<'N' | P, number>,
     tensors: all,
     shapes: shapesOf(all),
   });

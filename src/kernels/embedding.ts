@@ -12,7 +12,7 @@ import {
   expectShape,
   grid1d,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 
@@ -141,9 +141,8 @@ export function embedding_backward(rt: Runtime, dwte: Tensor, dwpe: Tensor, dout
   expectDistinct(k, { dwte, dwpe }, { dout, tokens });
   const index = rt.scratch('embedding.index', V + 2 + B * T, 'u32');
   rt.dispatch(indexSpec, { params: { BT: B * T, V }, tensors: { tokens, index }, shapes: shapesOf({ tokens }) });
-  const wide = C % 4 === 0 && vec4Ready([dout, dwte, dwpe]);
-  const w = wide ? 4 : 1;
-  rt.dispatch(wide ? backwardVec4Spec : backwardSpec, {
+  const w = vec4Width(C, [dout, dwte, dwpe]);
+  rt.dispatch(w === 4 ? backwardVec4Spec : backwardSpec, {
     params: { B, T, C: C / w, V, Tmax },
     tensors: { dout, index, dwte, dwpe },
     shapes: shapesOf({ dout, tokens, dwte, dwpe }),

@@ -12,7 +12,7 @@ import {
   expectShape,
   grid1d,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 
@@ -114,7 +114,7 @@ export function layernorm_forward(
   expectShape(k, 'mean', mean, [N]);
   expectShape(k, 'rstd', rstd, [N]);
   expectDistinct(k, { y, mean, rstd }, { x, weight, bias });
-  const w = wide && C % 4 === 0 && vec4Ready([x, weight, bias, y]) ? 4 : 1;
+  const w = vec4Width(C, [x, weight, bias, y], wide);
   rt.dispatch(w === 4 ? forwardVec4Spec : forwardSpec, {
     params: { N, C: C / w, eps },
     tensors: { x, weight, bias, y, mean, rstd },
@@ -147,7 +147,7 @@ export function layernorm_backward(
   expectShape(k, 'rstd', rstd, [N]);
   expectDistinct(k, { dx, dweight, dbias }, { dy, x, weight, mean, rstd });
   const shapes = shapesOf({ dy, x, weight });
-  const w = (opts.wide ?? true) && C % 4 === 0 && vec4Ready([dx, dweight, dbias, dy, x, weight]) ? 4 : 1;
+  const w = vec4Width(C, [dx, dweight, dbias, dy, x, weight], opts.wide);
   const [backward, params] = w === 4 ? [backwardVec4Spec, paramsVec4Spec] : [backwardSpec, paramsSpec];
   rt.dispatch(backward, { params: { N, C: C / w }, tensors: { dy, x, weight, mean, rstd, dx }, shapes });
   rt.dispatch(params, { params: { N, C: C / w }, tensors: { dy, x, mean, rstd, dweight, dbias }, shapes });

@@ -16,7 +16,7 @@ import {
   expectShape,
   grid1d,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 import { reduceInto, sum } from './reduce.ts';
@@ -141,10 +141,10 @@ export function adamw(
   expectShape(k, 'gradSumSq', gradSumSq, [1]);
   expectDistinct(k, { params, m, v }, { grads, gradSumSq });
   // f64 here, rounded once to f32 by the uniform upload: the CPU reference uses the same values.
-  const wide = vec4Ready([params, m, v, grads]);
-  rt.dispatch(wide ? adamwVec4Spec : adamwSpec, {
+  const w = vec4Width(params.size, [params, m, v, grads]);
+  rt.dispatch(w === 4 ? adamwVec4Spec : adamwSpec, {
     params: {
-      N: wide ? params.size / 4 : params.size,
+      N: params.size / w,
       lr: o.lr,
       beta1: o.beta1,
       beta2: o.beta2,

@@ -17,7 +17,7 @@ import {
   expectShape,
   grid1d,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 
@@ -135,7 +135,7 @@ export function column_sum(rt: Runtime, out: Tensor, x: Tensor): void {
     throw new ShapeError(`${k}: out has ${out.size} elements but x [${R}, ${N}] has ${N} columns; they must match`);
   }
   expectDistinct(k, { out }, { x });
-  const w = N % 4 === 0 && vec4Ready([x, out]) ? 4 : 1;
+  const w = vec4Width(N, [x, out]);
   rt.dispatch(w === 4 ? columnSumVec4Spec : columnSumSpec, {
     params: { R, N: N / w },
     tensors: { x, out },

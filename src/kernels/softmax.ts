@@ -13,7 +13,7 @@ import {
   isCpuAdapter,
   lastDim,
   shapesOf,
-  vec4Ready,
+  vec4Width,
   vec4Variant,
 } from './common.ts';
 
@@ -137,8 +137,8 @@ export function softmax_forward(rt: Runtime, y: Tensor, x: Tensor, opts: Softmax
     );
   }
   const variant = opts.variant ?? softmaxVariantFor(rt, N);
-  const wide = (opts.wide ?? true) && N % 4 === 0 && vec4Ready([x, y]);
-  rt.dispatch(variant === 'workgroup' ? forwardWgSpec : wide ? forwardVec4Spec : forwardSpec, {
+  const w = vec4Width(N, [x, y], opts.wide);
+  rt.dispatch(variant === 'workgroup' ? forwardWgSpec : w === 4 ? forwardVec4Spec : forwardSpec, {
     params: { R, N, Q, causal: Number(causal), scale },
     tensors: { x, y },
     shapes: shapesOf({ x, y }) + (causal ? ' causal' : ''),
@@ -166,7 +166,7 @@ export function softmax_backward(
   expectShape(k, 'dx', dx, y.shape);
   expectDistinct(k, { dx }, { dy, y });
   const N = lastDim(y);
-  const w = (opts.wide ?? true) && N % 4 === 0 && vec4Ready([dx, dy, y]) ? 4 : 1;
+  const w = vec4Width(N, [dx, dy, y], opts.wide);
   rt.dispatch(w === 4 ? backwardVec4Spec : backwardSpec, {
     params: { R: y.size / N, N: N / w, scale },
     tensors: { dy, y, dx },
