@@ -1,7 +1,9 @@
 // sample_tokens: tokens[n] ~ softmax(logits[n, :] / temperature), one draw per row, by inverse CDF.
 // The uniform for row n is u = (x0 >> 8) * 2^-24 in [0, 1), x0 the first word of
-// philox4x32_10(counter = (n, step, stream, 0), key = (seed_lo, seed_hi)); so a draw depends only
-// on (row, step, stream, seed), never on the dispatch or the hardware's scheduling.
+// philox4x32_10(counter = (r, step, stream, 0), key = (seed_lo, seed_hi)) with r = n, or r = rows[n]
+// when a rows tensor is bound (has_rows = 1: generation with a KV cache samples row b of its [B, V]
+// logits with the counter of position b * T + t, the row the full-sequence logits would have); so a
+// draw depends only on (row, step, stream, seed), never on the dispatch or the hardware's scheduling.
 // With m = max_j logits[n, j] and w_j = exp((logits[n, j] - m) / temperature), the token is the
 // first j (in index order) with u * S < w_0 + ... + w_j, S = sum_j w_j; entries with w_j = 0 are
 // skipped, and if rounding leaves u * S past the last partial sum the token is the last j with
@@ -9,9 +11,9 @@
 // Numerics: f32 sums in index order (src/reference/sampling.ts does the same in f64, so the two
 // can differ only when u lies within about 1e-6 of a CDF boundary).
 // Cost: three passes over the row per invocation (max, sum, scan); rows are independent.
-// Shapes: logits [N, V] f32, tokens [N] u32.
-// Bindings: 0 params {N, V, temperature, seed_lo, seed_hi, step, stream}, 1 logits (read),
-//           2 tokens (read_write).
+// Shapes: logits [N, V] f32, tokens [N] u32, rows [N] u32.
+// Bindings: 0 params {N, V, temperature, seed_lo, seed_hi, step, stream, has_rows}, 1 logits (read),
+//           2 tokens (read_write), 3 rows (read; any small buffer when has_rows = 0).
 // Dispatch: one invocation per row, folded 2D grid: n = gid.x + gid.y * (num_workgroups.x * WG_X).
 struct Params {
   N: u32,
@@ -21,6 +23,7 @@ struct Params {
   seed_hi: u32,
   step: u32,
   stream: u32,
+  has_rows: u32,
 }
 
 override WG_X: u32;
@@ -30,6 +33,7 @@ override WG_Z: u32;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(3) var<storage, read> rows: array<u32>;
 
 // ---- philox4x32-10 begin: identical text in every shader that uses it (test/sampling.test.ts checks) ----
 // Philox4x32-10 (Salmon et al., SC'11; Random123), bit-exact with src/reference/philox.ts.
@@ -109,7 +113,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var j = 0u; j < p.V; j++) {
     s += exp((logits[base + j] - m) / temperature);
   }
-  let x = philox4x32_10(vec4u(n, p.step, p.stream, 0u), vec2u(p.seed_lo, p.seed_hi));
+  var r = n;
+  if (p.has_rows != 0u) {
+    r = rows[n];
+  }
+  let x = philox4x32_10(vec4u(r, p.step, p.stream, 0u), vec2u(p.seed_lo, p.seed_hi));
   let goal = philox_uniform(x.x) * s;
   var token = arg;
   var acc = 0.0;

@@ -74,6 +74,67 @@ describe('generate', () => {
     m.destroy();
   });
 
+  it('a decode step with the KV cache gives the logits a full forward gives at that position', async () => {
+    const { m } = await model(6);
+    const prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9], [10]];
+    const more = [
+      [3, 9, 0, 1, 2, 5],
+      [7, 7, 1, 4, 0, 2],
+      [2, 8, 6, 10, 9, 3],
+    ];
+    const V = cfg.vocab;
+    const padded = (seqs: number[][]) => Uint32Array.from({ length: B * T }, (_, i) => seqs[Math.floor(i / T)][i % T] ?? 0);
+    m.setBatch(padded(prompts), padded(prompts));
+    m.forward();
+    const ids = rt.empty([B], 'u32', 'test.ids');
+    const at = rt.empty([B], 'u32', 'test.at');
+    const stepped: Float32Array[] = [];
+    for (let i = 0; i < more[0].length; i++) {
+      rt.write(
+        ids,
+        more.map((c) => c[i]),
+      );
+      rt.write(
+        at,
+        prompts.map((p) => p.length + i),
+      );
+      stepped.push(await rt.readF32(m.decode(ids, at)));
+    }
+    const full = prompts.map((p, b) => [...p, ...more[b]]);
+    m.setBatch(padded(full), padded(full));
+    m.forward();
+    const logits = await rt.readF32(m.logits);
+    let worst = 0;
+    let spread = 0;
+    stepped.forEach((rows, i) => {
+      for (let b = 0; b < B; b++) {
+        const t = prompts[b].length + i;
+        for (let v = 0; v < V; v++) {
+          const want = logits[(b * T + t) * V + v];
+          worst = Math.max(worst, Math.abs(rows[b * V + v] - want) / (1 + Math.abs(want)));
+          spread = Math.max(spread, Math.abs(want - logits[(b * T + t - 1) * V + v]));
+        }
+      }
+    });
+    expect(worst).toBeLessThan(2e-6);
+    expect(spread, 'the positions have logits of their own').toBeGreaterThan(0.1);
+    ids.destroy();
+    at.destroy();
+    m.destroy();
+  });
+
+  it('with and without the KV cache, the same completions (greedy and sampled)', async () => {
+    const { m } = await model(7);
+    const prompts = [[1, 2], [3, 4, 5, 6], [7]];
+    for (const temperature of [0, 1]) {
+      const opts = { maxNew: 9, temperature, seed: 11, step: 3, pad: 0 };
+      const cached = await generate(rt, m, prompts, opts);
+      expect(await generate(rt, m, prompts, { ...opts, cache: false })).toEqual(cached);
+      expect(cached.map((s) => s.length)).toEqual(prompts.map((p) => Math.min(9, T - p.length)));
+    }
+    m.destroy();
+  });
+
   it('stops a sequence at EOS or at the end of the context, and refuses prompts that do not fit', async () => {
     const { m, params } = await model(5);
     const prompt = [2, 4, 6];

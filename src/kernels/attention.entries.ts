@@ -2,7 +2,8 @@
 import { InputError, ShapeError } from '../gpu/errors.ts';
 import { shapeString } from '../gpu/tensor.ts';
 import * as ref from '../reference/attention.ts';
-import { attention_backward, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
+import { attention_backward, attention_decode, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
+import { copy } from './elementwise.ts';
 import { aboveDiagonal, bool, type Dims, f32, type HostTensor, type KernelEntry, normal, outputs } from './entry.ts';
 
 function headDims(q: { shape: readonly number[] }): { B: number; H: number; T: number; hs: number } {
@@ -168,4 +169,104 @@ const permuteEntry: KernelEntry = {
   tolerance: () => ({ atol: 0, rtol: 0 }),
 };
 
-export const attentionKernels: KernelEntry[] = [permuteEntry, attentionEntry, attentionBackwardEntry];
+/** B, H, hs from q [B, H, hs] and Tmax from kcache [B, H, Tmax, hs], with every shape checked. */
+function decodeDims(q: { shape: readonly number[] }, kcache: { shape: readonly number[] }) {
+  if (q.shape.length !== 3) throw new ShapeError(`attention_decode: q must be [B, H, hs], got ${shapeString(q.shape)}`);
+  const [B, H, hs] = q.shape;
+  if (kcache.shape.length !== 4 || kcache.shape[0] !== B || kcache.shape[1] !== H || kcache.shape[3] !== hs) {
+    throw new ShapeError(
+      `attention_decode: kcache must be [B, H, Tmax, hs] = [${B}, ${H}, Tmax, ${hs}], got ${shapeString(kcache.shape)}`,
+    );
+  }
+  return { B, H, hs, Tmax: kcache.shape[2] };
+}
+
+/** Each position must be an integer in [0, Tmax) (the kernel would clamp a larger one). */
+function checkPositions(pos: HostTensor, Tmax: number): void {
+  for (let b = 0; b < pos.data.length; b++) {
+    const t = pos.data[b];
+    if (!Number.isInteger(t) || t < 0 || t >= Tmax) {
+      throw new InputError(
+        `input pos: value ${t} at index ${b} is not an integer in [0, ${Tmax}) (Tmax = kcache's third dimension)`,
+      );
+    }
+  }
+}
+
+const attentionDecodeEntry: KernelEntry = {
+  name: 'attention_decode',
+  summary:
+    'one new position per sequence against a KV cache: cache row pos[b] = k, v; out = softmax(q·kcacheᵀ/sqrt(hs)) · vcache over rows 0..pos[b]',
+  inputs: [
+    { name: 'q', dtype: 'f32', shape: '[B, H, hs]' },
+    { name: 'k', dtype: 'f32', shape: '[B, H, hs]', doc: 'the new key, written into kcache' },
+    { name: 'v', dtype: 'f32', shape: '[B, H, hs]', doc: 'the new value, written into vcache' },
+    { name: 'kcache', dtype: 'f32', shape: '[B, H, Tmax, hs]', doc: 'earlier keys (rows below pos[b] are read)' },
+    { name: 'vcache', dtype: 'f32', shape: '[B, H, Tmax, hs]' },
+    { name: 'pos', dtype: 'u32', shape: '[B], integers in [0, Tmax)', doc: "each sequence's new position" },
+  ],
+  options: [],
+  outputs: [
+    { name: 'out', dtype: 'f32', shape: '[B, H, hs]' },
+    { name: 'kcache', dtype: 'f32', shape: '[B, H, Tmax, hs]', doc: 'the cache with row pos[b] written' },
+    { name: 'vcache', dtype: 'f32', shape: '[B, H, Tmax, hs]' },
+  ],
+  gpu(rt, { q, k, v, kcache, vcache, pos }, _opts, host) {
+    const { B, H, hs, Tmax } = decodeDims(q, kcache);
+    checkPositions(host.pos, Tmax);
+    // The kernel updates the caches in place: it works on copies, so the inputs stay as given.
+    const o = outputs(rt, { out: [B, H, hs], kcache: [B, H, Tmax, hs], vcache: [B, H, Tmax, hs] }, 'attention_decode');
+    copy(rt, o.kcache, kcache);
+    copy(rt, o.vcache, vcache);
+    attention_decode(rt, o.out, o.kcache, o.vcache, q, k, v, pos);
+    return o;
+  },
+  cpu({ q, k, v, kcache, vcache, pos }) {
+    const { B, H, hs, Tmax } = decodeDims(q, kcache);
+    checkPositions(pos, Tmax);
+    const out = f32([B, H, hs]);
+    const kc = f32([B, H, Tmax, hs], Float32Array.from(kcache.data as Float32Array));
+    const vc = f32([B, H, Tmax, hs], Float32Array.from(vcache.data as Float32Array));
+    ref.attention_decode(
+      out.data as Float32Array,
+      kc.data as Float32Array,
+      vc.data as Float32Array,
+      q.data as Float32Array,
+      k.data as Float32Array,
+      v.data as Float32Array,
+      pos.data as Uint32Array,
+      B,
+      H,
+      Tmax,
+      hs,
+    );
+    return { out, kcache: kc, vcache: vc };
+  },
+  // Positions drawn in [0, Tmax), the first 0 and the last Tmax - 1 (the cache's ends).
+  sample: (rng, { B, H, Tmax, hs }) => {
+    const pos = Uint32Array.from({ length: B }, () => rng.int(Tmax));
+    pos[0] = 0;
+    pos[B - 1] = Tmax - 1;
+    return {
+      q: normal(rng, [B, H, hs]),
+      k: normal(rng, [B, H, hs]),
+      v: normal(rng, [B, H, hs]),
+      kcache: normal(rng, [B, H, Tmax, hs]),
+      vcache: normal(rng, [B, H, Tmax, hs]),
+      pos: { shape: [B], data: pos },
+    };
+  },
+  checkDims: { B: 3, H: 2, Tmax: 33, hs: 8 },
+  cases: [
+    { dims: { B: 1, H: 1, Tmax: 1, hs: 1 } },
+    { dims: { B: 3, H: 2, Tmax: 17, hs: 3 } },
+    { dims: { B: 8, H: 4, Tmax: 64, hs: 16 } },
+    { dims: { B: 2, H: 1, Tmax: 520, hs: 8 } },
+    { dims: { B: 520, H: 1, Tmax: 3, hs: 4 } },
+    { dims: { B: 1, H: 2, Tmax: 24, hs: 512 } },
+  ],
+  // attention's bound (the same sums: a dot product of hs terms, softmax over the visible row).
+  tolerance: ({ hs }) => ({ atol: 2e-6 * Math.sqrt(hs) * 8, rtol: 1e-4 }),
+};
+
+export const attentionKernels: KernelEntry[] = [permuteEntry, attentionEntry, attentionBackwardEntry, attentionDecodeEntry];

@@ -160,3 +160,99 @@ export function attention_backward(
   matmul(rt, asBatch(rt, dq), dscores, asBatch(rt, k), { lower: lowerA });
   matmul(rt, asBatch(rt, dk), dscores, asBatch(rt, q), { transA: true, lower: lowerA });
 }
+
+const decodeSpec: KernelSpec<'BH' | 'H' | 'Tmax' | 'hs' | 'scale'> = {
+  name: 'attention_decode',
+  shader: shaders.attention_decode,
+  params: [
+    ['BH', 'u32'],
+    ['H', 'u32'],
+    ['Tmax', 'u32'],
+    ['hs', 'u32'],
+    ['scale', 'f32'],
+  ],
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'v', access: 'read' },
+    { name: 'pos', access: 'read' },
+    { name: 'kcache', access: 'read_write' },
+    { name: 'vcache', access: 'read_write' },
+    { name: 'probs', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ BH }) => grid1d(BH),
+};
+
+const decodeValuesSpec: KernelSpec<'N' | 'H' | 'Tmax' | 'hs'> = {
+  name: 'attention_decode_values',
+  shader: shaders.attention_decode_values,
+  params: [
+    ['N', 'u32'],
+    ['H', 'u32'],
+    ['Tmax', 'u32'],
+    ['hs', 'u32'],
+  ],
+  bindings: [
+    { name: 'probs', access: 'read' },
+    { name: 'vcache', access: 'read' },
+    { name: 'pos', access: 'read' },
+    { name: 'out', access: 'read_write' },
+  ],
+  workgroupSize: [WG_1D, 1, 1],
+  dispatch: ({ N }) => grid1d(N),
+};
+
+/**
+ * One new position per sequence against a key/value cache (generation): the new k, v [B, H, hs]
+ * are written into kcache, vcache [B, H, Tmax, hs] at row pos[b] ([B] u32, each < Tmax: the caller
+ * checks the data; the kernel clamps), and out [B, H, hs] = causal softmax(q·kᵀ / sqrt(hs)) · v over
+ * the cache's rows 0..pos[b]. The math of attention_forward's row pos[b], with the earlier rows'
+ * keys and values taken from the cache: two dispatches, the cache update and the probabilities per
+ * (sequence, head), then their products with the values; see shaders/attention_decode.wgsl.
+ */
+export function attention_decode(
+  rt: Runtime,
+  out: Tensor,
+  kcache: Tensor,
+  vcache: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  pos: Tensor,
+): void {
+  const name = 'attention_decode';
+  expectRank(name, 'q', q, [3]);
+  const [B, H, hs] = q.shape;
+  for (const [n, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+    ['out', out],
+    ['kcache', kcache],
+    ['vcache', vcache],
+  ] as const)
+    expectDType(name, n, t, 'f32');
+  expectShape(name, 'k', k, q.shape);
+  expectShape(name, 'v', v, q.shape);
+  expectShape(name, 'out', out, q.shape);
+  expectRank(name, 'kcache', kcache, [4]);
+  const Tmax = kcache.shape[2];
+  expectShape(name, 'kcache', kcache, [B, H, Tmax, hs]);
+  expectShape(name, 'vcache', vcache, [B, H, Tmax, hs]);
+  expectDType(name, 'pos', pos, 'u32');
+  expectShape(name, 'pos', pos, [B]);
+  expectDistinct(name, { kcache, vcache, out }, { q, k, v, pos });
+  // The probabilities [B, H, Tmax] live in a runtime scratch tensor between the two dispatches.
+  const probs = rt.view(rt.scratch('attention_decode.probs', B * H * Tmax), 0, [B, H, Tmax]);
+  rt.dispatch(decodeSpec, {
+    params: { BH: B * H, H, Tmax, hs, scale: 1 / Math.sqrt(hs) },
+    tensors: { q, k, v, pos, kcache, vcache, probs },
+    shapes: shapesOf({ q, k, v, pos, kcache, vcache }),
+  });
+  rt.dispatch(decodeValuesSpec, {
+    params: { N: B * H * hs, H, Tmax, hs },
+    tensors: { probs, vcache, pos, out },
+    shapes: shapesOf({ vcache, pos, out }),
+  });
+}

@@ -37,36 +37,71 @@ function sampleTokens(rng: Rng, B: number, T: number, V: number): HostTensor {
   return { shape: [B, T], data };
 }
 
+/** Positions must be integers in [0, Tmax) (the kernel would clamp a larger one to Tmax - 1). */
+function checkPositions(positions: HostTensor | undefined, Tmax: number, tokens: { shape: readonly number[] }): void {
+  if (!positions) return;
+  if (positions.shape.join() !== tokens.shape.join()) {
+    throw new InputError(`input positions: shape [${positions.shape.join(', ')}] must match tokens [${tokens.shape.join(', ')}]`);
+  }
+  for (let i = 0; i < positions.data.length; i++) {
+    const t = positions.data[i];
+    if (!Number.isInteger(t) || t < 0 || t >= Tmax) {
+      throw new InputError(
+        `input positions: value ${t} at index ${i} is not an integer in [0, ${Tmax}) (Tmax = wpe's first dimension)`,
+      );
+    }
+  }
+}
+
 const embeddingForwardEntry: KernelEntry = {
   name: 'embedding_forward',
-  summary: 'out[b, t] = wte[tokens[b, t]] + wpe[t] (token plus position embedding)',
+  summary: 'out[b, t] = wte[tokens[b, t]] + wpe[t] (token plus position embedding), or wpe[positions[b, t]]',
   inputs: [
     { name: 'tokens', dtype: 'u32', shape: '[B, T], integers in [0, V)' },
     { name: 'wte', dtype: 'f32', shape: '[V, C]' },
-    { name: 'wpe', dtype: 'f32', shape: '[Tmax, C], T <= Tmax' },
+    { name: 'wpe', dtype: 'f32', shape: '[Tmax, C], T <= Tmax without positions' },
+    {
+      name: 'positions',
+      dtype: 'u32',
+      shape: '[B, T], integers in [0, Tmax)',
+      optional: true,
+      doc: "each token's position (generation with a KV cache); without it, token t is at position t",
+    },
   ],
   options: [],
   outputs: [{ name: 'out', dtype: 'f32', shape: '[B, T, C]' }],
-  gpu(rt, { tokens, wte, wpe }, _opts, host) {
+  gpu(rt, { tokens, wte, wpe, positions }, _opts, host) {
     checkTokens(host.tokens, wte.shape[0], "wte's first dimension");
+    checkPositions(host.positions, wpe.shape[0], tokens);
     const { B, T } = tokenSizes(tokens, 'embedding_forward');
     const out = rt.empty([B, T, wte.shape[wte.shape.length - 1]], 'f32', 'embedding_forward.out');
-    embedding_forward(rt, out, tokens, wte, wpe);
+    embedding_forward(rt, out, tokens, wte, wpe, positions);
     return { out };
   },
-  cpu({ tokens, wte, wpe }) {
+  cpu({ tokens, wte, wpe, positions }) {
     const { B, T } = tokenSizes(tokens, 'embedding_forward');
     const [V, C] = wte.shape;
     checkTokens(tokens, V, "wte's first dimension");
+    checkPositions(positions, wpe.shape[0], tokens);
     const out = f32([B, T, C]);
-    ref.embedding_forward(F(out), tokens.data as Uint32Array, F(wte), F(wpe), B, T, C, V);
+    const at = positions ? (positions.data as Uint32Array) : null;
+    ref.embedding_forward(F(out), tokens.data as Uint32Array, F(wte), F(wpe), B, T, C, V, at);
     return { out };
   },
-  sample: (rng, { B, T, V, C, Tmax = T }) => ({
-    tokens: sampleTokens(rng, B, T, V),
-    wte: f32([V, C], randomArray(rng, V * C)),
-    wpe: f32([Tmax, C], randomArray(rng, Tmax * C, { std: 0.3 })),
-  }),
+  // P = 1: with positions, drawn in [0, Tmax) (the last one Tmax - 1), Tmax free of T.
+  sample: (rng, { B, T, V, C, Tmax = T, P = 0 }) => {
+    const inputs: Record<string, HostTensor> = {
+      tokens: sampleTokens(rng, B, T, V),
+      wte: f32([V, C], randomArray(rng, V * C)),
+      wpe: f32([Tmax, C], randomArray(rng, Tmax * C, { std: 0.3 })),
+    };
+    if (P) {
+      const data = Uint32Array.from({ length: B * T }, () => rng.int(Tmax));
+      data[data.length - 1] = Tmax - 1;
+      inputs.positions = { shape: [B, T], data };
+    }
+    return inputs;
+  },
   checkDims: { B: 4, T: 37, V: 129, C: 63 },
   cases: [
     { dims: { B: 1, T: 1, V: 1, C: 1 } },
@@ -75,6 +110,11 @@ const embeddingForwardEntry: KernelEntry = {
     { dims: { B: 520, T: 3, V: 17, C: 3, Tmax: 1024 } },
     { dims: { B: 1, T: 512, V: 129, C: 63, Tmax: 600 } },
     { dims: { B: 2, T: 3, V: 600, C: 520 } },
+    // With positions (one token per sequence, as generation embeds them; and a Tmax below T).
+    { dims: { B: 1, T: 1, V: 1, C: 1, Tmax: 1, P: 1 } },
+    { dims: { B: 17, T: 1, V: 63, C: 129, Tmax: 64, P: 1 } },
+    { dims: { B: 3, T: 33, V: 17, C: 3, Tmax: 5, P: 1 } },
+    { dims: { B: 520, T: 1, V: 3, C: 17, Tmax: 600, P: 1 } },
   ],
   // A gather and one f32 addition, correctly rounded on both sides: exact.
   tolerance: () => ({ atol: 0, rtol: 0 }),

@@ -6,6 +6,7 @@ import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import {
   WG_1D,
+  dummy,
   expectDType,
   expectDistinct,
   expectRank,
@@ -16,7 +17,7 @@ import {
   vec4Variant,
 } from './common.ts';
 
-const forwardSpec: KernelSpec<'N' | 'T' | 'C' | 'V'> = {
+const forwardSpec: KernelSpec<'N' | 'T' | 'C' | 'V' | 'has_pos' | 'Tmax'> = {
   name: 'embedding_forward',
   shader: shaders.embedding_forward,
   params: [
@@ -24,12 +25,15 @@ const forwardSpec: KernelSpec<'N' | 'T' | 'C' | 'V'> = {
     ['T', 'u32'],
     ['C', 'u32'],
     ['V', 'u32'],
+    ['has_pos', 'u32'],
+    ['Tmax', 'u32'],
   ],
   bindings: [
     { name: 'tokens', access: 'read' },
     { name: 'wte', access: 'read' },
     { name: 'wpe', access: 'read' },
     { name: 'out', access: 'read_write' },
+    { name: 'positions', access: 'read' },
   ],
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ N }) => grid1d(N),
@@ -89,11 +93,13 @@ function checkContext(k: string, T: number, Tmax: number, tokens: Tensor, wpeNam
 }
 
 /**
- * out [B, T, C] = wte[tokens[b, t]] + wpe[t]. tokens [B, T] u32, wte [V, C], wpe [Tmax, C], T <= Tmax.
- * Token ids must be < V; the caller checks the data (the registry does, with an InputError). The
- * kernel clamps ids to V - 1, so an unchecked bad id reads a wrong row, never out of bounds.
+ * out [B, T, C] = wte[tokens[b, t]] + wpe[t], or wpe[positions[b, t]] when positions [B, T] u32 is
+ * given (generation with a KV cache: one new token per sequence, each at its own position).
+ * tokens [B, T] u32, wte [V, C], wpe [Tmax, C], T <= Tmax without positions. Token ids must be < V
+ * and positions < Tmax; the caller checks the data (the registry does, with an InputError). The
+ * kernel clamps both, so an unchecked bad value reads a wrong row, never out of bounds.
  */
-export function embedding_forward(rt: Runtime, out: Tensor, tokens: Tensor, wte: Tensor, wpe: Tensor): void {
+export function embedding_forward(rt: Runtime, out: Tensor, tokens: Tensor, wte: Tensor, wpe: Tensor, positions?: Tensor): void {
   const k = 'embedding_forward';
   const { B, T } = checkTokens(k, tokens);
   expectRank(k, 'wte', wte, [2]);
@@ -103,14 +109,17 @@ export function embedding_forward(rt: Runtime, out: Tensor, tokens: Tensor, wte:
   expectDType(k, 'wpe', wpe, 'f32');
   const Tmax = wpe.shape[0];
   expectShape(k, 'wpe', wpe, [Tmax, C]);
-  checkContext(k, T, Tmax, tokens, 'wpe', wpe);
+  if (positions) {
+    expectDType(k, 'positions', positions, 'u32');
+    expectShape(k, 'positions', positions, [B, T]);
+  } else checkContext(k, T, Tmax, tokens, 'wpe', wpe);
   expectDType(k, 'out', out, 'f32');
   expectShape(k, 'out', out, [B, T, C]);
-  expectDistinct(k, { out }, { tokens, wte, wpe });
+  expectDistinct(k, { out }, { tokens, wte, wpe, ...(positions ? { positions } : {}) });
   rt.dispatch(forwardSpec, {
-    params: { N: B * T * C, T, C, V },
-    tensors: { tokens, wte, wpe, out },
-    shapes: shapesOf({ tokens, wte, wpe, out }),
+    params: { N: B * T * C, T, C, V, has_pos: positions ? 1 : 0, Tmax },
+    tensors: { tokens, wte, wpe, out, positions: positions ?? dummy(rt) },
+    shapes: shapesOf({ tokens, wte, wpe, out, ...(positions ? { positions } : {}) }),
   });
 }
 

@@ -141,7 +141,7 @@ export const BOUNDARY_MARGIN = 1e-5;
  * options) at least BOUNDARY_MARGIN from every CDF boundary. One row in four gets its maximum
  * repeated at the first and last index, so argmax's first-maximum rule is exercised.
  */
-export function sampleLogits(rng: Rng, N: number, V: number, opts: ref.SeedOptions & { temperature?: number }): Float32Array {
+export function sampleLogits(rng: Rng, N: number, V: number, opts: ref.TokenSampleOptions): Float32Array {
   const logits = new Float32Array(N * V);
   for (let n = 0; n < N; n++) {
     for (let attempt = 0; ; attempt++) {
@@ -167,7 +167,16 @@ const sampleTokensEntry: KernelEntry = {
   name: 'sample_tokens',
   summary:
     'tokens[n] ~ softmax(logits[n] / temperature) by inverse CDF with u from philox((n, step, stream, 0), seed); temperature 0 = argmax',
-  inputs: [{ name: 'logits', dtype: 'f32', shape: '[N, V]' }],
+  inputs: [
+    { name: 'logits', dtype: 'f32', shape: '[N, V]' },
+    {
+      name: 'rows',
+      dtype: 'u32',
+      shape: '[N]',
+      optional: true,
+      doc: "row n's first counter word (generation with a KV cache: the position the row stands for); default n",
+    },
+  ],
   options: [
     {
       name: 'temperature',
@@ -179,25 +188,41 @@ const sampleTokensEntry: KernelEntry = {
     ...seedOptionDocs,
   ],
   outputs: [{ name: 'tokens', dtype: 'u32', shape: '[N]' }],
-  gpu(rt, { logits }, opts) {
+  gpu(rt, { logits, rows }, opts) {
     const tokens = rt.empty([logits.shape[0]], 'u32', 'sample_tokens.tokens');
-    sample_tokens(rt, tokens, logits, tokenOptions(opts));
+    sample_tokens(rt, tokens, logits, tokenOptions(opts), rows);
     return { tokens };
   },
-  cpu({ logits }, opts) {
+  cpu({ logits, rows }, opts) {
     if (logits.shape.length !== 2) throw new InputError(`sample_tokens: logits must be [N, V], got [${logits.shape.join(', ')}]`);
     const [N, V] = logits.shape;
+    if (rows && (rows.shape.length !== 1 || rows.shape[0] !== N)) {
+      throw new InputError(`sample_tokens: rows must be [N] = [${N}], got [${rows.shape.join(', ')}]`);
+    }
     const tokens = u32([N]);
-    ref.sample_tokens(tokens.data as Uint32Array, F(logits), N, V, tokenOptions(opts));
+    ref.sample_tokens(tokens.data as Uint32Array, F(logits), N, V, { ...tokenOptions(opts), rows: rows?.data });
     return { tokens };
   },
-  sample: (rng, { N, V }, opts) => ({ logits: f32([N, V], sampleLogits(rng, N, V, tokenOptions(opts))) }),
+  // R = 1: with counter rows (random words, as positions b * T + t would be), the logits drawn for them.
+  sample: (rng, { N, V, R = 0 }, opts): Record<string, HostTensor> => {
+    const rows = R
+      ? u32(
+          [N],
+          Uint32Array.from({ length: N }, () => randomU32(rng)),
+        )
+      : undefined;
+    const logits = f32([N, V], sampleLogits(rng, N, V, { ...tokenOptions(opts), rows: rows?.data }));
+    return rows ? { logits, rows } : { logits };
+  },
   checkDims: { N: 37, V: 129 },
   cases: [
     { dims: { N: 1, V: 1 } },
     { dims: { N: 3, V: 17 } },
     { dims: { N: 17, V: 3 }, options: { temperature: 0.5, seed: 1 } },
     { dims: { N: 63, V: 129 }, options: { temperature: 0 } },
+    { dims: { N: 1, V: 3, R: 1 } },
+    { dims: { N: 17, V: 63, R: 1 }, options: { temperature: 0.7, seed: 5, step: 2, stream: 3 } },
+    { dims: { N: 513, V: 17, R: 1 }, options: { seed: 9 } },
     { dims: { N: 129, V: 257 }, options: { temperature: 2, seed: 0xffffffff, seedHi: 7, step: 12345, stream: 3 } },
     { dims: { N: 257, V: 63 }, options: { temperature: 1.3, step: 1 } },
     { dims: { N: 520, V: 17 }, options: { seed: 2024 } },

@@ -41,7 +41,7 @@ const philoxFillSpec: KernelSpec<'N' | 'has_counters' | 'c1' | 'c2' | 'c3' | 'ke
   dispatch: ({ N }) => grid1d(N),
 };
 
-const sampleTokensSpec: KernelSpec<'N' | 'V' | 'temperature' | 'seed_lo' | 'seed_hi' | 'step' | 'stream'> = {
+const sampleTokensSpec: KernelSpec<'N' | 'V' | 'temperature' | 'seed_lo' | 'seed_hi' | 'step' | 'stream' | 'has_rows'> = {
   name: 'sample_tokens',
   shader: shaders.sample_tokens,
   params: [
@@ -52,10 +52,12 @@ const sampleTokensSpec: KernelSpec<'N' | 'V' | 'temperature' | 'seed_lo' | 'seed
     ['seed_hi', 'u32'],
     ['step', 'u32'],
     ['stream', 'u32'],
+    ['has_rows', 'u32'],
   ],
   bindings: [
     { name: 'logits', access: 'read' },
     { name: 'tokens', access: 'read_write' },
+    { name: 'rows', access: 'read' },
   ],
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ N }) => grid1d(N),
@@ -187,10 +189,11 @@ export interface SampleTokensOptions extends SeedOptions {
 
 /**
  * tokens [N] (u32) ~ softmax(logits [N, V] / temperature), one draw per row by inverse CDF in index
- * order, with the uniform from philox((row, step, stream, 0), (seed, seedHi)); see
- * shaders/sample_tokens.wgsl. Deterministic: the same options give the same tokens everywhere.
+ * order, with the uniform from philox((r, step, stream, 0), (seed, seedHi)), r = n or, given rows
+ * [N] u32, r = rows[n] (the counter row a draw stands for); see shaders/sample_tokens.wgsl.
+ * Deterministic: the same options give the same tokens everywhere.
  */
-export function sample_tokens(rt: Runtime, tokens: Tensor, logits: Tensor, opts: SampleTokensOptions): void {
+export function sample_tokens(rt: Runtime, tokens: Tensor, logits: Tensor, opts: SampleTokensOptions, rows?: Tensor): void {
   const k = 'sample_tokens';
   const { temperature = 1 } = opts;
   if (!(temperature >= 0) || !Number.isFinite(temperature)) {
@@ -202,11 +205,15 @@ export function sample_tokens(rt: Runtime, tokens: Tensor, logits: Tensor, opts:
   const [N, V] = logits.shape;
   expectDType(k, 'tokens', tokens, 'u32');
   expectShape(k, 'tokens', tokens, [N]);
-  expectDistinct(k, { tokens }, { logits });
+  if (rows) {
+    expectDType(k, 'rows', rows, 'u32');
+    expectShape(k, 'rows', rows, [N]);
+  }
+  expectDistinct(k, { tokens }, { logits, ...(rows ? { rows } : {}) });
   rt.dispatch(sampleTokensSpec, {
-    params: { N, V, temperature, ...seeds },
-    tensors: { logits, tokens },
-    shapes: shapesOf({ logits, tokens }),
+    params: { N, V, temperature, ...seeds, has_rows: rows ? 1 : 0 },
+    tensors: { logits, tokens, rows: rows ?? dummy(rt) },
+    shapes: shapesOf({ logits, tokens, ...(rows ? { rows } : {}) }),
   });
 }
 

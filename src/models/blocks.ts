@@ -7,11 +7,13 @@
  * activation and work tensor is allocated once, for B sequences of T positions.
  */
 import type { Arena } from '../gpu/arena.ts';
+import { ShapeError } from '../gpu/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import {
   type AttentionScratch,
   attention_backward,
+  attention_decode,
   attention_forward,
   attentionScratch,
   permute_0213,
@@ -163,6 +165,49 @@ export class TransformerBlocks {
       gelu_forward(rt, a.g, a.fc);
       matmul(rt, a.mlp, a.g, p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`] });
       add(rt, l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, a.mid, a.mlp);
+    }
+  }
+
+  /**
+   * One new position per sequence (generation with a KV cache): from the first B rows of input
+   * (the new tokens' embeddings) to the first B rows of output, with sequence b's token at position
+   * pos[b] ([B] u32, < T). Each layer's keys and values of the earlier positions come from its kh and
+   * vh, which the last forward filled (the prompt's) and earlier decode steps extended: this step
+   * writes row pos[b] of them. The other activations' first B rows are overwritten, so a backward
+   * needs a new forward first. Causal blocks only.
+   */
+  decode(pos: Tensor): void {
+    const { rt } = this;
+    const { B, C, H, M, causal } = this.shape;
+    if (!causal) throw new ShapeError('transformer blocks: decode needs causal attention (each position sees only earlier ones)');
+    const hs = this.hs;
+    const p = this.params.views;
+    const rows = (t: Tensor, n: number) => rt.view(t, 0, [B, n]);
+    const vec = (t: Tensor) => rt.view(t, 0, [B]);
+    for (let l = 0; l < this.acts.length; l++) {
+      const a = this.acts[l];
+      const n = `h${l}.`;
+      const x = rows(a.x, C);
+      const ln1 = rows(a.a, C);
+      layernorm_forward(rt, ln1, vec(a.mean1), vec(a.rstd1), x, p[`${n}ln1.w`], p[`${n}ln1.b`]);
+      for (const [out, wn] of [
+        [a.q, 'q'],
+        [a.k, 'k'],
+        [a.v, 'v'],
+      ] as const) {
+        matmul(rt, rows(out, C), ln1, p[`${n}attn.w${wn}`], { transB: true, bias: p[`${n}attn.b${wn}`] });
+      }
+      const heads = (t: Tensor) => rt.view(t, 0, [B, H, hs]);
+      attention_decode(rt, heads(a.o), a.kh, a.vh, heads(a.q), heads(a.k), heads(a.v), pos);
+      const mid = rows(a.mid, C);
+      matmul(rt, rows(a.proj, C), rows(a.o, C), p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`] });
+      add(rt, mid, x, rows(a.proj, C));
+      const ln2 = rows(a.m, C);
+      layernorm_forward(rt, ln2, vec(a.mean2), vec(a.rstd2), mid, p[`${n}ln2.w`], p[`${n}ln2.b`]);
+      matmul(rt, rows(a.fc, M), ln2, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`] });
+      gelu_forward(rt, rows(a.g, M), rows(a.fc, M));
+      matmul(rt, rows(a.mlp, C), rows(a.g, M), p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`] });
+      add(rt, rows(l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, C), mid, rows(a.mlp, C));
     }
   }
 

@@ -1,7 +1,12 @@
 /**
  * Autoregressive generation with the token transformer, on the GPU: each new token is sampled by
- * sample_tokens (temperature 0: argmax) from the logits at the sequence's last position, one full
- * forward per generated position (no KV cache: the sequences here are at most a few dozen tokens).
+ * sample_tokens (temperature 0: argmax) from the logits at the sequence's last position. One forward
+ * over the padded prompts fills every layer's keys and values (the KV cache); then each new token
+ * costs one decode step (TransformerModel.decode: B rows through the blocks, attention against the
+ * cache) instead of a forward over all B * T positions. `cache: false` runs the full forward for
+ * every token instead (the same math; the sums' order differs, so the logits can differ in the last
+ * bits). Each draw uses the Philox counter of its position (row b * T + t) either way, so both give
+ * the same samples but where rounding moves a draw across a CDF boundary or breaks an argmax tie.
  * The sampled ids come back to the CPU after each position, where the verifier needs them anyway.
  * Same seed, step and prompts: the same completions, in Node and in the browser.
  */
@@ -23,6 +28,8 @@ export interface GenerateOptions {
   eos?: number;
   /** Fills the positions after a sequence's end (any valid id; never read for the next token). */
   pad: number;
+  /** Decode with the KV cache (default true); false: a full forward per new token. */
+  cache?: boolean;
 }
 
 /** Completions (the new tokens only) for up to B prompts, each of length < T. */
@@ -42,27 +49,52 @@ export async function generate(
   const seqs = Array.from({ length: B }, (_, b) => [...prompts[Math.min(b, prompts.length - 1)]]);
   const done = seqs.map((_, b) => b >= prompts.length);
   const sampled: Tensor = rt.scratch('generate.sampled', B * T, 'u32');
+  // The decode step's inputs: each sequence's newest token, its position, and its draw's counter row.
+  const step = {
+    tokens: rt.view(rt.scratch('generate.tokens', B, 'u32'), 0, [B]),
+    positions: rt.view(rt.scratch('generate.positions', B, 'u32'), 0, [B]),
+    rows: rt.view(rt.scratch('generate.rows', B, 'u32'), 0, [B]),
+  };
   const tokens = new Uint32Array(B * T);
   const zeros = new Float32Array(B * T);
+  const sampling = (iter: number) => ({ seed: opts.seed, step: opts.step, stream: iter, temperature: opts.temperature });
   for (let iter = 0; iter < opts.maxNew && done.some((d) => !d); iter++) {
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) tokens[b * T + t] = t < seqs[b].length ? seqs[b][t] : opts.pad;
-    }
-    model.setBatch(tokens, tokens, zeros);
-    // One submission per new token (the forward's dispatches and the sampling), not one per dispatch.
-    rt.batch('generate', () => {
-      model.forward();
-      sample_tokens(rt, rt.view(sampled, 0, [B * T]), model.logits, {
-        seed: opts.seed,
-        step: opts.step,
-        stream: iter,
-        temperature: opts.temperature,
+    // One submission per new token (the dispatches and the sampling), not one per dispatch.
+    let ids: Uint32Array;
+    let rowOf: (b: number) => number;
+    if (iter === 0 || opts.cache === false) {
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) tokens[b * T + t] = t < seqs[b].length ? seqs[b][t] : opts.pad;
+      }
+      model.setBatch(tokens, tokens, zeros);
+      rt.batch('generate', () => {
+        model.forward();
+        sample_tokens(rt, rt.view(sampled, 0, [B * T]), model.logits, sampling(iter));
       });
-    });
-    const ids = await rt.read(rt.view(sampled, 0, [B * T]));
+      ids = (await rt.read(rt.view(sampled, 0, [B * T]))) as Uint32Array;
+      rowOf = (b) => b * T + seqs[b].length - 1;
+    } else {
+      // Finished sequences repeat their last position: harmless, their results are not read.
+      const at = seqs.map((s) => s.length - 1);
+      rt.write(
+        step.tokens,
+        Uint32Array.from(seqs, (s) => s[s.length - 1]),
+      );
+      rt.write(step.positions, Uint32Array.from(at));
+      rt.write(
+        step.rows,
+        Uint32Array.from(at, (t, b) => b * T + t),
+      );
+      rt.batch('generate', () => {
+        const logits = model.decode(step.tokens, step.positions);
+        sample_tokens(rt, rt.view(sampled, 0, [B]), logits, sampling(iter), step.rows);
+      });
+      ids = (await rt.read(rt.view(sampled, 0, [B]))) as Uint32Array;
+      rowOf = (b) => b;
+    }
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
-      const next = ids[b * T + seqs[b].length - 1];
+      const next = ids[rowOf(b)];
       seqs[b].push(next);
       if (next === opts.eos || seqs[b].length >= T) done[b] = true;
     }

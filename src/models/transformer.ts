@@ -123,6 +123,43 @@ export class TransformerModel {
     sum(rt, this.loss, this.losses, { scale: this.maskSum > 0 ? 1 / this.maskSum : 0 });
   }
 
+  /**
+   * Logits [B, V] (a view of the first B rows of logits) for one new token per sequence, the
+   * generation step with a KV cache: tokens [B] u32 (ids < V) at positions [B] u32 (< T), sequence
+   * b's earlier positions read from the keys and values that the last forward and the decode steps
+   * since then left in the blocks (see TransformerBlocks.decode). The caller keeps the positions
+   * consecutive: a forward over the prompts first, then one decode per new token. Overwrites the
+   * activations' first B rows (a backward needs a new forward).
+   */
+  decode(tokens: Tensor, positions: Tensor): Tensor {
+    const { rt, B } = this;
+    const { dModel: C, vocab: V } = this.config;
+    const p = this.params.views;
+    embedding_forward(
+      rt,
+      rt.view(this.blocks.input, 0, [B, 1, C]),
+      rt.view(tokens, 0, [B, 1]),
+      p.wte,
+      p.wpe,
+      rt.view(positions, 0, [B, 1]),
+    );
+    this.blocks.decode(positions);
+    const f = rt.view(this.f, 0, [B, C]);
+    const stats = (t: Tensor) => rt.view(t, 0, [B]);
+    layernorm_forward(
+      rt,
+      f,
+      stats(this.meanf),
+      stats(this.rstdf),
+      rt.view(this.blocks.output, 0, [B, C]),
+      p['lnf.w'],
+      p['lnf.b'],
+    );
+    const logits = rt.view(this.logits, 0, [B, V]);
+    matmul(rt, logits, f, p.head, { transB: true });
+    return logits;
+  }
+
   /** forward, then the gradient of the mean cross-entropy for every parameter (overwritten). */
   forwardBackward(): void {
     this.forward();

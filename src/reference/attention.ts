@@ -115,3 +115,56 @@ export function attention_backward(
     }
   }
 }
+
+/**
+ * One new position per sequence against a key/value cache: kcache[b,h,pos[b],:] = k[b,h,:],
+ * vcache[b,h,pos[b],:] = v[b,h,:] (in place), then out[b,h,:] = sum_j softmax_j(q·kcache_j /
+ * sqrt(hs)) vcache_j over j = 0..pos[b]: attention_forward's causal row pos[b] with the earlier rows
+ * from the cache. q, k, v, out [B, H, hs]; kcache, vcache [B, H, Tmax, hs]; pos [B] (each < Tmax:
+ * throws otherwise).
+ */
+export function attention_decode(
+  out: Float32Array,
+  kcache: Float32Array,
+  vcache: Float32Array,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  pos: Uint32Array,
+  B: number,
+  H: number,
+  Tmax: number,
+  hs: number,
+): void {
+  const scale = 1 / Math.sqrt(hs);
+  const s = new Float64Array(Tmax);
+  for (let b = 0; b < B; b++) {
+    const P = pos[b];
+    if (!(P < Tmax)) throw new Error(`attention_decode: pos[${b}] = ${P} is not below Tmax = ${Tmax}`);
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      const cache = (j: number) => (bh * Tmax + j) * hs;
+      for (let d = 0; d < hs; d++) {
+        kcache[cache(P) + d] = k[bh * hs + d];
+        vcache[cache(P) + d] = v[bh * hs + d];
+      }
+      let max = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j <= P; j++) {
+        let dot = 0;
+        for (let d = 0; d < hs; d++) dot += q[bh * hs + d] * kcache[cache(j) + d];
+        s[j] = dot * scale;
+        max = Math.max(max, s[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j <= P; j++) {
+        s[j] = Math.exp(s[j] - max);
+        sum += s[j];
+      }
+      for (let d = 0; d < hs; d++) {
+        let acc = 0;
+        for (let j = 0; j <= P; j++) acc += (s[j] / sum) * vcache[cache(j) + d];
+        out[bh * hs + d] = acc;
+      }
+    }
+  }
+}

@@ -12,7 +12,8 @@ function checkToken(tokens: Uint32Array, n: number, V: number): number {
 
 /**
  * out [B,T,C] = wte[tokens[b,t]] + wpe[t], tokens [B,T] (u32, each < V: throws otherwise),
- * wte [V,C], wpe [Tmax,C] with T <= Tmax (only its first T rows are read).
+ * wte [V,C], wpe [Tmax,C] with T <= Tmax (only its first T rows are read). With positions [B,T]
+ * (u32, each < Tmax = wpe.length / C: throws otherwise), wpe[positions[b,t]] instead of wpe[t].
  */
 export function embedding_forward(
   out: Float32Array,
@@ -23,12 +24,16 @@ export function embedding_forward(
   T: number,
   C: number,
   V: number,
+  positions: Uint32Array | null = null,
 ): void {
+  const Tmax = wpe.length / C;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const n = b * T + t;
       const v = checkToken(tokens, n, V);
-      for (let c = 0; c < C; c++) out[n * C + c] = wte[v * C + c] + wpe[t * C + c];
+      const at = positions ? positions[n] : t;
+      if (!(at < Tmax)) throw new Error(`embedding_forward: position ${at} at index ${n} is not below Tmax = ${Tmax}`);
+      for (let c = 0; c < C; c++) out[n * C + c] = wte[v * C + c] + wpe[at * C + c];
     }
   }
 }

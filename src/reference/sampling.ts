@@ -48,10 +48,21 @@ export function philox_fill(
 /** Temperatures below the smallest normal f32 (2^-126), 0 included, mean argmax. */
 export const MIN_TEMPERATURE = 2 ** -126;
 
-/** The uniform in [0, 1) that row n uses: word 0 of philox((n, step, stream, 0), (seed, seedHi)), top 24 bits. */
-export function sampleUniform(n: number, opts: SeedOptions = {}): number {
+/** Token sampling's options: temperature (default 1) and the counter rows (default: row n uses n). */
+export interface TokenSampleOptions extends SeedOptions {
+  temperature?: number;
+  /** rows[n] is the first counter word of row n's draw (u32 each). */
+  rows?: ArrayLike<number>;
+}
+
+/**
+ * The uniform in [0, 1) that row n uses: word 0 of philox((r, step, stream, 0), (seed, seedHi)), top
+ * 24 bits, with r = opts.rows[n] when rows are given, else n.
+ */
+export function sampleUniform(n: number, opts: SeedOptions & { rows?: ArrayLike<number> } = {}): number {
   const { seed = 0, seedHi = 0, step = 0, stream = 0 } = opts;
-  return uniform24(philox4x32_10([n, step, stream, 0], [seed, seedHi])[0]);
+  const r = opts.rows ? opts.rows[n] : n;
+  return uniform24(philox4x32_10([r, step, stream, 0], [seed, seedHi])[0]);
 }
 
 /** Index of the first maximum of row[0..V). */
@@ -78,7 +89,7 @@ function rowWeights(logits: ArrayLike<number>, n: number, V: number, temperature
 
 /**
  * tokens [N] (u32) sampled from softmax(logits [N, V] / temperature), one per row, by inverse CDF
- * with the uniform u = sampleUniform(n, opts): the first j in index order with
+ * with the uniform u = sampleUniform(n, opts) (opts.rows picks the counter rows): the first j in index order with
  * u * S < w_0 + ... + w_j (S = sum_j w_j, w_j as in rowWeights; entries with w_j = 0 skipped; the
  * last j with w_j > 0 if rounding runs past the end). temperature < 2^-126 (0 included): argmax,
  * the first index of the maximum. temperature defaults to 1.
@@ -88,7 +99,7 @@ export function sample_tokens(
   logits: Float32Array,
   N: number,
   V: number,
-  opts: SeedOptions & { temperature?: number } = {},
+  opts: TokenSampleOptions = {},
 ): void {
   const { temperature = 1 } = opts;
   for (let n = 0; n < N; n++) {
@@ -120,12 +131,7 @@ export function sample_tokens(
  * pick a different token than sample_tokens above when this is tiny (about 1e-6 or less).
  * Infinity at temperature < 2^-126 (argmax: no CDF).
  */
-export function cdfBoundaryDistance(
-  logits: ArrayLike<number>,
-  n: number,
-  V: number,
-  opts: SeedOptions & { temperature?: number } = {},
-): number {
+export function cdfBoundaryDistance(logits: ArrayLike<number>, n: number, V: number, opts: TokenSampleOptions = {}): number {
   const { temperature = 1 } = opts;
   if (temperature < MIN_TEMPERATURE) return Number.POSITIVE_INFINITY;
   const w = rowWeights(logits, n, V, temperature);
