@@ -14,7 +14,13 @@ import { lsaPresets, transformerPresets } from '../models/presets.ts';
 import { TransformerModel } from '../models/transformer.ts';
 import { type LsaParams, lsa_loss_and_grads } from '../reference/lsa.ts';
 import { adamw as refAdamW } from '../reference/optim.ts';
-import { transformer_loss_and_grads } from '../reference/transformer.ts';
+import {
+  type TransformerConfig,
+  type TransformerParams,
+  transformer_forward,
+  transformer_loss_and_grads,
+} from '../reference/transformer.ts';
+import { generate } from '../models/generate.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
 import { canUseSubgroupMatmul, fitsVec4, type MatmulVariant, matmul, matmulVariantFor } from '../kernels/matmul.ts';
 import { defaultSoftmaxVariant, softmax_forward } from '../kernels/softmax.ts';
@@ -162,7 +168,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   async function ours(
     f: Figure,
     isDefault: boolean,
-    dispatch: () => void,
+    dispatch: () => void | Promise<void>,
     check: () => Promise<Comparison>,
     cleanup: () => void = () => {},
   ): Promise<void> {
@@ -174,7 +180,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       default: isDefault,
       ...(f.gpuBytes ? { gpu_bytes: f.gpuBytes } : {}),
     };
-    dispatch();
+    await dispatch();
     const cmp = await check();
     cleanup();
     if (!cmp.ok) {
@@ -193,7 +199,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       return;
     }
     const t = await timeIt(async (per) => {
-      for (let i = 0; i < per; i++) dispatch();
+      for (let i = 0; i < per; i++) await dispatch();
       await rt.sync();
       cleanup();
     }, timing);
@@ -263,7 +269,9 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     await ours(
       { ...figure, variant: 'registry call' },
       true,
-      () => made.push(entry.gpu(rt, gpuInputs, options, host)),
+      () => {
+        made.push(entry.gpu(rt, gpuInputs, options, host));
+      },
       async () => {
         const worst = { ok: true, maxAbsError: 0, maxRelError: 0, mismatches: 0, report: '' };
         for (const [k, w] of Object.entries(want)) {
@@ -481,7 +489,12 @@ function matmulShape(c: MatmulCase): string {
 }
 
 type TimeCpu = (f: Figure, run: () => void) => Promise<void>;
-type TimeOurs = (f: Figure, isDefault: boolean, dispatch: () => void, check: () => Promise<Comparison>) => Promise<void>;
+type TimeOurs = (
+  f: Figure,
+  isDefault: boolean,
+  dispatch: () => void | Promise<void>,
+  check: () => Promise<Comparison>,
+) => Promise<void>;
 
 /** The reference AdamW over f64 parameter records (f32 state, like the GPU's). */
 function referenceOptimizer(
@@ -562,6 +575,7 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
       (params) => lsa_loss_and_grads(params as LsaParams, X, y, w, shape),
     );
   }
+  await generation(rt, cpu, ours);
   for (const [name, preset] of Object.entries(transformerPresets).filter(([n]) => n === 'tiny')) {
     const { config, B, T } = preset;
     const rng = new Rng(4);
@@ -579,6 +593,61 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
       (params) => transformer_loss_and_grads(params, config, tokens, targets, null, B, T),
     );
   }
+}
+
+/** Greedy decoding with the CPU reference model: a full f64 forward over the prefix per new token. */
+function referenceGreedy(params: TransformerParams, cfg: TransformerConfig, prompt: readonly number[], maxNew: number): number[] {
+  const seq = [...prompt];
+  for (let i = 0; i < maxNew && seq.length < cfg.context; i++) {
+    const { logits } = transformer_forward(params, cfg, seq, 1, seq.length);
+    const row = logits.subarray((seq.length - 1) * cfg.vocab, seq.length * cfg.vocab);
+    let best = 0;
+    for (let v = 1; v < cfg.vocab; v++) if (row[v] > row[best]) best = v;
+    seq.push(best);
+  }
+  return seq.slice(prompt.length);
+}
+
+/**
+ * Generation with the tiny transformer (B sequences, prompts of T/4 tokens, greedy to the end of the
+ * context): ours with the KV cache (the default) and with a full forward per token, against the CPU
+ * reference model (a full f64 forward per token: it has no cache). The parameters are moved away
+ * from the init so the logits have clear maxima, and both of ours must give the reference's tokens.
+ */
+async function generation(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<void> {
+  const { config, B, T } = transformerPresets.tiny;
+  const model = new TransformerModel(rt, config, { B, T });
+  const rng = new Rng(5);
+  const params: TransformerParams = {};
+  for (const [name, t] of Object.entries(model.params.views)) {
+    const moved = Float32Array.from(await rt.readF32(t), (v) => (/ln\d?f?\.w$/.test(name) ? 1 : v + 0.5 * rng.normal()));
+    rt.write(t, moved);
+    params[name] = Float64Array.from(moved);
+  }
+  const promptLength = Math.max(1, Math.floor(T / 4));
+  const maxNew = T - promptLength;
+  const prompts = Array.from({ length: B }, () => Array.from({ length: promptLength }, () => rng.int(config.vocab)));
+  const figure = {
+    kernel: 'generate',
+    shape: `transformer tiny C=${config.dModel} L=${config.layers} B=${B}: ${promptLength}-token prompts + ${maxNew} new tokens`,
+    work: { items: B * maxNew, itemName: 'tokens' as const },
+  };
+  let want: number[][] = [];
+  await cpu({ ...figure, variant: 'f64 model, full forward per token' }, () => {
+    want = prompts.map((p) => referenceGreedy(params, config, p, maxNew));
+  });
+  for (const cache of [true, false]) {
+    let got: number[][] = [];
+    const run = async () => {
+      got = await generate(rt, model, prompts, { maxNew, temperature: 0, seed: 1, step: 0, pad: 0, cache });
+    };
+    const check = async (): Promise<Comparison> => {
+      const flat = (x: number[][]) => Float32Array.from(x.flat());
+      return compare(flat(got), flat(want), { atol: 0, rtol: 0 }, `generate (${cache ? 'KV cache' : 'full forward'}) tokens`);
+    };
+    await ours({ ...figure, variant: cache ? 'KV cache' : 'full forward per token', gpuBytes: model.bytes }, cache, run, check);
+  }
+  model.destroy();
 }
 
 /** The figure of `impl` for the same kernel and shape as `r`, when it was timed. */
