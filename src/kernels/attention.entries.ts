@@ -4,7 +4,17 @@ import { shapeString } from '../gpu/tensor.ts';
 import * as ref from '../reference/attention.ts';
 import { attention_backward, attention_decode, attention_forward, attentionScratch, permute_0213 } from './attention.ts';
 import { copy } from './elementwise.ts';
-import { aboveDiagonal, bool, type Dims, f32, type HostTensor, type KernelEntry, normal, outputs } from './entry.ts';
+import {
+  aboveDiagonal,
+  bool,
+  checkIndices,
+  type Dims,
+  f32,
+  type HostTensor,
+  type KernelEntry,
+  normal,
+  outputs,
+} from './entry.ts';
 
 function headDims(q: { shape: readonly number[] }): { B: number; H: number; T: number; hs: number } {
   if (q.shape.length !== 4) throw new ShapeError(`attention: q must be [B, H, T, hs], got ${shapeString(q.shape)}`);
@@ -182,16 +192,7 @@ function decodeDims(q: { shape: readonly number[] }, kcache: { shape: readonly n
 }
 
 /** Each position must be an integer in [0, Tmax) (the kernel would clamp a larger one). */
-function checkPositions(pos: HostTensor, Tmax: number): void {
-  for (let b = 0; b < pos.data.length; b++) {
-    const t = pos.data[b];
-    if (!Number.isInteger(t) || t < 0 || t >= Tmax) {
-      throw new InputError(
-        `input pos: value ${t} at index ${b} is not an integer in [0, ${Tmax}) (Tmax = kcache's third dimension)`,
-      );
-    }
-  }
-}
+const checkPositions = (pos: HostTensor, Tmax: number) => checkIndices('pos', pos, Tmax, "Tmax = kcache's third dimension");
 
 const attentionDecodeEntry: KernelEntry = {
   name: 'attention_decode',

@@ -8,6 +8,7 @@ import { numel } from '../gpu/tensor.ts';
 import * as ref from '../reference/embedding.ts';
 import { type Rng, randomArray } from '../reference/random.ts';
 import { embedding_backward, embedding_forward } from './embedding.ts';
+import { checkIndices } from './entry.ts';
 import type { CheckCase, HostTensor, KernelEntry, Options } from './registry.ts';
 
 const f32 = (shape: number[], data?: Float32Array): HostTensor => ({ shape, data: data ?? new Float32Array(numel(shape)) });
@@ -16,12 +17,7 @@ const num = (v: Options[string] | undefined, d: number): number => (typeof v ===
 
 /** Token ids must be integers in [0, V) (the kernels would clamp a larger one to V - 1). */
 export function checkTokens(tokens: HostTensor, V: number, what: string): void {
-  for (let i = 0; i < tokens.data.length; i++) {
-    const t = tokens.data[i];
-    if (!Number.isInteger(t) || t < 0 || t >= V) {
-      throw new InputError(`input tokens: value ${t} at index ${i} is not an integer in [0, ${V}) (V = ${what})`);
-    }
-  }
+  checkIndices('tokens', tokens, V, `V = ${what}`);
 }
 
 function tokenSizes(tokens: { shape: readonly number[] }, k: string): { B: number; T: number } {
@@ -43,14 +39,7 @@ function checkPositions(positions: HostTensor | undefined, Tmax: number, tokens:
   if (positions.shape.join() !== tokens.shape.join()) {
     throw new InputError(`input positions: shape [${positions.shape.join(', ')}] must match tokens [${tokens.shape.join(', ')}]`);
   }
-  for (let i = 0; i < positions.data.length; i++) {
-    const t = positions.data[i];
-    if (!Number.isInteger(t) || t < 0 || t >= Tmax) {
-      throw new InputError(
-        `input positions: value ${t} at index ${i} is not an integer in [0, ${Tmax}) (Tmax = wpe's first dimension)`,
-      );
-    }
-  }
+  checkIndices('positions', positions, Tmax, "Tmax = wpe's first dimension");
 }
 
 const embeddingForwardEntry: KernelEntry = {

@@ -2,6 +2,7 @@
  * The shape of a registry entry (see registry.ts) and small helpers for writing one. Entry files
  * (`*.entries.ts`) import from here, and registry.ts collects them.
  */
+import { InputError } from '../gpu/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { type DType, type Shape, type Tensor, numel } from '../gpu/tensor.ts';
 import type { Tolerance } from '../reference/compare.ts';
@@ -83,6 +84,20 @@ export function outputs(rt: Runtime, shapes: Record<string, Shape>, name: string
  * The first nonzero entry above the diagonal of any of t's square [n, n] matrices (its last two
  * axes), or undefined: inputs promised lower triangular (causal attention) are checked with it.
  */
+/**
+ * Index data (token ids, targets, positions) must be integers in [0, limit): the kernels clamp, so
+ * a bad index would read a wrong row rather than fail. The InputError names the input, the first bad
+ * value and its index, and where the limit comes from (`limitName`, e.g. "V = logits' last dimension").
+ */
+export function checkIndices(input: string, t: HostTensor, limit: number, limitName: string): void {
+  for (let i = 0; i < t.data.length; i++) {
+    const v = t.data[i];
+    if (!Number.isInteger(v) || v < 0 || v >= limit) {
+      throw new InputError(`input ${input}: value ${v} at index ${i} is not an integer in [0, ${limit}) (${limitName})`);
+    }
+  }
+}
+
 export function aboveDiagonal(t: HostTensor, n: number): { row: number; col: number; value: number } | undefined {
   for (let i = 0; i < t.data.length; i++) {
     const row = Math.floor(i / n) % n;

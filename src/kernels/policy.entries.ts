@@ -3,12 +3,13 @@
  * advantages and policy_loss_backward, each with its CPU reference (src/reference/policy.ts), seeded
  * inputs and awkward cases.
  */
-import { InputError, ShapeError } from '../gpu/errors.ts';
+import { ShapeError } from '../gpu/errors.ts';
 import { type Shape, shapeString } from '../gpu/tensor.ts';
 import * as ref from '../reference/policy.ts';
 import { type Rng, randomArray } from '../reference/random.ts';
 import {
   arr,
+  checkIndices,
   type Dims,
   f32,
   finite,
@@ -29,12 +30,7 @@ function rowSizes(kernel: string, logits: { shape: Shape }): { N: number; V: num
 
 /** tokens must index into V (the GPU cannot check data before it runs). */
 export function checkTokens(tokens: HostTensor, V: number): void {
-  for (let i = 0; i < tokens.data.length; i++) {
-    const t = tokens.data[i];
-    if (!Number.isInteger(t) || t < 0 || t >= V) {
-      throw new InputError(`input tokens: value ${t} at index ${i} is not an integer in [0, ${V}) (V = logits' last dimension)`);
-    }
-  }
+  checkIndices('tokens', tokens, V, "V = logits' last dimension");
 }
 
 const u32 = (shape: number[], data: Uint32Array): HostTensor => ({ shape, data });

@@ -25,6 +25,7 @@ import {
   arr,
   bool,
   type CheckCase,
+  checkIndices,
   type Dims,
   f32,
   finite,
@@ -301,12 +302,7 @@ const ceInputs: TensorDoc[] = [
 
 /** Both cross-entropy entries: targets must index into V. */
 export function checkTargets(targets: HostTensor, V: number): void {
-  for (let i = 0; i < targets.data.length; i++) {
-    const t = targets.data[i];
-    if (!Number.isInteger(t) || t < 0 || t >= V) {
-      throw new InputError(`input targets: value ${t} at index ${i} is not an integer in [0, ${V}) (V = logits' last dimension)`);
-    }
-  }
+  checkIndices('targets', targets, V, "V = logits' last dimension");
 }
 
 const crossEntropyEntry: KernelEntry = {
