@@ -37,6 +37,30 @@ describe('Runtime.batch', () => {
     expect(results[3][0]).toBe(results[1][0]);
   });
 
+  it('profiling times each unbatched dispatch and a batch as one entry (adapters with timestamp queries)', async () => {
+    const x = rt.empty([4096], 'f32', 'prof.x');
+    const y = rt.empty([4096], 'f32', 'prof.y');
+    rt.write(x, randomArray(new Rng(1), 4096));
+    if (!rt.startProfile(8)) {
+      expect(rt.device.features.has('timestamp-query')).toBe(false);
+      expect(await rt.endProfile()).toEqual([]);
+      return;
+    }
+    scale(rt, y, x, 2);
+    rt.batch('two adds', () => {
+      add(rt, y, x, x);
+      add(rt, y, x, x);
+    });
+    const p = await rt.endProfile();
+    expect(p.map((e) => e.name.replace('.vec4', ''))).toEqual(['scale (x[4096], y[4096])', 'batch two adds']);
+    for (const e of p) expect(e.ms).toBeGreaterThanOrEqual(0);
+    // The batch still computed: y = x + x.
+    const [xs, ys] = [await rt.readF32(x), await rt.readF32(y)];
+    expect(Array.from(ys)).toEqual(Array.from(xs, (v) => v + v));
+    x.destroy();
+    y.destroy();
+  });
+
   it('more dispatches than uniform slots: the batch is split and stays correct', async () => {
     const x = rt.tensor([1, 2, 3], [3]);
     const y = rt.empty([3]);

@@ -11,7 +11,8 @@ import { getTestRuntime } from './runtime.ts';
 
 describe('benchmark suite', () => {
   it('times matmul and softmax, ours against the CPU reference, each variant checked first', async () => {
-    const results = await runSuite(await getTestRuntime(), { repeats: 2, smoke: true });
+    const rt = await getTestRuntime();
+    const results = await runSuite(rt, { repeats: 2, smoke: true });
     // The peer, tfjs-backend-webgpu (a dev dependency), runs on the same device and matches the reference.
     const peer = results.filter((r) => r.impl === 'tfjs-webgpu');
     expect(peer.map((r) => r.kernel)).toEqual(['matmul', 'softmax']);
@@ -22,6 +23,9 @@ describe('benchmark suite', () => {
       expect(r.median_ms, `${r.kernel} ${r.variant}`).toBeGreaterThan(0);
       expect((r.gflops ?? r.gbps ?? 0) > 0, `${r.kernel} ${r.variant} has a rate`).toBe(true);
       if (r.impl === 'ours') expect(r.correct, `${r.kernel} ${r.variant} ${r.shape}`).toBe(true);
+      // Ours also in GPU time, from timestamp queries, where the adapter has them (not the peer's or the reference's).
+      if (r.impl === 'ours' && rt.device.features.has('timestamp-query')) expect(r.gpu_ms).toBeGreaterThanOrEqual(0);
+      else expect(r.gpu_ms).toBeUndefined();
     }
     for (const shape of new Set(results.map((r) => `${r.kernel} ${r.shape}`))) {
       const rows = results.filter((r) => `${r.kernel} ${r.shape}` === shape);

@@ -32,8 +32,9 @@ export async function runBench(
   console.error(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, ${machine.platform}, node ${machine.node}`,
   );
+  const stamps = rt.device.features.has('timestamp-query');
   console.error(
-    'timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run',
+    `timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run; ${stamps ? "ours also in GPU time from timestamp queries (one profiled call, column 'GPU ms')" : 'no timestamp queries on this adapter'}`,
   );
   const results = await runSuite(rt, {
     repeats: opts.repeats,
@@ -51,7 +52,7 @@ export async function runBench(
     const body = {
       adapter: rt.report,
       machine,
-      timing: 'wall-clock to completed submission, no readback',
+      timing: `wall-clock to completed submission, no readback${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}`,
       ...(tuning ? { tuning } : {}),
       results,
     };

@@ -51,7 +51,9 @@ export class Runtime {
   private uniforms: GPUBuffer;
   private uniformSlot = 0;
   private lostReason: string | undefined;
-  private batchState: { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[] } | undefined;
+  private batchState:
+    | { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[]; timed: boolean }
+    | undefined;
   private readonly released: Tensor[] = [];
   private readonly scratches = new Map<string, Tensor>();
   /** Bytes and buffers held by live tensors made here (staging and uniform buffers excluded). */
@@ -376,7 +378,19 @@ export class Runtime {
     this.assertAlive();
     const encoder = this.device.createCommandEncoder({ label });
     this.pushScopes();
-    this.batchState = { label, encoder, pass: encoder.beginComputePass({ label }), names: [] };
+    // Profiling: the batch's one compute pass is timed as a whole (its dispatches are not timed one by one).
+    const prof = this.profiler;
+    const timed = !!prof && prof.names.length < prof.capacity;
+    const timestampWrites =
+      prof && timed
+        ? {
+            querySet: prof.querySet,
+            beginningOfPassWriteIndex: 2 * prof.names.length,
+            endOfPassWriteIndex: 2 * prof.names.length + 1,
+          }
+        : undefined;
+    if (timed) prof?.names.push(`batch ${label}`);
+    this.batchState = { label, encoder, pass: encoder.beginComputePass({ label, timestampWrites }), names: [], timed };
   }
 
   private flushBatch(): void {
@@ -384,18 +398,21 @@ export class Runtime {
     if (!b) return;
     this.batchState = undefined;
     b.pass.end();
-    if (b.names.length > 0) this.device.queue.submit([b.encoder.finish()]);
+    if (b.names.length > 0 || b.timed) this.device.queue.submit([b.encoder.finish()]);
     const shown = b.names.slice(0, 6).join('; ');
     this.popScopes(b.label, `${b.names.length} dispatches: ${shown}${b.names.length > 6 ? '; ...' : ''}`);
     for (const t of this.released.splice(0)) t.destroy();
   }
 
   /**
-   * Start timing every dispatch with GPU timestamps (adapters with 'timestamp-query'; dispatches in
-   * a batch are not timed). `endProfile` returns each dispatch's GPU time in milliseconds.
+   * Start timing every dispatch with GPU timestamps (adapters with 'timestamp-query'; a batch is
+   * timed as a whole, as one entry named `batch LABEL`). `endProfile` returns each entry's GPU time
+   * in milliseconds. At most `capacity` entries (at most 2048: a query set holds 4096 timestamps);
+   * later dispatches are not timed.
    */
   startProfile(capacity = 1024): boolean {
     if (!this.device.features.has('timestamp-query')) return false;
+    capacity = Math.max(1, Math.min(2048, Math.floor(capacity)));
     const querySet = this.device.createQuerySet({ label: 'profile', type: 'timestamp', count: 2 * capacity });
     this.profiler = { querySet, capacity, names: [] };
     return true;
