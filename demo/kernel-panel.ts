@@ -215,6 +215,7 @@ export class KernelPanel extends ControllerElement {
             <th scope="col">implementation</th>
             <th scope="col">shape</th>
             <th scope="col">median ms</th>
+            <th scope="col" title="GPU time of one call from timestamp queries, where the adapter has them">GPU ms</th>
             <th scope="col">GFLOP/s</th>
             <th scope="col">GB/s</th>
             <th scope="col">correct</th>
@@ -229,6 +230,7 @@ export class KernelPanel extends ControllerElement {
               </td>
               <td class="muted">${b.shape}</td>
               <td>${fmt(b.median_ms)}</td>
+              <td>${b.gpu_ms === undefined ? '' : fmt(b.gpu_ms)}</td>
               <td>${b.gflops === undefined ? '' : b.gflops.toFixed(2)}</td>
               <td>${b.gbps === undefined ? '' : b.gbps.toFixed(2)}</td>
               <td>${b.correct === undefined ? '' : b.correct ? 'yes' : html`<span class="bad">no</span>`}</td>
