@@ -270,8 +270,28 @@ describe('RL phases', () => {
   });
 });
 
+/**
+ * `paper ARGS` through main() in this process (no GPU work: --render, --merge, refusals), saving a
+ * process start each: its exit status and what it printed to stderr.
+ */
+async function paperInProcess(...args: string[]): Promise<{ status: number; stderr: string }> {
+  const printed: string[] = [];
+  const spy = vi.spyOn(console, 'error').mockImplementation((...a) => void printed.push(a.join(' ')));
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  process.exitCode = undefined;
+  try {
+    await main(['node', 'main.ts', 'paper', ...args]);
+  } finally {
+    spy.mockRestore();
+    log.mockRestore();
+  }
+  const status = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { status, stderr: printed.join('\n') };
+}
+
 describe('npm run paper -- --preset tiny', () => {
-  it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', () => {
+  it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', async () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-'));
     try {
       const r = spawnSync(
@@ -353,7 +373,7 @@ describe('npm run paper -- --preset tiny', () => {
       expect(md.match(/The RL samples over training/g)?.length).toBe(1); // the token setting's RL section
       // --render draws the report again from results.json alone (no runs), recomputing the verdicts.
       rmSync(join(out, 'report.html'));
-      const again = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
+      const again = await paperInProcess('--render', out);
       expect(again.status, again.stderr).toBe(0);
       expect(readFileSync(join(out, 'report.html'), 'utf8')).toBe(html);
       // It writes back the verdicts only: with the same rules, results.json is byte-identical.
@@ -371,12 +391,11 @@ describe('npm run paper -- --preset tiny', () => {
         };
         mkdirSync(other);
         writeFileSync(join(other, 'results.json'), JSON.stringify(shifted));
-        const pool = (...args: string[]) =>
-          spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--merge', `${out},${other}`, ...args], { encoding: 'utf8' });
-        const noOut = pool();
+        const pool = (...args: string[]) => paperInProcess('--merge', `${out},${other}`, ...args);
+        const noOut = await pool();
         expect(noOut.status).toBe(1);
         expect(noOut.stderr).toMatch(/--merge needs --out DIR/);
-        const p = pool('--out', merged);
+        const p = await pool('--out', merged);
         expect(p.status, p.stderr).toBe(0);
         const m = JSON.parse(readFileSync(join(merged, 'results.json'), 'utf8')) as PaperResults;
         expect(m.seeds).toEqual([1, 2, 11, 12]);
@@ -390,7 +409,7 @@ describe('npm run paper -- --preset tiny', () => {
         rmSync(merged, { recursive: true, force: true });
       }
       writeFileSync(join(out, 'results.json'), '{"rows": []}');
-      const bad = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', '--render', out], { encoding: 'utf8' });
+      const bad = await paperInProcess('--render', out);
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/is not a results file of this version of `paper` \(missing: preset, target/);
       for (const v of res.verdicts) expect(html).toContain(v.rule.slice(0, 40));
@@ -461,18 +480,10 @@ describe('npm run paper -- --preset tiny', () => {
       [['--budgets', '0.5'], /--budgets: expected two factors/],
     ] as const) {
       // main() in this process (the refusals come before any GPU work): what it printed, its exit code.
-      const printed: string[] = [];
-      const spy = vi.spyOn(console, 'error').mockImplementation((...a) => void printed.push(a.join(' ')));
-      process.exitCode = undefined;
-      try {
-        await main(['node', 'main.ts', 'paper', ...args, '--out', join(tmpdir(), 'never')]);
-      } finally {
-        spy.mockRestore();
-      }
-      expect(process.exitCode).toBe(1);
-      process.exitCode = undefined;
-      expect(printed.join('\n')).toMatch(msg);
-      expect(printed.join('\n')).not.toMatch(/\n\s+at /);
+      const r = await paperInProcess(...args, '--out', join(tmpdir(), 'never'));
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(existsSync(join(tmpdir(), 'never'))).toBe(false);
     }
   });
