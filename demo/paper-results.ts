@@ -134,6 +134,41 @@ import {
   verdicts as tokenBudgetsVerdicts,
 } from '../results/paper-token-budgets/results.json';
 import tokenBudgetsBalance from '../results/paper-token-budgets/balance-token.svg?raw';
+import {
+  preset as nineSftPreset,
+  runs as nineSftRuns,
+  seconds as nineSftSeconds,
+  seeds as nineSftSeeds,
+  settings as nineSftSettings,
+  sources as nineSftSources,
+  target as nineSftTarget,
+  verdicts as nineSftVerdicts,
+} from '../results/paper-token-sft-seeds1-9/results.json';
+import nineSftSft from '../results/paper-token-sft-seeds1-9/sft-token.svg?raw';
+import {
+  preset as nineRlPreset,
+  runs as nineRlRuns,
+  seconds as nineRlSeconds,
+  seeds as nineRlSeeds,
+  settings as nineRlSettings,
+  sources as nineRlSources,
+  target as nineRlTarget,
+  verdicts as nineRlVerdicts,
+} from '../results/paper-token-seeds1-9/results.json';
+import nineRlRecipe from '../results/paper-token-seeds1-9/recipe-token.svg?raw';
+import nineRlLength from '../results/paper-token-seeds1-9/rl-token-length.svg?raw';
+import nineRlRl from '../results/paper-token-seeds1-9/rl-token.svg?raw';
+import {
+  preset as nineBalancePreset,
+  runs as nineBalanceRuns,
+  seconds as nineBalanceSeconds,
+  seeds as nineBalanceSeeds,
+  settings as nineBalanceSettings,
+  sources as nineBalanceSources,
+  target as nineBalanceTarget,
+  verdicts as nineBalanceVerdicts,
+} from '../results/paper-token-balance-seeds1-9/results.json';
+import nineBalanceBalance from '../results/paper-token-balance-seeds1-9/balance-token.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -277,6 +312,52 @@ const SETS: ResultSet[] = [
       tokenBudgetsVerdicts,
     ),
     plots: { balance: tokenBudgetsBalance },
+  },
+  {
+    // Setting B over nine seeds (fresh seeds 7-9 added; three pools, as the sources' protocols differ per experiment).
+    id: 'token-sft-nine',
+    title: 'Token task (setting B): SFT, seeds 1-9 pooled',
+    ...pick(
+      nineSftPreset,
+      nineSftTarget,
+      nineSftSeeds,
+      nineSftRuns,
+      nineSftSeconds,
+      nineSftSettings,
+      nineSftVerdicts,
+      nineSftSources.length,
+    ),
+    plots: { sft: nineSftSft },
+  },
+  {
+    id: 'token-rl-nine',
+    title: 'Token task (setting B): RL and the recipe, seeds 1-9 pooled',
+    ...pick(
+      nineRlPreset,
+      nineRlTarget,
+      nineRlSeeds,
+      nineRlRuns,
+      nineRlSeconds,
+      nineRlSettings,
+      nineRlVerdicts,
+      nineRlSources.length,
+    ),
+    plots: { rl: nineRlRl, 'rl response length': nineRlLength, recipe: nineRlRecipe },
+  },
+  {
+    id: 'token-balance-nine',
+    title: 'Token task (setting B): balance with the probe, seeds 1-9 pooled',
+    ...pick(
+      nineBalancePreset,
+      nineBalanceTarget,
+      nineBalanceSeeds,
+      nineBalanceRuns,
+      nineBalanceSeconds,
+      nineBalanceSettings,
+      nineBalanceVerdicts,
+      nineBalanceSources.length,
+    ),
+    plots: { balance: nineBalanceBalance },
   },
 ];
 

@@ -168,24 +168,26 @@ describe('demo page (built, in Chromium)', () => {
     // pooled; setting A with the short and long budgets; setting B's balance with them) shows its own
     // verdicts and plots, as its results.json has them.
     const sets = page.locator('paper-results [role=group] button');
-    expect(await sets.count()).toBe(10);
+    expect(await sets.count()).toBe(13);
     const counts: number[] = [];
     const plots: number[] = [];
     const tests: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 13; i++) {
       await sets.nth(i).click();
       await expect.poll(() => sets.nth(i).getAttribute('aria-pressed')).toBe('true');
       counts.push((await verdicts.allTextContents()).length);
       plots.push(await page.locator('paper-results figure.plot').count());
       tests.push(await page.locator('[data-testid=paper-verdicts] p', { hasText: 'Paired tests over seeds' }).count());
     }
-    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1]);
+    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1]);
     // Every verdict shows its paired tests over seeds.
     expect(tests).toEqual(counts);
     // Setting B's later runs add response length over RL training to the four experiments' plots.
-    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1, 4, 1]);
+    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1, 4, 1, 1, 3, 1]);
     // A pooled set says what it was pooled from (setting B's SFT: two runs); a single run does not.
     const pooledNote = page.locator('paper-results p', { hasText: /pooled from \d+ runs of \d+ training/ });
+    await sets.nth(9).click(); // a single run (setting B's budgets)
+    await expect.poll(() => sets.nth(9).getAttribute('aria-pressed')).toBe('true');
     expect(await pooledNote.count()).toBe(0);
     await sets.nth(7).click();
     await expect.poll(() => sets.nth(7).getAttribute('aria-pressed')).toBe('true');
