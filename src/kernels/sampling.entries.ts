@@ -166,7 +166,7 @@ function tokenOptions(opts: Options) {
 const sampleTokensEntry: KernelEntry = {
   name: 'sample_tokens',
   summary:
-    'tokens[n] ~ softmax(logits[n] / temperature) by inverse CDF with u from philox((n, step, stream, 0), seed); temperature 0 = argmax',
+    'tokens[n] ~ softmax(logits[n] / temperature) by inverse CDF with u from philox((r, step, stream, 0), seed), r = rows[n] or n; temperature 0 = argmax',
   inputs: [
     { name: 'logits', dtype: 'f32', shape: '[N, V]' },
     {
