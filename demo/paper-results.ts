@@ -135,40 +135,40 @@ import {
 } from '../results/paper-token-budgets/results.json';
 import tokenBudgetsBalance from '../results/paper-token-budgets/balance-token.svg?raw';
 import {
-  preset as nineSftPreset,
-  runs as nineSftRuns,
-  seconds as nineSftSeconds,
-  seeds as nineSftSeeds,
-  settings as nineSftSettings,
-  sources as nineSftSources,
-  target as nineSftTarget,
-  verdicts as nineSftVerdicts,
-} from '../results/paper-token-sft-seeds1-9/results.json';
-import nineSftSft from '../results/paper-token-sft-seeds1-9/sft-token.svg?raw';
+  preset as twelveSftPreset,
+  runs as twelveSftRuns,
+  seconds as twelveSftSeconds,
+  seeds as twelveSftSeeds,
+  settings as twelveSftSettings,
+  sources as twelveSftSources,
+  target as twelveSftTarget,
+  verdicts as twelveSftVerdicts,
+} from '../results/paper-token-sft-seeds1-12/results.json';
+import twelveSftSft from '../results/paper-token-sft-seeds1-12/sft-token.svg?raw';
 import {
-  preset as nineRlPreset,
-  runs as nineRlRuns,
-  seconds as nineRlSeconds,
-  seeds as nineRlSeeds,
-  settings as nineRlSettings,
-  sources as nineRlSources,
-  target as nineRlTarget,
-  verdicts as nineRlVerdicts,
-} from '../results/paper-token-seeds1-9/results.json';
-import nineRlRecipe from '../results/paper-token-seeds1-9/recipe-token.svg?raw';
-import nineRlLength from '../results/paper-token-seeds1-9/rl-token-length.svg?raw';
-import nineRlRl from '../results/paper-token-seeds1-9/rl-token.svg?raw';
+  preset as twelveRlPreset,
+  runs as twelveRlRuns,
+  seconds as twelveRlSeconds,
+  seeds as twelveRlSeeds,
+  settings as twelveRlSettings,
+  sources as twelveRlSources,
+  target as twelveRlTarget,
+  verdicts as twelveRlVerdicts,
+} from '../results/paper-token-seeds1-12/results.json';
+import twelveRlRecipe from '../results/paper-token-seeds1-12/recipe-token.svg?raw';
+import twelveRlLength from '../results/paper-token-seeds1-12/rl-token-length.svg?raw';
+import twelveRlRl from '../results/paper-token-seeds1-12/rl-token.svg?raw';
 import {
-  preset as nineBalancePreset,
-  runs as nineBalanceRuns,
-  seconds as nineBalanceSeconds,
-  seeds as nineBalanceSeeds,
-  settings as nineBalanceSettings,
-  sources as nineBalanceSources,
-  target as nineBalanceTarget,
-  verdicts as nineBalanceVerdicts,
-} from '../results/paper-token-balance-seeds1-9/results.json';
-import nineBalanceBalance from '../results/paper-token-balance-seeds1-9/balance-token.svg?raw';
+  preset as twelveBalancePreset,
+  runs as twelveBalanceRuns,
+  seconds as twelveBalanceSeconds,
+  seeds as twelveBalanceSeeds,
+  settings as twelveBalanceSettings,
+  sources as twelveBalanceSources,
+  target as twelveBalanceTarget,
+  verdicts as twelveBalanceVerdicts,
+} from '../results/paper-token-balance-seeds1-12/results.json';
+import twelveBalanceBalance from '../results/paper-token-balance-seeds1-12/balance-token.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -314,50 +314,50 @@ const SETS: ResultSet[] = [
     plots: { balance: tokenBudgetsBalance },
   },
   {
-    // Setting B over nine seeds (fresh seeds 7-9 added; three pools, as the sources' protocols differ per experiment).
-    id: 'token-sft-nine',
-    title: 'Token task (setting B): SFT, seeds 1-9 pooled',
+    // Setting B over twelve seeds (fresh seeds 7-12 added; three pools, as the sources' protocols differ per experiment).
+    id: 'token-sft-twelve',
+    title: 'Token task (setting B): SFT, seeds 1-12 pooled',
     ...pick(
-      nineSftPreset,
-      nineSftTarget,
-      nineSftSeeds,
-      nineSftRuns,
-      nineSftSeconds,
-      nineSftSettings,
-      nineSftVerdicts,
-      nineSftSources.length,
+      twelveSftPreset,
+      twelveSftTarget,
+      twelveSftSeeds,
+      twelveSftRuns,
+      twelveSftSeconds,
+      twelveSftSettings,
+      twelveSftVerdicts,
+      twelveSftSources.length,
     ),
-    plots: { sft: nineSftSft },
+    plots: { sft: twelveSftSft },
   },
   {
-    id: 'token-rl-nine',
-    title: 'Token task (setting B): RL and the recipe, seeds 1-9 pooled',
+    id: 'token-rl-twelve',
+    title: 'Token task (setting B): RL and the recipe, seeds 1-12 pooled',
     ...pick(
-      nineRlPreset,
-      nineRlTarget,
-      nineRlSeeds,
-      nineRlRuns,
-      nineRlSeconds,
-      nineRlSettings,
-      nineRlVerdicts,
-      nineRlSources.length,
+      twelveRlPreset,
+      twelveRlTarget,
+      twelveRlSeeds,
+      twelveRlRuns,
+      twelveRlSeconds,
+      twelveRlSettings,
+      twelveRlVerdicts,
+      twelveRlSources.length,
     ),
-    plots: { rl: nineRlRl, 'rl response length': nineRlLength, recipe: nineRlRecipe },
+    plots: { rl: twelveRlRl, 'rl response length': twelveRlLength, recipe: twelveRlRecipe },
   },
   {
-    id: 'token-balance-nine',
-    title: 'Token task (setting B): balance with the probe, seeds 1-9 pooled',
+    id: 'token-balance-twelve',
+    title: 'Token task (setting B): balance with the probe, seeds 1-12 pooled',
     ...pick(
-      nineBalancePreset,
-      nineBalanceTarget,
-      nineBalanceSeeds,
-      nineBalanceRuns,
-      nineBalanceSeconds,
-      nineBalanceSettings,
-      nineBalanceVerdicts,
-      nineBalanceSources.length,
+      twelveBalancePreset,
+      twelveBalanceTarget,
+      twelveBalanceSeeds,
+      twelveBalanceRuns,
+      twelveBalanceSeconds,
+      twelveBalanceSettings,
+      twelveBalanceVerdicts,
+      twelveBalanceSources.length,
     ),
-    plots: { balance: nineBalanceBalance },
+    plots: { balance: twelveBalanceBalance },
   },
 ];
 
