@@ -7,7 +7,7 @@ import type { Runtime } from '../src/gpu/runtime.ts';
 import { generate } from '../src/models/generate.ts';
 import { TransformerModel } from '../src/models/transformer.ts';
 import { Rng } from '../src/reference/random.ts';
-import { type TransformerParams, transformer_forward } from '../src/reference/transformer.ts';
+import { type TransformerParams, transformer_greedy } from '../src/reference/transformer.ts';
 import { getTestRuntime } from './runtime.ts';
 
 let rt: Runtime;
@@ -32,21 +32,9 @@ async function model(seed: number): Promise<{ m: TransformerModel; params: Trans
   return { m, params };
 }
 
-/** Greedy decoding with the CPU reference model: argmax (first maximum) at the last position. */
-function referenceGreedy(params: TransformerParams, prompt: number[], maxNew: number, eos?: number): number[] {
-  const seq = [...prompt];
-  const out: number[] = [];
-  for (let i = 0; i < maxNew && seq.length < T; i++) {
-    const { logits } = transformer_forward(params, cfg, seq, 1, seq.length);
-    const row = logits.subarray((seq.length - 1) * cfg.vocab, seq.length * cfg.vocab);
-    let best = 0;
-    for (let v = 1; v < cfg.vocab; v++) if (row[v] > row[best]) best = v;
-    seq.push(best);
-    out.push(best);
-    if (best === eos) break;
-  }
-  return out;
-}
+/** Greedy decoding with the CPU reference model, up to the GPU model's T tokens. */
+const referenceGreedy = (params: TransformerParams, prompt: number[], maxNew: number, eos?: number): number[] =>
+  transformer_greedy(params, cfg, prompt, maxNew, { limit: T, eos });
 
 describe('generate', () => {
   it('greedy decoding matches the CPU reference model token by token', async () => {

@@ -14,12 +14,7 @@ import { lsaPresets, transformerPresets } from '../models/presets.ts';
 import { TransformerModel } from '../models/transformer.ts';
 import { type LsaParams, lsa_loss_and_grads } from '../reference/lsa.ts';
 import { adamw as refAdamW } from '../reference/optim.ts';
-import {
-  type TransformerConfig,
-  type TransformerParams,
-  transformer_forward,
-  transformer_loss_and_grads,
-} from '../reference/transformer.ts';
+import { type TransformerParams, transformer_greedy, transformer_loss_and_grads } from '../reference/transformer.ts';
 import { generate } from '../models/generate.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
 import { canUseSubgroupMatmul, fitsVec4, type MatmulVariant, matmul, matmulVariantFor } from '../kernels/matmul.ts';
@@ -608,19 +603,6 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
   }
 }
 
-/** Greedy decoding with the CPU reference model: a full f64 forward over the prefix per new token. */
-function referenceGreedy(params: TransformerParams, cfg: TransformerConfig, prompt: readonly number[], maxNew: number): number[] {
-  const seq = [...prompt];
-  for (let i = 0; i < maxNew && seq.length < cfg.context; i++) {
-    const { logits } = transformer_forward(params, cfg, seq, 1, seq.length);
-    const row = logits.subarray((seq.length - 1) * cfg.vocab, seq.length * cfg.vocab);
-    let best = 0;
-    for (let v = 1; v < cfg.vocab; v++) if (row[v] > row[best]) best = v;
-    seq.push(best);
-  }
-  return seq.slice(prompt.length);
-}
-
 /**
  * Generation with the tiny transformer (B sequences, prompts of T/4 tokens, greedy to the end of the
  * context): ours with the KV cache (the default) and with a full forward per token, against the CPU
@@ -647,7 +629,7 @@ async function generation(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<vo
   };
   let want: number[][] = [];
   await cpu({ ...figure, variant: 'f64 model, full forward per token' }, () => {
-    want = prompts.map((p) => referenceGreedy(params, config, p, maxNew));
+    want = prompts.map((p) => transformer_greedy(params, config, p, maxNew));
   });
   for (const cache of [true, false]) {
     let got: number[][] = [];

@@ -751,3 +751,29 @@ export function transformer_backward(
 
   return grads;
 }
+
+/**
+ * Greedy decoding with the reference model: per new token a full forward over the sequence so far
+ * (no cache) and the argmax (first maximum) of the last position's logits. Stops after maxNew
+ * tokens, when the sequence reaches `limit` tokens (default the context), or after `eos` (included).
+ * Returns the new tokens.
+ */
+export function transformer_greedy(
+  params: TransformerParams,
+  cfg: TransformerConfig,
+  prompt: readonly number[],
+  maxNew: number,
+  opts: { limit?: number; eos?: number } = {},
+): number[] {
+  const limit = opts.limit ?? cfg.context;
+  const seq = [...prompt];
+  for (let i = 0; i < maxNew && seq.length < limit; i++) {
+    const { logits } = transformer_forward(params, cfg, seq, 1, seq.length);
+    const row = logits.subarray((seq.length - 1) * cfg.vocab, seq.length * cfg.vocab);
+    let best = 0;
+    for (let v = 1; v < cfg.vocab; v++) if (row[v] > row[best]) best = v;
+    seq.push(best);
+    if (best === opts.eos) break;
+  }
+  return seq.slice(prompt.length);
+}
