@@ -242,6 +242,35 @@ describe('pools and evaluation sets', () => {
     expect(() => poolBatch(pool, [1.5])).toThrow(/ids\[0\]/);
   });
 
+  it('sets are cached by everything that decides them: a repeat is the same set, any other argument a fresh draw', () => {
+    const draw = (kind: string, seed: number, c: RegressionTaskConfig, mix: Mixture, size: number) =>
+      sampleBatch(new StreamRng(kind, seed), c, mix, size);
+    const pool = makePool(5, cfg, imbalancedMixture, 40);
+    expect(makePool(5, cfg, imbalancedMixture, 40)).toBe(pool);
+    // A cached set holds exactly what an uncached draw gives.
+    expect(Array.from(pool.X)).toEqual(Array.from(draw('pool', 5, cfg, imbalancedMixture, 40).X));
+    // Every argument is part of the key: kind, seed, size, mixture, config (noise, spectra, basis).
+    const rotated = { ...cfg, basis: randomBasis(cfg.d, 3) };
+    const louder = { ...cfg, noise: 0.2 };
+    const wider = { ...cfg, domains: cfg.domains.map((dom) => ({ ...dom, eigenvalues: dom.eigenvalues.map((e) => 2 * e) })) };
+    const others = [
+      [makeEvalSet(5, cfg, imbalancedMixture, 40), draw('eval', 5, cfg, imbalancedMixture, 40)],
+      [makeValidationSet(5, cfg, imbalancedMixture, 40), draw('val', 5, cfg, imbalancedMixture, 40)],
+      [makePool(6, cfg, imbalancedMixture, 40), draw('pool', 6, cfg, imbalancedMixture, 40)],
+      [makePool(5, cfg, balancedMixture, 40), draw('pool', 5, cfg, balancedMixture, 40)],
+      [makePool(5, rotated, imbalancedMixture, 40), draw('pool', 5, rotated, imbalancedMixture, 40)],
+      [makePool(5, louder, imbalancedMixture, 40), draw('pool', 5, louder, imbalancedMixture, 40)],
+      [makePool(5, wider, imbalancedMixture, 40), draw('pool', 5, wider, imbalancedMixture, 40)],
+    ] as const;
+    for (const [set, fresh] of others) {
+      expect(set).not.toBe(pool);
+      expect(Array.from(set.X)).toEqual(Array.from(fresh.X));
+      expect(Array.from(set.y)).toEqual(Array.from(fresh.y));
+      expect(Array.from(set.w)).toEqual(Array.from(fresh.w));
+    }
+    expect(makePool(5, cfg, imbalancedMixture, 41).size).toBe(41);
+  });
+
   it('StreamRng is Philox4x32-10 keyed by (seed, FNV-1a(tag)), and the pool and eval keys differ', () => {
     const fnv = (s: string) => {
       let h = 0x811c9dc5;
