@@ -74,6 +74,33 @@ describe('Runtime.batch', () => {
     for (const [i, v] of got.entries()) expect(v).toBeCloseTo(i + 1, 4);
   });
 
+  it('each dispatch reads its own parameters: 600 scales over the same two tensors, batched or not, exactly', async () => {
+    // The tensors' bind group is made once and reused; the parameters travel in a uniform slot
+    // chosen by a dynamic offset, staged for the batch and written once per submission (600
+    // dispatches: two flushes inside the batch and the slot ring wrapping).
+    const scales = Array.from({ length: 600 }, (_, i) => 1 + ((i % 7) - 3) / 64);
+    const want = [1, 2, 3].map((v) => scales.reduce((acc, s) => Math.fround(acc * s), v));
+    const run = (batched: boolean) => {
+      const x = rt.tensor([1, 2, 3], [3]);
+      const y = rt.empty([3]);
+      const body = () => scales.forEach((s, i) => (i % 2 === 0 ? scale(rt, y, x, s) : scale(rt, x, y, s)));
+      if (batched) rt.batch('600 scales', body);
+      else body();
+      return { x, y };
+    };
+    const before = rt.stats().bindGroups;
+    for (const batched of [true, false]) {
+      const { x, y } = run(batched);
+      expect(Array.from(await rt.readF32(x))).toEqual(want);
+      // Two bind groups (x -> y, y -> x) served all 600 dispatches.
+      expect(rt.stats().bindGroups - before).toBe(2);
+      x.destroy();
+      y.destroy();
+      // Destroying a tensor drops the bind groups that bind it.
+      expect(rt.stats().bindGroups).toBe(before);
+    }
+  });
+
   it('temporaries released inside a batch live until its submission (multi-pass sum)', async () => {
     const data = randomArray(new Rng(8), 3_000_001);
     const x = rt.tensor(data, [data.length]);

@@ -50,6 +50,7 @@ const FLAT = [
   'staging',
   'uniformBytes',
   'pipelines',
+  'bindGroups',
   'scratches',
   'pendingErrors',
   'pendingReleases',

@@ -12,9 +12,17 @@ import { type DType, type Shape, Tensor, numel, shapeString } from './tensor.ts'
 const UNIFORM_SLOT_BYTES = 256;
 const UNIFORM_SLOTS = 256;
 
+/** Bind groups kept per pipeline (most recently used last); a training step reuses the same few. */
+const BIND_GROUPS_PER_PIPELINE = 64;
+
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /**
+   * Bind groups by the tensors bound (buffer id, offset, size of each): the parameters' uniform
+   * slot is a dynamic offset, so one bind group serves every dispatch with the same tensors.
+   */
+  groups: Map<string, GPUBindGroup>;
 }
 
 /**
@@ -31,6 +39,8 @@ export interface RuntimeStats {
   uniformBytes: number;
   /** Compiled pipelines cached by kernel name and constants. */
   pipelines: number;
+  /** Bind groups cached for reuse (at most 64 per pipeline; those of destroyed tensors dropped). */
+  bindGroups: number;
   /** Named work tensors kept for reuse (runtime.scratch). */
   scratches: number;
   /** Error-scope results not yet collected by sync(), and tensors released in a batch not yet destroyed. */
@@ -47,9 +57,20 @@ export class Runtime {
   readonly report: AdapterReport;
   readonly limits: GPUSupportedLimits;
   private readonly pipelines = new Map<string, CachedPipeline>();
+  /** The same pipelines by spec object and constants in the order given (pipelineFor's fast path). */
+  private readonly pipelinesBySpec = new WeakMap<KernelSpec, Map<string, CachedPipeline>>();
   private pending: Promise<KernelError | undefined>[] = [];
   private uniforms: GPUBuffer;
   private uniformSlot = 0;
+  /**
+   * Inside a batch, the parameters of its dispatches are packed here and written to `uniforms` in
+   * one call before the batch is submitted (from slot `stagedFrom`, `staged` slots, wrapping).
+   */
+  private readonly uniformStage = new ArrayBuffer(UNIFORM_SLOT_BYTES * UNIFORM_SLOTS);
+  private stagedFrom = 0;
+  private staged = 0;
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
   private lostReason: string | undefined;
   private batchState:
     | { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[]; timed: boolean }
@@ -128,6 +149,7 @@ export class Runtime {
     return new Tensor(buffer, [...shape], dtype, name, 0, false, () => {
       this.bytesAllocated -= allocated;
       this.buffersAllocated -= 1;
+      this.forgetBuffer(buffer);
     });
   }
 
@@ -213,6 +235,7 @@ export class Runtime {
       staging: this.stagingAlive,
       uniformBytes: this.uniforms.size,
       pipelines: this.pipelines.size,
+      bindGroups: [...this.pipelines.values()].reduce((n, p) => n + p.groups.size, 0),
       scratches: this.scratches.size,
       pendingErrors: this.pending.length,
       pendingReleases: this.released.length,
@@ -227,6 +250,22 @@ export class Runtime {
   }
 
   private pipelineFor(spec: KernelSpec, constants: Record<string, number>): CachedPipeline {
+    // Fast path: this spec with constants given in the same order before (no sorting, one lookup).
+    let bySpec = this.pipelinesBySpec.get(spec);
+    if (!bySpec) {
+      bySpec = new Map();
+      this.pipelinesBySpec.set(spec, bySpec);
+    }
+    let fastKey = '';
+    for (const k in constants) fastKey += `${k}=${constants[k]},`;
+    const known = bySpec.get(fastKey);
+    if (known) return known;
+    const made = this.makePipeline(spec, constants);
+    bySpec.set(fastKey, made);
+    return made;
+  }
+
+  private makePipeline(spec: KernelSpec, constants: Record<string, number>): CachedPipeline {
     const all: Record<string, number> = {
       WG_X: spec.workgroupSize[0],
       WG_Y: spec.workgroupSize[1],
@@ -243,7 +282,7 @@ export class Runtime {
     const layout = this.device.createBindGroupLayout({
       label: `${label}.layout`,
       entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
         ...spec.bindings.map((b, i) => ({
           binding: i + 1,
           visibility: GPUShaderStage.COMPUTE,
@@ -257,7 +296,7 @@ export class Runtime {
       layout: this.device.createPipelineLayout({ label: `${label}.pipeline-layout`, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: all },
     });
-    cached = { pipeline, layout };
+    cached = { pipeline, layout, groups: new Map() };
     this.pipelines.set(key, cached);
     return cached;
   }
@@ -294,27 +333,20 @@ export class Runtime {
       this.beginBatch(batch.label);
     }
     if (!this.batchState) this.pushScopes();
-    const { pipeline, layout } = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
+    const cached = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
+    const { pipeline } = cached;
+    const bindGroup = this.bindGroupFor(spec as KernelSpec, cached, call.tensors);
     this.dispatchCount++;
     const slot = this.uniformSlot;
     this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
-    device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT_BYTES, packParams(spec.params, call.params));
-    const bindGroup = device.createBindGroup({
-      label: `${spec.name}.bindings`,
-      layout,
-      entries: [
-        { binding: 0, resource: { buffer: this.uniforms, offset: slot * UNIFORM_SLOT_BYTES, size: UNIFORM_SLOT_BYTES } },
-        ...spec.bindings.map((b, i) => {
-          const t = call.tensors[b.name];
-          if (!t) throw new Error(`kernel ${spec.name}: binding ${b.name} was not given a tensor`);
-          return { binding: i + 1, resource: { buffer: t.buffer, offset: t.offset, size: Math.max(4, t.byteLength) } };
-        }),
-      ],
-    });
+    const offsets = [slot * UNIFORM_SLOT_BYTES];
     if (this.batchState) {
+      packParams(spec.params, call.params, new DataView(this.uniformStage, slot * UNIFORM_SLOT_BYTES, UNIFORM_SLOT_BYTES));
+      if (this.staged === 0) this.stagedFrom = slot;
+      this.staged++;
       const { pass, names } = this.batchState;
       pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
+      pass.setBindGroup(0, bindGroup, offsets);
       pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
       names.push(`${spec.name} (${call.shapes})`);
       return;
@@ -330,13 +362,80 @@ export class Runtime {
           }
         : undefined;
     if (timestampWrites) prof?.names.push(`${spec.name} (${call.shapes})`);
+    device.queue.writeBuffer(
+      this.uniforms,
+      slot * UNIFORM_SLOT_BYTES,
+      packParams(spec.params, call.params, new DataView(new ArrayBuffer(UNIFORM_SLOT_BYTES))).buffer,
+    );
     const pass = encoder.beginComputePass({ label: spec.name, timestampWrites });
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, offsets);
     pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
     pass.end();
     device.queue.submit([encoder.finish()]);
     this.popScopes(spec.name, call.shapes);
+  }
+
+  /** The bind group of `tensors` for a pipeline: made once per set of tensors, then reused. */
+  private bindGroupFor(spec: KernelSpec, cached: CachedPipeline, tensors: Readonly<Record<string, Tensor>>): GPUBindGroup {
+    let key = '';
+    for (const b of spec.bindings) {
+      const t = tensors[b.name];
+      if (!t) throw new Error(`kernel ${spec.name}: binding ${b.name} was not given a tensor`);
+      let id = this.bufferIds.get(t.buffer);
+      if (id === undefined) {
+        id = this.nextBufferId++;
+        this.bufferIds.set(t.buffer, id);
+      }
+      key += `${id}:${t.offset}:${t.byteLength},`;
+    }
+    const { groups } = cached;
+    let group = groups.get(key);
+    if (group) {
+      groups.delete(key);
+      groups.set(key, group);
+      return group;
+    }
+    group = this.device.createBindGroup({
+      label: `${spec.name}.bindings`,
+      layout: cached.layout,
+      entries: [
+        { binding: 0, resource: { buffer: this.uniforms, offset: 0, size: UNIFORM_SLOT_BYTES } },
+        ...spec.bindings.map((b, i) => {
+          const t = tensors[b.name];
+          return { binding: i + 1, resource: { buffer: t.buffer, offset: t.offset, size: Math.max(4, t.byteLength) } };
+        }),
+      ],
+    });
+    groups.set(key, group);
+    if (groups.size > BIND_GROUPS_PER_PIPELINE) groups.delete(groups.keys().next().value as string);
+    return group;
+  }
+
+  /** Drop the cached bind groups that bind `buffer` (destroyed: they could never be used again). */
+  private forgetBuffer(buffer: GPUBuffer): void {
+    const id = this.bufferIds.get(buffer);
+    if (id === undefined) return;
+    const tag = `${id}:`;
+    for (const { groups } of this.pipelines.values())
+      for (const key of groups.keys()) if (key.split(',').some((part) => part.startsWith(tag))) groups.delete(key);
+  }
+
+  /** Write the parameters staged by the current batch's dispatches to the uniform buffer. */
+  private writeStaged(): void {
+    if (this.staged === 0) return;
+    const from = this.stagedFrom;
+    const first = Math.min(this.staged, UNIFORM_SLOTS - from);
+    this.device.queue.writeBuffer(
+      this.uniforms,
+      from * UNIFORM_SLOT_BYTES,
+      this.uniformStage,
+      from * UNIFORM_SLOT_BYTES,
+      first * UNIFORM_SLOT_BYTES,
+    );
+    if (this.staged > first)
+      this.device.queue.writeBuffer(this.uniforms, 0, this.uniformStage, 0, (this.staged - first) * UNIFORM_SLOT_BYTES);
+    this.staged = 0;
   }
 
   private pushScopes(): void {
@@ -398,6 +497,7 @@ export class Runtime {
     if (!b) return;
     this.batchState = undefined;
     b.pass.end();
+    this.writeStaged();
     if (b.names.length > 0 || b.timed) this.device.queue.submit([b.encoder.finish()]);
     const shown = b.names.slice(0, 6).join('; ');
     this.popScopes(b.label, `${b.names.length} dispatches: ${shown}${b.names.length > 6 ? '; ...' : ''}`);
@@ -484,17 +584,22 @@ export class Runtime {
   }
 }
 
-function packParams(fields: readonly (readonly [string, ParamType])[], values: Readonly<Record<string, number>>): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
-  const view = new DataView(buf);
-  fields.forEach(([name, type], i) => {
+function packParams(
+  fields: readonly (readonly [string, ParamType])[],
+  values: Readonly<Record<string, number>>,
+  view: DataView,
+): DataView {
+  if (fields.length * 4 > view.byteLength)
+    throw new Error(`${fields.length} parameters do not fit a ${view.byteLength}-byte slot`);
+  for (let i = 0; i < fields.length; i++) {
+    const [name, type] = fields[i];
     const v = values[name];
     if (v === undefined || Number.isNaN(v)) throw new Error(`parameter ${name} is missing`);
     if (type === 'f32') view.setFloat32(i * 4, v, true);
     else if (type === 'u32') view.setUint32(i * 4, v, true);
     else view.setInt32(i * 4, v, true);
-  });
-  return buf;
+  }
+  return view;
 }
 
 /**
