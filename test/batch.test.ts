@@ -83,7 +83,12 @@ describe('Runtime.batch', () => {
     const run = (batched: boolean) => {
       const x = rt.tensor([1, 2, 3], [3]);
       const y = rt.empty([3]);
-      const body = () => scales.forEach((s, i) => (i % 2 === 0 ? scale(rt, y, x, s) : scale(rt, x, y, s)));
+      const body = () => {
+        for (const [i, s] of scales.entries()) {
+          if (i % 2 === 0) scale(rt, y, x, s);
+          else scale(rt, x, y, s);
+        }
+      };
       if (batched) rt.batch('600 scales', body);
       else body();
       return { x, y };
