@@ -1,8 +1,9 @@
 /**
  * <kernel-panel>: every kernel of the registry run in this browser against its CPU reference (the
  * error per kernel and output), and the quick benchmark (`npm run bench -- --quick`'s suite: GFLOP/s
- * or GB/s per kernel and variant, ours against the CPU reference and tfjs-backend-webgpu on the same
- * device) on this adapter; and the matmul tuner, whose choices (kept in this browser) the training
+ * or GB/s per kernel and variant, a training step per model preset and generation in items/s, ours
+ * against the CPU reference and tfjs-backend-webgpu on the same device) on this adapter (with
+ * `?bench=smoke` in the address: the same suite at tiny shapes, a check of its plumbing in seconds); and the matmul tuner, whose choices (kept in this browser) the training
  * path then uses. Waits while a run
  * is going on: the two would share the device and skew the timings.
  */
@@ -159,7 +160,15 @@ export class KernelPanel extends ControllerElement {
     try {
       const rt = await c.runtime();
       this.note = 'benchmarking (a few seconds per figure)…';
-      this.bench = await runSuite(rt, { repeats: 5, quick: true, budgetSeconds: 1.5, log: (line) => (this.note = line) });
+      const smoke = new URLSearchParams(globalThis.location?.search ?? '').get('bench') === 'smoke';
+      this.bench = await runSuite(rt, {
+        repeats: 5,
+        quick: true,
+        train: true,
+        smoke,
+        budgetSeconds: 1.5,
+        log: (line) => (this.note = line),
+      });
       this.note =
         'Benchmark done: wall clock from the first dispatch to the completed submission (no readback), the same for ours and tfjs; median of the repeats.';
     } catch (e) {
@@ -218,6 +227,7 @@ export class KernelPanel extends ControllerElement {
             <th scope="col" title="GPU time of one call from timestamp queries, where the adapter has them">GPU ms</th>
             <th scope="col">GFLOP/s</th>
             <th scope="col">GB/s</th>
+            <th scope="col">items/s</th>
             <th scope="col">correct</th>
           </tr>
         </thead>
@@ -233,6 +243,7 @@ export class KernelPanel extends ControllerElement {
               <td>${b.gpu_ms === undefined ? '' : fmt(b.gpu_ms)}</td>
               <td>${b.gflops === undefined ? '' : b.gflops.toFixed(2)}</td>
               <td>${b.gbps === undefined ? '' : b.gbps.toFixed(2)}</td>
+              <td>${b.items_per_s === undefined ? '' : `${fmt(b.items_per_s)} ${b.items ?? ''}`}</td>
               <td>${b.correct === undefined ? '' : b.correct ? 'yes' : html`<span class="bad">no</span>`}</td>
             </tr>`,
           )}

@@ -43,6 +43,38 @@ describe('benchmark suite', () => {
     for (const l of lines.slice(2)) expect(l).toMatch(/: ours \(registry call\) \d+\.\d\dx cpu-reference$/);
   });
 
+  it('times a training step per model and generation, each checked against the CPU reference model first', async () => {
+    const rt = await getTestRuntime();
+    const results = await runSuite(rt, { repeats: 1, smoke: true, train: true, peer: false, budgetSeconds: 2 });
+    const steps = results.filter((r) => r.kernel === 'train step' || r.kernel === 'generate');
+    const shapes = [...new Set(steps.map((r) => `${r.kernel}: ${r.shape}`))];
+    expect(shapes).toEqual([
+      'train step: LSA merged d=8 n=32 B=64',
+      'train step: LSA factorised d=8 n=32 B=64',
+      'generate: transformer smoke C=16 L=1 B=2: 4-token prompts + 12 new tokens',
+      'train step: transformer smoke C=16 L=1 H=2 B=2 T=16',
+    ]);
+    for (const r of steps) {
+      expect(r.median_ms, `${r.kernel} ${r.variant}`).toBeGreaterThan(0);
+      expect(r.items_per_s, `${r.kernel} ${r.variant}`).toBeGreaterThan(0);
+      expect(r.items).toBe(r.shape.startsWith('LSA') ? 'examples' : 'tokens');
+      // Ours only after its first loss (steps) or every token (generation) matched the reference model.
+      if (r.impl === 'ours') {
+        expect(r.correct, `${r.kernel} ${r.variant} ${r.shape}`).toBe(true);
+        expect(r.gpu_bytes).toBeGreaterThan(0);
+      }
+    }
+    // Generation: the KV cache (in use) and a full forward per token, both against the reference.
+    expect(steps.filter((r) => r.kernel === 'generate').map((r) => `${r.impl} ${r.variant}`)).toEqual([
+      'cpu-reference f64 model, full forward per token',
+      'ours KV cache',
+      'ours full forward per token',
+    ]);
+    const lines = ratioSummary(results).filter((l) => /^(train step|generate)/.test(l));
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(l).toMatch(/: ours \([\w ]+\) \d+\.\d\dx cpu-reference$/);
+  });
+
   it('past 2048³ matmul is checked on a sample: the sampled reference entries equal the full reference', () => {
     const rng = new Rng(3);
     const [M, N, K] = [13, 7, 5];

@@ -71,6 +71,31 @@ describe('demo page (built, in Chromium)', () => {
     await page.close();
   });
 
+  it("the benchmark panel runs npm run bench's suite, training steps and generation included (at tiny shapes)", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}?bench=smoke`);
+    await page.getByTestId('bench').click();
+    await page
+      .getByTestId('kernel-note')
+      .filter({ hasText: /^Benchmark done/ })
+      .waitFor({ timeout: 90_000 });
+    const rows = await page
+      .locator('[data-testid=bench-table] tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent?.trim() ?? '')));
+    const kernels = new Set(rows.map((r) => r[0]));
+    for (const k of ['matmul', 'softmax', 'layernorm', 'adamw', 'train step', 'generate']) expect(kernels).toContain(k);
+    // Every one of ours was checked against the reference; steps and generation in items per second.
+    for (const r of rows.filter((r) => r[1].startsWith('ours'))) expect(r[8], r.join(' | ')).toBe('yes');
+    for (const r of rows.filter((r) => r[0] === 'train step' || r[0] === 'generate'))
+      expect(r[7], r.join(' | ')).toMatch(/ (examples|tokens)$/);
+    const ratios = await page.locator('[data-testid=bench-ratios] li').allTextContents();
+    expect(ratios.filter((l) => /^(train step|generate) .*x cpu-reference$/.test(l))).toHaveLength(4);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('runs, pauses, survives a reload, resumes to the same results, compares runs and checks the kernels', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();

@@ -11,7 +11,7 @@ import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { LsaModel } from '../models/lsa.ts';
 import { lsaPresets, transformerPresets } from '../models/presets.ts';
-import { TransformerModel } from '../models/transformer.ts';
+import { type TransformerConfig, TransformerModel } from '../models/transformer.ts';
 import { type LsaParams, lsa_loss_and_grads } from '../reference/lsa.ts';
 import { adamw as refAdamW } from '../reference/optim.ts';
 import { type TransformerParams, transformer_greedy, transformer_loss_and_grads } from '../reference/transformer.ts';
@@ -398,7 +398,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
   peer?.destroy();
   for (const entry of registryKernels(opts)) await registryFigure(entry);
-  if (opts.train) await trainingSteps(rt, cpu, ours);
+  if (opts.train) await trainingSteps(rt, cpu, ours, opts.smoke === true);
   return results;
 }
 
@@ -535,7 +535,16 @@ async function lossCheck(rt: Runtime, run: () => void, loss: Tensor, want: numbe
  * with the CPU reference model and reference AdamW. Before timing, the GPU's loss at the initial
  * parameters is checked against the reference's on the same batch.
  */
-async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<void> {
+/**
+ * The transformer the training-step and generation figures use: the tiny preset, or with `smoke`
+ * (the suite's plumbing in tests) a far smaller one.
+ */
+function benchTransformer(smoke: boolean): { name: string; config: TransformerConfig; B: number; T: number } {
+  if (smoke) return { name: 'smoke', config: { vocab: 16, context: 16, dModel: 16, layers: 1, heads: 2 }, B: 2, T: 16 };
+  return { name: 'tiny', ...transformerPresets.tiny };
+}
+
+async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: boolean): Promise<void> {
   const opt: AdamWConfig = { lr: 1e-3, maxNorm: 1 };
 
   /** Time one model: the reference step on its f64 twin, then ours, after checking the first loss. */
@@ -583,9 +592,9 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
       (params) => lsa_loss_and_grads(params as LsaParams, X, y, w, shape),
     );
   }
-  await generation(rt, cpu, ours);
-  for (const [name, preset] of Object.entries(transformerPresets).filter(([n]) => n === 'tiny')) {
-    const { config, B, T } = preset;
+  await generation(rt, cpu, ours, smoke);
+  {
+    const { name, config, B, T } = benchTransformer(smoke);
     const rng = new Rng(4);
     const tokens = Array.from({ length: B * T }, () => rng.int(config.vocab));
     const targets = Array.from({ length: B * T }, () => rng.int(config.vocab));
@@ -604,13 +613,13 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise
 }
 
 /**
- * Generation with the tiny transformer (B sequences, prompts of T/4 tokens, greedy to the end of the
+ * Generation with the tiny transformer (smoke: benchTransformer's small one; B sequences, prompts of T/4 tokens, greedy to the end of the
  * context): ours with the KV cache (the default) and with a full forward per token, against the CPU
  * reference model (a full f64 forward per token: it has no cache). The parameters are moved away
  * from the init so the logits have clear maxima, and both of ours must give the reference's tokens.
  */
-async function generation(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<void> {
-  const { config, B, T } = transformerPresets.tiny;
+async function generation(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: boolean): Promise<void> {
+  const { name, config, B, T } = benchTransformer(smoke);
   const model = new TransformerModel(rt, config, { B, T });
   const rng = new Rng(5);
   const params: TransformerParams = {};
@@ -624,7 +633,7 @@ async function generation(rt: Runtime, cpu: TimeCpu, ours: TimeOurs): Promise<vo
   const prompts = Array.from({ length: B }, () => Array.from({ length: promptLength }, () => rng.int(config.vocab)));
   const figure = {
     kernel: 'generate',
-    shape: `transformer tiny C=${config.dModel} L=${config.layers} B=${B}: ${promptLength}-token prompts + ${maxNew} new tokens`,
+    shape: `transformer ${name} C=${config.dModel} L=${config.layers} B=${B}: ${promptLength}-token prompts + ${maxNew} new tokens`,
     work: { items: B * maxNew, itemName: 'tokens' as const },
   };
   let want: number[][] = [];
