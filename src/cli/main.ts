@@ -243,12 +243,12 @@ function buildProgram(): Command {
     .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
     .option(
       '--settings <names>',
-      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, about 11 minutes more per seed at the small preset on 2 CPU cores)`,
+      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, about 6 minutes more per seed at the small preset on 2 CPU cores)`,
       'regression',
     )
     .option(
       '--budgets <short,long>',
-      'experiment 3 also post-trains with SFT steps and RL updates times these factors (e.g. 0.25,4), balanced vs imbalanced at each budget; not in the default run (it takes it past 20 minutes)',
+      'experiment 3 also post-trains with SFT steps and RL updates times these factors (e.g. 0.25,4), balanced vs imbalanced at each budget; not in the default run (with it the default run took 22 minutes here before the data-set cache and the paced poll halved its time; not measured since)',
     )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(

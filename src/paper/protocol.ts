@@ -54,7 +54,8 @@ export interface Preset {
   /**
    * Experiment 3's short and long post-training budgets (science notes): the same post-training
    * from each full pretraining with its SFT steps and RL updates times these factors. No preset has
-   * them (they would take the default run past 20 minutes); `paper --budgets S,L` adds them.
+   * them (they took the default run to 22 minutes before the eleventh session's speed-ups; not measured
+   * since); `paper --budgets S,L` adds them.
    */
   postBudgets?: PostBudgets;
   /** The RL set of experiments 3 and 4 ("large medium RL"; default: the largest of rlSizes; pool 3x). */
@@ -325,8 +326,8 @@ export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
     snapshotEvery: 5,
   },
   small: {
-    // About 11 minutes per seed on a 2-core CPU adapter with the KV cache (seed 1: 661 s for 62 runs;
-    // about 54 minutes per seed before it; a pretraining run alone about 50 s).
+    // About 6 minutes per seed on a 2-core CPU adapter (seed 1: 374 s for 62 runs; 661 s before
+    // Dawn's busy poll was paced, about 54 minutes before generation had a KV cache).
     seeds: 3,
     pretrainSteps: 800,
     pretrainLr: 0.003,
