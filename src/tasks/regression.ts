@@ -408,7 +408,14 @@ function makeSet(
     setCache.set(key, hit);
     return hit;
   }
-  const set = drawSet(kind, seed, cfg, mixture, size);
+  const set: RegressionPool = {
+    ...sampleBatch(new StreamRng(kind, seed), cfg, mixture, size),
+    kind,
+    seed,
+    size,
+    cfg: { ...cfg, domains: cfg.domains.map((dom) => ({ name: dom.name, eigenvalues: [...dom.eigenvalues] })) },
+    mixture: { ...mixture },
+  };
   const bytes = setBytes(set);
   if (bytes <= SET_CACHE_BYTES) {
     setCache.set(key, set);
@@ -420,24 +427,6 @@ function makeSet(
     }
   }
   return set;
-}
-
-function drawSet(
-  kind: 'pool' | 'eval' | 'val',
-  seed: number,
-  cfg: RegressionTaskConfig,
-  mixture: Readonly<Mixture>,
-  size: number,
-): RegressionPool {
-  const batch = sampleBatch(new StreamRng(kind, seed), cfg, mixture, size);
-  return {
-    ...batch,
-    kind,
-    seed,
-    size,
-    cfg: { ...cfg, domains: cfg.domains.map((dom) => ({ name: dom.name, eigenvalues: [...dom.eigenvalues] })) },
-    mixture: { ...mixture },
-  };
 }
 
 /** A training pool of `size` examples, ids 0..size-1 (example i does not depend on size). */
