@@ -332,16 +332,24 @@ export class Runtime {
       this.flushBatch();
       this.beginBatch(batch.label);
     }
+    // The parameters first (a missing one throws before anything is recorded): into the batch's
+    // staging area, or a slot of their own written below.
+    const slot = this.uniformSlot;
+    const params = packParams(
+      spec.params,
+      call.params,
+      this.batchState
+        ? new DataView(this.uniformStage, slot * UNIFORM_SLOT_BYTES, UNIFORM_SLOT_BYTES)
+        : new DataView(new ArrayBuffer(UNIFORM_SLOT_BYTES)),
+    );
     if (!this.batchState) this.pushScopes();
     const cached = this.pipelineFor(spec as KernelSpec, call.constants ?? {});
     const { pipeline } = cached;
     const bindGroup = this.bindGroupFor(spec as KernelSpec, cached, call.tensors);
     this.dispatchCount++;
-    const slot = this.uniformSlot;
     this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
     const offsets = [slot * UNIFORM_SLOT_BYTES];
     if (this.batchState) {
-      packParams(spec.params, call.params, new DataView(this.uniformStage, slot * UNIFORM_SLOT_BYTES, UNIFORM_SLOT_BYTES));
       if (this.staged === 0) this.stagedFrom = slot;
       this.staged++;
       const { pass, names } = this.batchState;
@@ -362,11 +370,7 @@ export class Runtime {
           }
         : undefined;
     if (timestampWrites) prof?.names.push(`${spec.name} (${call.shapes})`);
-    device.queue.writeBuffer(
-      this.uniforms,
-      slot * UNIFORM_SLOT_BYTES,
-      packParams(spec.params, call.params, new DataView(new ArrayBuffer(UNIFORM_SLOT_BYTES))).buffer,
-    );
+    device.queue.writeBuffer(this.uniforms, slot * UNIFORM_SLOT_BYTES, params.buffer);
     const pass = encoder.beginComputePass({ label: spec.name, timestampWrites });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, offsets);
