@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
-import { EXPERIMENTS, PRESET_TABLE, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
+import { EXPERIMENTS, PRESET_TABLE, protocolText, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
 import { type PaperResults, runPaper, seedList } from '../src/paper/report.ts';
 import { paperOptions } from '../src/cli/paper.ts';
 import { getTestRuntime } from './runtime.ts';
@@ -467,6 +467,23 @@ describe('npm run paper -- --preset tiny', () => {
     }
   }, 120_000);
 
+  it("setting A's small and full presets post-train experiment 3 at short and long budgets too; --budgets none leaves them out", () => {
+    const base = { preset: 'small', target: 'rare' } as const;
+    expect(PRESET_TABLE.small.postBudgets).toEqual({ short: 0.25, long: 4 });
+    expect(PRESET_TABLE.full.postBudgets).toEqual({ short: 0.25, long: 4 });
+    // The tiny preset (a smoke test) and the token setting (its budgets cost 27 minutes for 3 seeds) have none.
+    expect(PRESET_TABLE.tiny.postBudgets).toBeUndefined();
+    for (const p of Object.values(TOKEN_PRESET_TABLE)) expect(p.postBudgets).toBeUndefined();
+    expect(paperOptions(base).budgets).toBeUndefined();
+    expect(regressionSetting('small', 'rare', paperOptions(base).budgets).preset.postBudgets).toEqual({ short: 0.25, long: 4 });
+    expect(paperOptions({ ...base, budgets: 'none' }).budgets).toBeNull();
+    expect(regressionSetting('small', 'rare', null).preset.postBudgets).toBeUndefined();
+    expect(regressionSetting('small', 'rare', { short: 0.5, long: 2 }).preset.postBudgets).toEqual({ short: 0.5, long: 2 });
+    const said = (budgets?: { short: number; long: number } | null) =>
+      /Short and long post-training budgets beside it/.test(protocolText('small', 'rare', [1, 2, 3], budgets).join('\n'));
+    expect([said(), said(null), said({ short: 0.5, long: 2 })]).toEqual([true, false, true]);
+  });
+
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
@@ -475,7 +492,7 @@ describe('npm run paper -- --preset tiny', () => {
       [['--first-seed', '0'], /--first-seed must be at least 1 \(seeds are numbered from 1\), got 0/],
       [
         ['--budgets', '4,0.25'],
-        /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), got "4,0\.25"/,
+        /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), or "none", got "4,0\.25"/,
       ],
       [['--budgets', '0.5'], /--budgets: expected two factors/],
     ] as const) {

@@ -42,7 +42,7 @@ export function paperOptions(opts: {
   settings: SettingName[];
   seeds?: number;
   firstSeed?: number;
-  budgets?: PostBudgets;
+  budgets?: PostBudgets | null;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -59,13 +59,14 @@ export function paperOptions(opts: {
   for (const s of settings)
     if (!SETTING_NAMES.includes(s as SettingName))
       throw new UserError(`--settings: unknown setting "${s}"; valid settings: ${SETTING_NAMES.join(', ')} (comma-separated)`);
-  let budgets: PostBudgets | undefined;
-  if (opts.budgets !== undefined) {
+  let budgets: PostBudgets | null | undefined;
+  if (opts.budgets === 'none') budgets = null;
+  else if (opts.budgets !== undefined) {
     const parts = opts.budgets.split(',').map((x) => x.trim());
     const [short, long] = parts.map(Number);
     if (parts.length !== 2 || !(short > 0 && short < 1 && long > 1 && Number.isFinite(long)))
       throw new UserError(
-        `--budgets: expected two factors "short,long" with 0 < short < 1 < long (e.g. 0.25,4), got "${opts.budgets}"`,
+        `--budgets: expected two factors "short,long" with 0 < short < 1 < long (e.g. 0.25,4), or "none", got "${opts.budgets}"`,
       );
     budgets = { short, long };
   }

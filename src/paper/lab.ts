@@ -113,7 +113,7 @@ export interface SettingSpec {
 }
 
 /** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
-export function regressionSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets): SettingSpec {
+export function regressionSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets | null): SettingSpec {
   const p = withBudgets(PRESET_TABLE[preset], budgets);
   return {
     name: 'regression',
@@ -128,7 +128,7 @@ export function regressionSetting(preset: PresetName, target: TargetName, budget
 }
 
 /** Setting B: the token task with its transformer. */
-export function tokenSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets): SettingSpec {
+export function tokenSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets | null): SettingSpec {
   const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
   return {
     name: 'token',

@@ -53,9 +53,10 @@ export interface Preset {
   snapshotEvery: number;
   /**
    * Experiment 3's short and long post-training budgets (science notes): the same post-training
-   * from each full pretraining with its SFT steps and RL updates times these factors. No preset has
-   * them (they took the default run to 22 minutes before the eleventh session's speed-ups; not measured
-   * since); `paper --budgets S,L` adds them.
+   * from each full pretraining with its SFT steps and RL updates times these factors. Setting A's
+   * small and full presets have them (0.25x and 4x; the default run takes 13 minutes here with them
+   * and 7 without, 22 and 14 before the eleventh session's speed-ups); `paper --budgets S,L` sets
+   * others and `--budgets none` leaves them out.
    */
   postBudgets?: PostBudgets;
   /** The RL set of experiments 3 and 4 ("large medium RL"; default: the largest of rlSizes; pool 3x). */
@@ -70,8 +71,15 @@ export interface PostBudgets {
   long: number;
 }
 
-/** A preset with experiment 3's budgets set (none given: the preset as it is). */
-export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | undefined): P {
+/** Setting A's default short and long budgets (presets small and full). */
+export const DEFAULT_BUDGETS: PostBudgets = { short: 0.25, long: 4 };
+
+/** A preset with experiment 3's budgets set (undefined: the preset's own; null: none). */
+export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | null | undefined): P {
+  if (budgets === null) {
+    const { postBudgets: _, ...rest } = p;
+    return rest as P;
+  }
   return budgets ? { ...p, postBudgets: budgets } : p;
 }
 
@@ -128,6 +136,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
     icl: { pretrainSteps: 300, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
+    postBudgets: DEFAULT_BUDGETS,
   },
   full: {
     seeds: 5,
@@ -145,6 +154,7 @@ export const PRESET_TABLE: Record<PresetName, Preset> = {
     postLrs: [0.003, 0.01],
     snapshotEvery: 10,
     icl: { pretrainSteps: 600, pretrainLr: 0.003, postLrs: [0.001, 0.003], sftPool: 1024, rlN: 512, evalSize: 512 },
+    postBudgets: DEFAULT_BUDGETS,
   },
 };
 
@@ -231,7 +241,12 @@ export function basePlan(
 }
 
 /** The protocol in words, for the report (every number is read from the constants above). */
-export function protocolText(preset: PresetName, target: TargetName, seeds: readonly number[], budgets?: PostBudgets): string[] {
+export function protocolText(
+  preset: PresetName,
+  target: TargetName,
+  seeds: readonly number[],
+  budgets?: PostBudgets | null,
+): string[] {
   const p = withBudgets(PRESET_TABLE[preset], budgets);
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
@@ -389,7 +404,7 @@ export function tokenProtocolText(
   preset: PresetName,
   target: TargetName,
   seeds: readonly number[],
-  budgets?: PostBudgets,
+  budgets?: PostBudgets | null,
 ): string[] {
   const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
   const t = TOKEN_TARGETS[target];

@@ -70,8 +70,8 @@ export interface PaperOptions {
   firstSeed?: number;
   experiments: ExperimentName[];
   settings: SettingName[];
-  /** Experiment 3's short and long post-training budgets (factors), when asked for. */
-  budgets?: PostBudgets;
+  /** Experiment 3's short and long post-training budgets (factors): undefined, the preset's own; null, none. */
+  budgets?: PostBudgets | null;
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
