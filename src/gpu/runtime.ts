@@ -22,7 +22,13 @@ interface CachedPipeline {
    * Bind groups by the tensors bound (buffer id, offset, size of each): the parameters' uniform
    * slot is a dynamic offset, so one bind group serves every dispatch with the same tensors.
    */
-  groups: Map<string, GPUBindGroup>;
+  groups: Map<string, CachedBindGroup>;
+}
+
+interface CachedBindGroup {
+  group: GPUBindGroup;
+  /** The ids of the buffers it binds. */
+  buffers: number[];
 }
 
 /**
@@ -71,6 +77,8 @@ export class Runtime {
   private staged = 0;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 0;
+  /** By buffer id: the pipelines' bind-group caches that hold a bind group of that buffer. */
+  private readonly cachesOfBuffer = new Map<number, Set<Map<string, CachedBindGroup>>>();
   private lostReason: string | undefined;
   private batchState:
     | { label: string; encoder: GPUCommandEncoder; pass: GPUComputePassEncoder; names: string[]; timed: boolean }
@@ -383,6 +391,7 @@ export class Runtime {
   /** The bind group of `tensors` for a pipeline: made once per set of tensors, then reused. */
   private bindGroupFor(spec: KernelSpec, cached: CachedPipeline, tensors: Readonly<Record<string, Tensor>>): GPUBindGroup {
     let key = '';
+    const buffers: number[] = [];
     for (const b of spec.bindings) {
       const t = tensors[b.name];
       if (!t) throw new Error(`kernel ${spec.name}: binding ${b.name} was not given a tensor`);
@@ -391,16 +400,17 @@ export class Runtime {
         id = this.nextBufferId++;
         this.bufferIds.set(t.buffer, id);
       }
+      buffers.push(id);
       key += `${id}:${t.offset}:${t.byteLength},`;
     }
     const { groups } = cached;
-    let group = groups.get(key);
-    if (group) {
+    const hit = groups.get(key);
+    if (hit) {
       groups.delete(key);
-      groups.set(key, group);
-      return group;
+      groups.set(key, hit);
+      return hit.group;
     }
-    group = this.device.createBindGroup({
+    const group = this.device.createBindGroup({
       label: `${spec.name}.bindings`,
       layout: cached.layout,
       entries: [
@@ -411,7 +421,15 @@ export class Runtime {
         }),
       ],
     });
-    groups.set(key, group);
+    groups.set(key, { group, buffers });
+    for (const id of buffers) {
+      let caches = this.cachesOfBuffer.get(id);
+      if (!caches) {
+        caches = new Set();
+        this.cachesOfBuffer.set(id, caches);
+      }
+      caches.add(groups);
+    }
     if (groups.size > BIND_GROUPS_PER_PIPELINE) groups.delete(groups.keys().next().value as string);
     return group;
   }
@@ -420,9 +438,9 @@ export class Runtime {
   private forgetBuffer(buffer: GPUBuffer): void {
     const id = this.bufferIds.get(buffer);
     if (id === undefined) return;
-    const tag = `${id}:`;
-    for (const { groups } of this.pipelines.values())
-      for (const key of groups.keys()) if (key.split(',').some((part) => part.startsWith(tag))) groups.delete(key);
+    for (const groups of this.cachesOfBuffer.get(id) ?? [])
+      for (const [key, g] of groups) if (g.buffers.includes(id)) groups.delete(key);
+    this.cachesOfBuffer.delete(id);
   }
 
   /** Write the parameters staged by the current batch's dispatches to the uniform buffer. */
