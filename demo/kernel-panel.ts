@@ -3,9 +3,9 @@
  * error per kernel and output), and the quick benchmark (`npm run bench -- --quick`'s suite: GFLOP/s
  * or GB/s per kernel and variant, a training step per model preset and generation in items/s, ours
  * against the CPU reference and tfjs-backend-webgpu on the same device) on this adapter (with
- * `?bench=smoke` in the address: the same suite at tiny shapes, a check of its plumbing in seconds); and the matmul tuner, whose choices (kept in this browser) the training
- * path then uses. Waits while a run
- * is going on: the two would share the device and skew the timings.
+ * `?bench=smoke` in the address: the same suite at tiny shapes, a check of its plumbing in
+ * seconds); and the matmul tuner, whose choices (kept in this browser) the training path then
+ * uses. Waits while a run is going on: the two would share the device and skew the timings.
  */
 import { css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';

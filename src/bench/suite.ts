@@ -531,11 +531,6 @@ async function lossCheck(rt: Runtime, run: () => void, loss: Tensor, want: numbe
 }
 
 /**
- * One training step (forward, backward, AdamW) per model preset: on the GPU in one submission, and
- * with the CPU reference model and reference AdamW. Before timing, the GPU's loss at the initial
- * parameters is checked against the reference's on the same batch.
- */
-/**
  * The transformer the training-step and generation figures use: the tiny preset, or with `smoke`
  * (the suite's plumbing in tests) a far smaller one.
  */
@@ -544,6 +539,11 @@ function benchTransformer(smoke: boolean): { name: string; config: TransformerCo
   return { name: 'tiny', ...transformerPresets.tiny };
 }
 
+/**
+ * One training step (forward, backward, AdamW) per model preset: on the GPU in one submission, and
+ * with the CPU reference model and reference AdamW. Before timing, the GPU's loss at the initial
+ * parameters is checked against the reference's on the same batch.
+ */
 async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: boolean): Promise<void> {
   const opt: AdamWConfig = { lr: 1e-3, maxNorm: 1 };
 
@@ -613,8 +613,8 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: b
 }
 
 /**
- * Generation with the tiny transformer (smoke: benchTransformer's small one; B sequences, prompts of T/4 tokens, greedy to the end of the
- * context): ours with the KV cache (the default) and with a full forward per token, against the CPU
+ * Generation with the tiny transformer (smoke: benchTransformer's small one; B sequences, prompts
+ * of T/4 tokens, greedy to the end of the context): ours with the KV cache (the default) and with a full forward per token, against the CPU
  * reference model (a full f64 forward per token: it has no cache). The parameters are moved away
  * from the init so the logits have clear maxima, and both of ours must give the reference's tokens.
  */
