@@ -70,10 +70,9 @@ export class Runtime {
   private uniformSlot = 0;
   /**
    * Inside a batch, the parameters of its dispatches are packed here and written to `uniforms` in
-   * one call before the batch is submitted (from slot `stagedFrom`, `staged` slots, wrapping).
+   * one call before the batch is submitted (the `staged` slots before `uniformSlot`, wrapping).
    */
   private readonly uniformStage = new ArrayBuffer(UNIFORM_SLOT_BYTES * UNIFORM_SLOTS);
-  private stagedFrom = 0;
   private staged = 0;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 0;
@@ -358,7 +357,6 @@ export class Runtime {
     this.uniformSlot = (this.uniformSlot + 1) % UNIFORM_SLOTS;
     const offsets = [slot * UNIFORM_SLOT_BYTES];
     if (this.batchState) {
-      if (this.staged === 0) this.stagedFrom = slot;
       this.staged++;
       const { pass, names } = this.batchState;
       pass.setPipeline(pipeline);
@@ -446,7 +444,7 @@ export class Runtime {
   /** Write the parameters staged by the current batch's dispatches to the uniform buffer. */
   private writeStaged(): void {
     if (this.staged === 0) return;
-    const from = this.stagedFrom;
+    const from = (this.uniformSlot - this.staged + UNIFORM_SLOTS) % UNIFORM_SLOTS;
     const first = Math.min(this.staged, UNIFORM_SLOTS - from);
     this.device.queue.writeBuffer(
       this.uniforms,
