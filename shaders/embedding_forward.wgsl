@@ -10,6 +10,9 @@
 // Bindings: 0 params {N, T, C, V, has_pos, Tmax}, 1 tokens (read), 2 wte (read), 3 wpe (read),
 //           4 out (read_write), 5 positions (read; any small buffer when has_pos = 0).
 // Dispatch: one invocation per output element, folded 2D grid: i = gid.x + gid.y * (num_workgroups.x * WG_X).
+// Written over the element type T: src/kernels/embedding.ts runs this text with T = f32 and, when C
+// is a multiple of 4, with T = vec4f and N and C counting vec4s (four elements of a row per
+// invocation; the same additions, so the same bits).
 struct Params {
   N: u32,
   T: u32,
@@ -19,15 +22,17 @@ struct Params {
   Tmax: u32,
 }
 
+alias T = f32;
+
 override WG_X: u32;
 override WG_Y: u32;
 override WG_Z: u32;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read> wte: array<f32>;
-@group(0) @binding(3) var<storage, read> wpe: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> wte: array<T>;
+@group(0) @binding(3) var<storage, read> wpe: array<T>;
+@group(0) @binding(4) var<storage, read_write> out: array<T>;
 @group(0) @binding(5) var<storage, read> positions: array<u32>;
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)

@@ -104,6 +104,9 @@ const embeddingForwardEntry: KernelEntry = {
     { dims: { B: 17, T: 1, V: 63, C: 129, Tmax: 64, P: 1 } },
     { dims: { B: 3, T: 33, V: 17, C: 3, Tmax: 5, P: 1 } },
     { dims: { B: 520, T: 1, V: 3, C: 17, Tmax: 600, P: 1 } },
+    // C a multiple of 4 (four elements per invocation), with and without positions.
+    { dims: { B: 5, T: 9, V: 7, C: 12, Tmax: 16, P: 1 } },
+    { dims: { B: 3, T: 11, V: 5, C: 36 } },
   ],
   // A gather and one f32 addition, correctly rounded on both sides: exact.
   tolerance: () => ({ atol: 0, rtol: 0 }),

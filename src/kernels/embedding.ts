@@ -39,6 +39,8 @@ const forwardSpec: KernelSpec<'N' | 'T' | 'C' | 'V' | 'has_pos' | 'Tmax'> = {
   dispatch: ({ N }) => grid1d(N),
 };
 
+const forwardVec4Spec = vec4Variant(forwardSpec);
+
 const backwardSpec: KernelSpec<'B' | 'T' | 'C' | 'V' | 'Tmax'> = {
   name: 'embedding_backward',
   shader: shaders.embedding_backward,
@@ -116,8 +118,9 @@ export function embedding_forward(rt: Runtime, out: Tensor, tokens: Tensor, wte:
   expectDType(k, 'out', out, 'f32');
   expectShape(k, 'out', out, [B, T, C]);
   expectDistinct(k, { out }, { tokens, wte, wpe, ...(positions ? { positions } : {}) });
-  rt.dispatch(forwardSpec, {
-    params: { N: B * T * C, T, C, V, has_pos: positions ? 1 : 0, Tmax },
+  const w = vec4Width(C, [wte, wpe, out]);
+  rt.dispatch(w === 4 ? forwardVec4Spec : forwardSpec, {
+    params: { N: (B * T * C) / w, T, C: C / w, V, has_pos: positions ? 1 : 0, Tmax },
     tensors: { tokens, wte, wpe, out, positions: positions ?? dummy(rt) },
     shapes: shapesOf({ tokens, wte, wpe, out, ...(positions ? { positions } : {}) }),
   });
