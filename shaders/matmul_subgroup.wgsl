@@ -13,6 +13,8 @@ struct Params {
   M: u32,
   N: u32,
   K: u32,
+  LA: u32,
+  LB: u32,
 }
 
 override WG_X: u32;
@@ -25,6 +27,7 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
+override C_LAYOUT: u32 = 0u;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -36,14 +39,47 @@ override LOWER_C: bool = false;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-fn store(row: u32, n0: u32, cBase: u32, acc: vec4f) {
+// Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
+// 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and
+// N = H·hs columns (LB = hs) stored as [B, H, T, hs] (attention's queries, keys and values straight
+// from their projections); 2 heads merged: C [Bt, M, N] with Bt = B·H (LA = H), M = T and N = hs
+// stored as [B, T, H, hs] (attention's output per head straight into the rows of the output
+// projection's input). The same values either way, only their places differ. The invocation
+// computes its batch's and its columns' parts once, so a store costs no integer division (slow on
+// SwiftShader) except the split layout's row part.
+fn zOff(z: u32) -> u32 {
+  if (C_LAYOUT == 2u) {
+    return ((z / p.LA) * p.M * p.LA + z % p.LA) * p.N;
+  }
+  return z * p.M * p.N;
+}
+
+fn rowOff(row: u32) -> u32 {
+  if (C_LAYOUT == 1u) {
+    return (row / p.LA) * p.N * p.LA + (row % p.LA) * p.LB;
+  }
+  if (C_LAYOUT == 2u) {
+    return row * p.LA * p.N;
+  }
+  return row * p.N;
+}
+
+fn colOff(col: u32) -> u32 {
+  if (C_LAYOUT == 1u) {
+    return (col / p.LB) * p.LA * p.LB + col % p.LB;
+  }
+  return col;
+}
+
+fn store(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
   if (row >= p.M) {
     return;
   }
+  let ro = rowOff(row);
   for (var j = 0u; j < 4u; j++) {
     let col = n0 + j;
     if (col < p.N) {
-      let idx = cBase + row * p.N + col;
+      let idx = zo + ro + co[j];
       var v = acc[j];
       if (HAS_BIAS) {
         v += bias[col];
@@ -240,13 +276,14 @@ fn main(
       acc7 += subgroupBroadcast(v7, 3u) * bv;
     }
   }
-  let cBase = z * M * N;
-  store(m0, n0, cBase, acc0);
-  store(m0 + 1u, n0, cBase, acc1);
-  store(m0 + 2u, n0, cBase, acc2);
-  store(m0 + 3u, n0, cBase, acc3);
-  store(m0 + 4u, n0, cBase, acc4);
-  store(m0 + 5u, n0, cBase, acc5);
-  store(m0 + 6u, n0, cBase, acc6);
-  store(m0 + 7u, n0, cBase, acc7);
+  let zo = zOff(z);
+  let co = vec4u(colOff(n0), colOff(n0 + 1u), colOff(n0 + 2u), colOff(n0 + 3u));
+  store(m0, n0, zo, co, acc0);
+  store(m0 + 1u, n0, zo, co, acc1);
+  store(m0 + 2u, n0, zo, co, acc2);
+  store(m0 + 3u, n0, zo, co, acc3);
+  store(m0 + 4u, n0, zo, co, acc4);
+  store(m0 + 5u, n0, zo, co, acc5);
+  store(m0 + 6u, n0, zo, co, acc6);
+  store(m0 + 7u, n0, zo, co, acc7);
 }

@@ -4,7 +4,7 @@
 //                     op(B) is [K, N], stored as B [Bt, K, N], or [Bt, N, K] when TRANS_B; without
 //                     BATCH_B, B has no batch dim and is shared by all Bt batches.
 //                     bias [N] (HAS_BIAS), C [Bt, M, N].
-// Bindings: 0 params {M, N, K}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
+// Bindings: 0 params {M, N, K, LA, LB}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
 //           4 c (read_write).
 // Dispatch: workgroups (ceil(N / 64), ceil(M / 64), Bt) of 16 x 16 invocations. A workgroup stages a
 // 64 x 16 slice of op(A) and a 16 x 64 slice of op(B) in workgroup memory per K step (zero-padded at
@@ -14,6 +14,8 @@ struct Params {
   M: u32,
   N: u32,
   K: u32,
+  LA: u32,
+  LB: u32,
 }
 
 override WG_X: u32; // must be 16
@@ -26,6 +28,7 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
+override C_LAYOUT: u32 = 0u;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -64,14 +67,47 @@ fn loadB(base: u32, k: u32, n: u32) -> f32 {
   return b[base + k * p.N + n];
 }
 
-fn store(row: u32, col0: u32, cBase: u32, acc: vec4f) {
+// Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
+// 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and
+// N = H·hs columns (LB = hs) stored as [B, H, T, hs] (attention's queries, keys and values straight
+// from their projections); 2 heads merged: C [Bt, M, N] with Bt = B·H (LA = H), M = T and N = hs
+// stored as [B, T, H, hs] (attention's output per head straight into the rows of the output
+// projection's input). The same values either way, only their places differ. The invocation
+// computes its batch's and its columns' parts once, so a store costs no integer division (slow on
+// SwiftShader) except the split layout's row part.
+fn zOff(z: u32) -> u32 {
+  if (C_LAYOUT == 2u) {
+    return ((z / p.LA) * p.M * p.LA + z % p.LA) * p.N;
+  }
+  return z * p.M * p.N;
+}
+
+fn rowOff(row: u32) -> u32 {
+  if (C_LAYOUT == 1u) {
+    return (row / p.LA) * p.N * p.LA + (row % p.LA) * p.LB;
+  }
+  if (C_LAYOUT == 2u) {
+    return row * p.LA * p.N;
+  }
+  return row * p.N;
+}
+
+fn colOff(col: u32) -> u32 {
+  if (C_LAYOUT == 1u) {
+    return (col / p.LB) * p.LA * p.LB + col % p.LB;
+  }
+  return col;
+}
+
+fn store(row: u32, col0: u32, zo: u32, co: vec4u, acc: vec4f) {
   if (row >= p.M) {
     return;
   }
+  let ro = rowOff(row);
   for (var j = 0u; j < 4u; j++) {
     let col = col0 + j * 16u;
     if (col < p.N) {
-      let idx = cBase + row * p.N + col;
+      let idx = zo + ro + co[j];
       var v = acc[j];
       if (HAS_BIAS) {
         v += bias[col];
@@ -125,9 +161,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     }
     workgroupBarrier();
   }
-  let cBase = z * p.M * p.N;
-  store(mBase + ty, nBase + tx, cBase, acc0);
-  store(mBase + ty + 16u, nBase + tx, cBase, acc1);
-  store(mBase + ty + 32u, nBase + tx, cBase, acc2);
-  store(mBase + ty + 48u, nBase + tx, cBase, acc3);
+  let zo = zOff(z);
+  let cc = nBase + tx;
+  let co = vec4u(colOff(cc), colOff(cc + 16u), colOff(cc + 32u), colOff(cc + 48u));
+  store(mBase + ty, nBase + tx, zo, co, acc0);
+  store(mBase + ty + 16u, nBase + tx, zo, co, acc1);
+  store(mBase + ty + 32u, nBase + tx, zo, co, acc2);
+  store(mBase + ty + 48u, nBase + tx, zo, co, acc3);
 }

@@ -166,6 +166,114 @@ for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as Matm
   });
 }
 
+/**
+ * Attention's head layouts (option heads) on every variant: 'split' writes an unbatched [B·T, H·hs]
+ * product into [B, H, T, hs], 'merge' a batched [B·H, T, hs] one into [B, T, H, hs]. Each gives, bit
+ * for bit, the plain product's elements at their permuted places (and reads an accumulated C's
+ * initial values from there); the plain product is checked against the CPU reference as well.
+ */
+interface HeadsCase {
+  heads: 'split' | 'merge';
+  B: number;
+  T: number;
+  H: number;
+  hs: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batchB?: boolean;
+  bias?: boolean;
+  accumulate?: boolean;
+  lower?: 'a';
+}
+
+const headsCases: HeadsCase[] = [
+  { heads: 'split', B: 3, T: 5, H: 3, hs: 7, K: 9, transB: true, bias: true },
+  { heads: 'split', B: 2, T: 64, H: 4, hs: 16, K: 64, transB: true, bias: true },
+  { heads: 'split', B: 2, T: 9, H: 2, hs: 8, K: 13, accumulate: true },
+  { heads: 'merge', B: 2, T: 37, H: 3, hs: 5, K: 37, lower: 'a' },
+  { heads: 'merge', B: 2, T: 64, H: 4, hs: 16, K: 64, transA: true, batchB: true, lower: 'a' },
+  { heads: 'merge', B: 3, T: 6, H: 2, hs: 12, K: 7, batchB: true, accumulate: true, bias: true },
+];
+
+async function checkHeads(variant: MatmulVariant, hc: HeadsCase): Promise<void> {
+  const rng = new Rng(13);
+  const { heads, B, T, H, hs, K, transA = false, transB = false, batchB = false, accumulate = false, lower } = hc;
+  const split = heads === 'split';
+  const [Bt, M, N] = split ? [1, B * T, H * hs] : [B * H, T, hs];
+  const aHost = randomArray(rng, Bt * M * K);
+  // lower 'a' promises zeros above each (square) stored A's diagonal.
+  if (lower === 'a') for (let i = 0; i < aHost.length; i++) if (i % K > Math.floor(i / K) % M) aHost[i] = 0;
+  const bHost = randomArray(rng, (batchB ? Bt : 1) * K * N);
+  const biasHost = hc.bias ? randomArray(rng, N) : null;
+  const cInit = randomArray(rng, Bt * M * N);
+  /** The place of the plain product's element i. */
+  const place = (i: number) => {
+    const [z, row, col] = [Math.floor(i / (M * N)), Math.floor(i / N) % M, i % N];
+    if (split) return ((Math.floor(row / T) * H + Math.floor(col / hs)) * T + (row % T)) * hs + (col % hs);
+    return ((Math.floor(z / H) * T + row) * H + (z % H)) * hs + col;
+  };
+  const placed = new Float32Array(cInit.length);
+  cInit.forEach((v, i) => {
+    placed[place(i)] = v;
+  });
+  const batch = Bt > 1 ? [Bt] : [];
+  const a = rt.tensor(aHost, [...batch, ...(transA ? [K, M] : [M, K])]);
+  const b = rt.tensor(bHost, [...(batchB ? [Bt] : []), ...(transB ? [N, K] : [K, N])]);
+  const bias = biasHost ? rt.tensor(biasHost, [N]) : undefined;
+  const plain = rt.tensor(cInit, [...batch, M, N]);
+  const laid = rt.tensor(placed, split ? [B, H, T, hs] : [B, T, H, hs]);
+  const opts = { bias, transA, transB, accumulate, lower, variant };
+  matmul(rt, plain, a, b, opts);
+  matmul(rt, laid, a, b, { ...opts, heads });
+  const [want, got] = [await rt.readF32(plain), await rt.readF32(laid)];
+  for (const t of [a, b, bias, plain, laid]) t?.destroy();
+  const refC = Float32Array.from(cInit);
+  ref.matmul(refC, aHost, bHost, biasHost, Bt, M, N, K, { transA, transB, accumulate, batchB });
+  const cmp = compare(want, refC, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
+  expect(cmp.ok, cmp.report).toBe(true);
+  const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const moved = new Float32Array(want.length);
+  want.forEach((v, i) => {
+    moved[place(i)] = v;
+  });
+  expect(Array.from(bits(got))).toEqual(Array.from(bits(moved)));
+}
+
+for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
+  describe(`matmul variant ${variant}, head layouts`, () => {
+    const mine = headsCases.filter(
+      (c) => variant !== 'subgroup-vec4' || fitsVec4(c.heads === 'split' ? c.H * c.hs : c.hs, c.transB === true),
+    );
+    for (const c of mine) {
+      it(JSON.stringify(c), async (ctx) => {
+        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+        await checkHeads(variant, c);
+      });
+    }
+  });
+}
+
+describe('matmul heads option', () => {
+  it('refuses a batch with split, none with merge, a c that does not fit, and a bad value, naming what is wrong', () => {
+    const a2 = rt.empty([6, 4]);
+    const a3 = rt.empty([4, 3, 5]);
+    const w = rt.empty([4, 6]);
+    const v = rt.empty([4, 5, 2]);
+    const c4 = rt.empty([2, 2, 3, 3]);
+    const bad = rt.empty([2, 3, 2, 3]);
+    const merged = rt.empty([2, 3, 2, 2]);
+    expect(() => matmul(rt, c4, a3, v, { heads: 'split' })).toThrow(/heads 'split' takes an unbatched product/);
+    expect(() => matmul(rt, merged, a2, w, { heads: 'merge' })).toThrow(/heads 'merge' takes a batched product/);
+    expect(() => matmul(rt, bad, a2, w, { heads: 'split' })).toThrow(/B·T = 6 and H·hs = 6, got c \[2, 3, 2, 3\]/);
+    expect(() => matmul(rt, c4, a3, v, { heads: 'merge' })).toThrow(/B·H = 4, T = 3 and hs = 2, got c \[2, 2, 3, 3\]/);
+    expect(() => matmul(rt, c4, a2, w, { heads: 'x' as 'split' })).toThrow(/must be 'split' or 'merge'/);
+    matmul(rt, c4, a2, w, { heads: 'split' });
+    matmul(rt, merged, a3, v, { heads: 'merge' });
+    for (const t of [a2, a3, w, v, c4, bad, merged]) t.destroy();
+  });
+});
+
 describe('matmul lower option', () => {
   it('refuses a non-square triangle, bias, accumulate, and a bad value, naming what is wrong', () => {
     const a = rt.empty([4, 6]);

@@ -22,9 +22,11 @@ const params = [
   ['M', 'u32'],
   ['N', 'u32'],
   ['K', 'u32'],
+  ['LA', 'u32'],
+  ['LB', 'u32'],
 ] as const;
 
-type P = 'M' | 'N' | 'K' | 'Bt';
+type P = 'M' | 'N' | 'K' | 'LA' | 'LB' | 'Bt';
 
 /** 8 x 4 outputs per invocation in registers, no barriers: fastest on SwiftShader (CPU). */
 export const matmulRegister: KernelSpec<P> = {
@@ -150,6 +152,13 @@ export interface MatmulOptions {
    * tiles that lie wholly above it. Neither with bias or accumulate.
    */
   lower?: 'a' | 'c';
+  /**
+   * Where C's elements go, for attention's heads (the same values in other places, so no permute
+   * dispatch is needed): 'split', an unbatched product [B·T, H·hs] written into c [B, H, T, hs];
+   * 'merge', a batched product [B·H, T, hs] written into c [B, T, H, hs]. With accumulate, C's
+   * initial values are read from the same places.
+   */
+  heads?: 'split' | 'merge';
   variant?: MatmulVariant;
 }
 
@@ -186,7 +195,31 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
   if (batchB && (!batched || b.shape[0] !== Bt)) {
     throw new ShapeError(`matmul: b has a batch dimension of ${b.shape[0]} but a has ${batched ? Bt : 'none'} (${shapes})`);
   }
-  expectShape(k, 'c', c, batched ? [Bt, M, N] : [M, N]);
+  const { heads } = opts;
+  let LA = 1;
+  let LB = 1;
+  if (heads === undefined) expectShape(k, 'c', c, batched ? [Bt, M, N] : [M, N]);
+  else if (heads === 'split') {
+    if (batched)
+      throw new ShapeError(`matmul: heads 'split' takes an unbatched product [B·T, H·hs], got a batch of ${Bt} (${shapes})`);
+    expectRank(k, 'c', c, [4]);
+    const [Bc, H, T, hs] = c.shape;
+    if (Bc * T !== M || H * hs !== N)
+      throw new ShapeError(
+        `matmul: heads 'split' writes the [${M}, ${N}] product into c [B, H, T, hs] with B·T = ${M} and H·hs = ${N}, got c [${c.shape.join(', ')}]`,
+      );
+    [LA, LB] = [T, hs];
+  } else if (heads === 'merge') {
+    if (!batched)
+      throw new ShapeError(`matmul: heads 'merge' takes a batched product [B·H, T, hs], got an unbatched one (${shapes})`);
+    expectRank(k, 'c', c, [4]);
+    const [Bc, T, H, hs] = c.shape;
+    if (Bc * H !== Bt || T !== M || hs !== N)
+      throw new ShapeError(
+        `matmul: heads 'merge' writes the [${Bt}, ${M}, ${N}] product into c [B, T, H, hs] with B·H = ${Bt}, T = ${M} and hs = ${N}, got c [${c.shape.join(', ')}]`,
+      );
+    LA = H;
+  } else throw new ShapeError(`matmul: option heads must be 'split' or 'merge', got ${String(heads)}`);
   if (bias) {
     expectDType(k, 'bias', bias, 'f32');
     expectShape(k, 'bias', bias, [N]);
@@ -219,7 +252,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
           ? matmulTiled
           : matmulRegister;
   rt.dispatch(spec, {
-    params: { M, N, K, Bt },
+    params: { M, N, K, LA, LB, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c },
     constants: {
       TRANS_A: Number(transA),
@@ -229,7 +262,8 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
       ACCUMULATE: Number(accumulate),
       LOWER_A: Number(lower === 'a'),
       LOWER_C: Number(lower === 'c'),
+      C_LAYOUT: heads === 'split' ? 1 : heads === 'merge' ? 2 : 0,
     },
-    shapes: lower ? `${shapes} lower-${lower}` : shapes,
+    shapes: shapes + (lower ? ` lower-${lower}` : '') + (heads ? ` heads-${heads}` : ''),
   });
 }
