@@ -7,6 +7,7 @@ import { copy } from './elementwise.ts';
 import {
   aboveDiagonal,
   bool,
+  type CheckCase,
   checkIndices,
   type Dims,
   f32,
@@ -22,14 +23,32 @@ function headDims(q: { shape: readonly number[] }): { B: number; H: number; T: n
   return { B, H, T, hs };
 }
 
-const attentionCases = [
+const attentionCases: CheckCase[] = [
   { dims: { B: 1, H: 1, T: 1, hs: 1 } },
   { dims: { B: 2, H: 3, T: 17, hs: 3 }, options: { causal: true } },
   { dims: { B: 1, H: 2, T: 63, hs: 17 } },
   { dims: { B: 1, H: 1, T: 129, hs: 8 }, options: { causal: true } },
   { dims: { B: 1, H: 1, T: 520, hs: 16 }, options: { causal: true } },
   { dims: { B: 1, H: 2, T: 24, hs: 512 } },
+  // Outputs with the heads merged (the models' layout).
+  { dims: { B: 3, H: 2, T: 17, hs: 5 }, options: { causal: true, merged: true } },
+  { dims: { B: 2, H: 4, T: 64, hs: 16 }, options: { causal: true, merged: true } },
+  { dims: { B: 2, H: 3, T: 9, hs: 4 }, options: { merged: true } },
 ];
+
+/** [B, H, T, hs] host data as [B, T, H, hs] (the outputs' layout with the option merged). */
+function merge(t: HostTensor, { B, H, T, hs }: { B: number; H: number; T: number; hs: number }): HostTensor {
+  const y = f32([B, T, H, hs]);
+  ref.permute_0213(y.data as Float32Array, t.data as Float32Array, B, H, T, hs);
+  return y;
+}
+
+const mergedOption = {
+  name: 'merged',
+  type: 'boolean',
+  default: false,
+  doc: 'the outputs as [B, T, H, hs] (heads merged into rows), written in place by the last products',
+} as const;
 
 const qkv = (rng: Parameters<KernelEntry['sample']>[0], { B, H, T, hs }: Dims): Record<string, HostTensor> => ({
   q: normal(rng, [B, H, T, hs]),
@@ -45,16 +64,17 @@ const attentionEntry: KernelEntry = {
     { name: 'k', dtype: 'f32', shape: '[B, H, T, hs]' },
     { name: 'v', dtype: 'f32', shape: '[B, H, T, hs]' },
   ],
-  options: [{ name: 'causal', type: 'boolean', default: false, doc: 'position i attends to j <= i only' }],
+  options: [{ name: 'causal', type: 'boolean', default: false, doc: 'position i attends to j <= i only' }, mergedOption],
   outputs: [
-    { name: 'out', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'out', dtype: 'f32', shape: '[B, H, T, hs] ([B, T, H, hs] merged)' },
     { name: 'att', dtype: 'f32', shape: '[B, H, T, T]', doc: 'the attention probabilities' },
   ],
   gpu(rt, { q, k, v }, opts) {
     const { B, H, T, hs } = headDims(q);
-    const o = outputs(rt, { out: [B, H, T, hs], att: [B, H, T, T] }, 'attention');
+    const merged = bool(opts.merged);
+    const o = outputs(rt, { out: merged ? [B, T, H, hs] : [B, H, T, hs], att: [B, H, T, T] }, 'attention');
     const scratch = attentionScratch(rt, B, H, T);
-    attention_forward(rt, o.out, o.att, q, k, v, scratch, { causal: bool(opts.causal) });
+    attention_forward(rt, o.out, o.att, q, k, v, scratch, { causal: bool(opts.causal), merged });
     scratch.s0.destroy();
     scratch.s1.destroy();
     return o;
@@ -75,7 +95,7 @@ const attentionEntry: KernelEntry = {
       hs,
       { causal: bool(opts.causal) },
     );
-    return { out, att };
+    return { out: bool(opts.merged) ? merge(out, { B, H, T, hs }) : out, att };
   },
   sample: qkv,
   checkDims: { B: 2, H: 2, T: 33, hs: 8 },
@@ -110,27 +130,32 @@ const attentionBackwardEntry: KernelEntry = {
       default: false,
       doc: 'att is causal (zero above its diagonal): the products skip that part',
     },
+    mergedOption,
   ],
   outputs: [
-    { name: 'dq', dtype: 'f32', shape: '[B, H, T, hs]' },
-    { name: 'dk', dtype: 'f32', shape: '[B, H, T, hs]' },
-    { name: 'dv', dtype: 'f32', shape: '[B, H, T, hs]' },
+    { name: 'dq', dtype: 'f32', shape: '[B, H, T, hs] ([B, T, H, hs] merged)' },
+    { name: 'dk', dtype: 'f32', shape: '[B, H, T, hs] ([B, T, H, hs] merged)' },
+    { name: 'dv', dtype: 'f32', shape: '[B, H, T, hs] ([B, T, H, hs] merged)' },
   ],
   gpu(rt, { dout, q, k, v, att }, opts, host) {
     const { B, H, T, hs } = headDims(q);
     if (bool(opts.causal)) checkCausal(host.att, T);
-    const o = outputs(rt, { dq: [B, H, T, hs], dk: [B, H, T, hs], dv: [B, H, T, hs] }, 'attention_backward');
+    const merged = bool(opts.merged);
+    const shape = merged ? [B, T, H, hs] : [B, H, T, hs];
+    const o = outputs(rt, { dq: shape, dk: shape, dv: shape }, 'attention_backward');
     const scratch = attentionScratch(rt, B, H, T);
-    attention_backward(rt, o.dq, o.dk, o.dv, dout, q, k, v, att, scratch, { causal: bool(opts.causal) });
+    attention_backward(rt, o.dq, o.dk, o.dv, dout, q, k, v, att, scratch, { causal: bool(opts.causal), merged });
     scratch.s0.destroy();
     scratch.s1.destroy();
     return o;
   },
-  cpu({ dout, q, k, v, att }) {
-    const { B, H, T, hs } = headDims(q);
+  cpu({ dout, q, k, v, att }, opts) {
+    const dims = headDims(q);
+    const { B, H, T, hs } = dims;
     const [dq, dk, dv] = [f32([B, H, T, hs]), f32([B, H, T, hs]), f32([B, H, T, hs])];
     const d = (t: HostTensor) => t.data as Float32Array;
     ref.attention_backward(d(dq), d(dk), d(dv), d(dout), d(q), d(k), d(v), d(att), B, H, T, hs);
+    if (bool(opts.merged)) return { dq: merge(dq, dims), dk: merge(dk, dims), dv: merge(dv, dims) };
     return { dq, dk, dv };
   },
   sample(rng, dims, opts) {
@@ -141,7 +166,10 @@ const attentionBackwardEntry: KernelEntry = {
   checkDims: { B: 2, H: 2, T: 33, hs: 8 },
   // The causal mask lives in att (its zeros); the option lets the products skip them. Every case also
   // runs without it (a causal att through the full products).
-  cases: [...attentionCases, ...attentionCases.filter((c) => c.options?.causal).map((c) => ({ dims: c.dims }))],
+  cases: [
+    ...attentionCases,
+    ...attentionCases.filter((c) => c.options?.causal).map((c) => ({ dims: c.dims, options: { merged: !!c.options?.merged } })),
+  ],
   tolerance: ({ T, hs }) => ({ atol: 2e-6 * Math.sqrt(T * hs) * 8, rtol: 1e-4 }),
 };
 

@@ -3,7 +3,9 @@
  *   forward:  att = softmax(q·kᵀ / sqrt(hs), causal), out = att·v
  *   backward: dv = attᵀ·dout, datt = dout·vᵀ, dscores = softmax_backward(datt, att, 1/sqrt(hs)),
  *             dq = dscores·k, dk = dscoresᵀ·q
- * q, k, v, out are [B, H, T, hs]; att is [B, H, T, T] (kept for the backward pass).
+ * q, k, v, out are [B, H, T, hs]; att is [B, H, T, T] (kept for the backward pass). With `merged`,
+ * the outputs (out; dq, dk, dv) are [B, T, H, hs] instead: the heads merged into rows of width H·hs,
+ * written in place by the last products (matmul's heads 'merge'), so no permute is needed.
  */
 import type { KernelSpec } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
@@ -71,7 +73,13 @@ const asBatch = (rt: Runtime, t: Tensor): Tensor => rt.view(t, 0, [t.shape[0] * 
 
 export interface AttentionOptions {
   causal?: boolean;
+  /** The outputs in [B, T, H, hs] (heads merged) instead of [B, H, T, hs]. */
+  merged?: boolean;
 }
+
+/** The outputs' shape: [B, H, T, hs], or [B, T, H, hs] merged. */
+const outShape = (B: number, H: number, T: number, hs: number, opts: AttentionOptions) =>
+  opts.merged ? [B, T, H, hs] : [B, H, T, hs];
 
 /**
  * Two [B, H, T, T] work tensors the caller allocates once per model (WebGPU cannot read and write
@@ -104,7 +112,7 @@ export function attention_forward(
 ): void {
   const name = 'attention_forward';
   const { B, H, T, hs } = heads(name, q, k, v);
-  expectShape(name, 'out', out, q.shape);
+  expectShape(name, 'out', out, outShape(B, H, T, hs, opts));
   expectShape(name, 'att', att, [B, H, T, T]);
   checkScratch(name, scratch, B, H, T);
   expectDistinct(name, { out, att, scores: scratch.s0 }, { q, k, v });
@@ -115,7 +123,8 @@ export function attention_forward(
   const causal = opts.causal ?? false;
   matmul(rt, scores, asBatch(rt, q), asBatch(rt, k), { transB: true, lower: causal ? 'c' : undefined });
   softmax_forward(rt, P, scores, { scale: 1 / Math.sqrt(hs), causal });
-  matmul(rt, asBatch(rt, out), P, asBatch(rt, v), { lower: causal ? 'a' : undefined });
+  const layout = opts.merged ? 'merge' : undefined;
+  matmul(rt, opts.merged ? out : asBatch(rt, out), P, asBatch(rt, v), { lower: causal ? 'a' : undefined, heads: layout });
 }
 
 /**
@@ -141,9 +150,9 @@ export function attention_backward(
     ['dq', dq],
     ['dk', dk],
     ['dv', dv],
-    ['dout', dout],
   ] as const)
-    expectShape(name, n, t, q.shape);
+    expectShape(name, n, t, outShape(B, H, T, hs, opts));
+  expectShape(name, 'dout', dout, q.shape);
   expectShape(name, 'att', att, [B, H, T, T]);
   checkScratch(name, scratch, B, H, T);
   expectDistinct(name, { dq, dk, dv, datt: scratch.s0, dscores: scratch.s1 }, { dout, q, k, v, att });
@@ -154,11 +163,13 @@ export function attention_backward(
   // Causal: att and dscores (att times something) are zero above the diagonal, and datt is only
   // read where att is not.
   const lowerA = opts.causal ? 'a' : undefined;
-  matmul(rt, asBatch(rt, dv), P, dO, { transA: true, lower: lowerA });
+  const layout = opts.merged ? 'merge' : undefined;
+  const grad = (t: Tensor) => (opts.merged ? t : asBatch(rt, t));
+  matmul(rt, grad(dv), P, dO, { transA: true, lower: lowerA, heads: layout });
   matmul(rt, datt, dO, asBatch(rt, v), { transB: true, lower: opts.causal ? 'c' : undefined });
   softmax_backward(rt, dscores, datt, P, { scale: 1 / Math.sqrt(hs) });
-  matmul(rt, asBatch(rt, dq), dscores, asBatch(rt, k), { lower: lowerA });
-  matmul(rt, asBatch(rt, dk), dscores, asBatch(rt, q), { transA: true, lower: lowerA });
+  matmul(rt, grad(dq), dscores, asBatch(rt, k), { lower: lowerA, heads: layout });
+  matmul(rt, grad(dk), dscores, asBatch(rt, q), { transA: true, lower: lowerA, heads: layout });
 }
 
 const decodeSpec: KernelSpec<'BH' | 'H' | 'Tmax' | 'hs' | 'scale'> = {
