@@ -16,7 +16,6 @@ import {
   attention_decode,
   attention_forward,
   attentionScratch,
-  permute_0213,
 } from '../kernels/attention.ts';
 import { add, gelu_backward, gelu_forward } from '../kernels/elementwise.ts';
 import { layernorm_backward, layernorm_forward } from '../kernels/layernorm.ts';
@@ -40,15 +39,14 @@ interface BlockActs {
   a: Tensor; // ln1 out
   mean1: Tensor;
   rstd1: Tensor;
-  q: Tensor; // [BT, C]
+  q: Tensor; // [B, C]: decode's new queries, keys and values (the forward writes heads directly)
   k: Tensor;
   v: Tensor;
   qh: Tensor; // [B, H, T, hs]
   kh: Tensor;
   vh: Tensor;
   att: Tensor; // [B, H, T, T]
-  oh: Tensor; // [B, H, T, hs]
-  o: Tensor; // heads merged [BT, C]
+  o: Tensor; // attention's output, heads merged [BT, C]
   proj: Tensor; // o·woᵀ + bo
   mid: Tensor; // x + proj
   m: Tensor; // ln2 out
@@ -93,14 +91,13 @@ export class TransformerBlocks {
         a: t([BT, C], `${p}a`),
         mean1: t([BT], `${p}mean1`),
         rstd1: t([BT], `${p}rstd1`),
-        q: t([BT, C], `${p}q`),
-        k: t([BT, C], `${p}k`),
-        v: t([BT, C], `${p}v`),
+        q: t([B, C], `${p}q`),
+        k: t([B, C], `${p}k`),
+        v: t([B, C], `${p}v`),
         qh: t(heads, `${p}qh`),
         kh: t(heads, `${p}kh`),
         vh: t(heads, `${p}vh`),
         att: t([B, H, T, T], `${p}att`),
-        oh: t(heads, `${p}oh`),
         o: t([BT, C], `${p}o`),
         proj: t([BT, C], `${p}proj`),
         mid: t([BT, C], `${p}mid`),
@@ -124,11 +121,7 @@ export class TransformerBlocks {
       dg: t([BT, M], 'dg'),
       dfc: t([BT, M], 'dfc'),
       dm: t([BT, C], 'dm'),
-      do: t([BT, C], 'do'),
       doh: t(heads, 'doh'),
-      dqh: t(heads, 'dqh'),
-      dkh: t(heads, 'dkh'),
-      dvh: t(heads, 'dvh'),
       dq: t([BT, C], 'dq'),
       dk: t([BT, C], 'dk'),
       dv: t([BT, C], 'dv'),
@@ -146,18 +139,15 @@ export class TransformerBlocks {
       const a = this.acts[l];
       const n = `h${l}.`;
       layernorm_forward(rt, a.a, a.mean1, a.rstd1, a.x, p[`${n}ln1.w`], p[`${n}ln1.b`]);
+      // The projections write [B, H, T, hs] directly and attention its output [B, T, H, hs]: no permutes.
       for (const [out, wn] of [
-        [a.q, 'q'],
-        [a.k, 'k'],
-        [a.v, 'v'],
+        [a.qh, 'q'],
+        [a.kh, 'k'],
+        [a.vh, 'v'],
       ] as const) {
-        matmul(rt, out, a.a, p[`${n}attn.w${wn}`], { transB: true, bias: p[`${n}attn.b${wn}`] });
+        matmul(rt, out, a.a, p[`${n}attn.w${wn}`], { transB: true, bias: p[`${n}attn.b${wn}`], heads: 'split' });
       }
-      permute_0213(rt, a.qh, rt.view(a.q, 0, [B, T, H, hs]));
-      permute_0213(rt, a.kh, rt.view(a.k, 0, [B, T, H, hs]));
-      permute_0213(rt, a.vh, rt.view(a.v, 0, [B, T, H, hs]));
-      attention_forward(rt, a.oh, a.att, a.qh, a.kh, a.vh, this.scratch, { causal });
-      permute_0213(rt, rt.view(a.o, 0, [B, T, H, hs]), a.oh);
+      attention_forward(rt, rt.view(a.o, 0, [B, T, H, hs]), a.att, a.qh, a.kh, a.vh, this.scratch, { causal, merged: true });
       matmul(rt, a.proj, a.o, p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`] });
       add(rt, a.mid, a.x, a.proj);
       layernorm_forward(rt, a.m, a.mean2, a.rstd2, a.mid, p[`${n}ln2.w`], p[`${n}ln2.b`]);
@@ -241,12 +231,12 @@ export class TransformerBlocks {
       // Attention: mid = x + o·woᵀ + bo.
       matmul(rt, g[`${n}attn.wo`], w.dmid, a.o, { transA: true });
       column_sum(rt, g[`${n}attn.bo`], w.dmid);
-      matmul(rt, w.do, w.dmid, p[`${n}attn.wo`]);
-      permute_0213(rt, w.doh, rt.view(w.do, 0, [B, T, H, hs]));
-      attention_backward(rt, w.dqh, w.dkh, w.dvh, w.doh, a.qh, a.kh, a.vh, a.att, this.scratch, { causal: this.shape.causal });
-      permute_0213(rt, rt.view(w.dq, 0, [B, T, H, hs]), w.dqh);
-      permute_0213(rt, rt.view(w.dk, 0, [B, T, H, hs]), w.dkh);
-      permute_0213(rt, rt.view(w.dv, 0, [B, T, H, hs]), w.dvh);
+      matmul(rt, w.doh, w.dmid, p[`${n}attn.wo`], { heads: 'split' });
+      const merged = (x: Tensor) => rt.view(x, 0, [B, T, H, hs]);
+      attention_backward(rt, merged(w.dq), merged(w.dk), merged(w.dv), w.doh, a.qh, a.kh, a.vh, a.att, this.scratch, {
+        causal: this.shape.causal,
+        merged: true,
+      });
       const projections = [
         [w.dq, 'q'],
         [w.dk, 'k'],
