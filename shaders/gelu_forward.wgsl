@@ -1,5 +1,5 @@
 // gelu_forward: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh approximation (GPT-2).
-// The tanh argument is clamped to [-15, 15] (tanh is +-1 in f32 there) so large |x| cannot overflow.
+// gelu() comes from shaders/gelu.wgsl, appended to this text by src/kernels/elementwise.ts.
 // Shapes: x, y [N] (any shape, N elements).
 // Bindings: 0 params {N}, 1 x (read), 2 y (read_write).
 // Dispatch: one invocation per element, folded into a 2D grid of WG_X-wide workgroups:
@@ -18,8 +18,6 @@ override WG_X: u32;
 override WG_Y: u32;
 override WG_Z: u32;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> y: array<T>;
@@ -30,7 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.N) {
     return;
   }
-  let v = x[i];
-  let u = clamp(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v), T(-15.0), T(15.0));
-  y[i] = 0.5 * v * (1.0 + tanh(u));
+  y[i] = gelu(x[i]);
 }

@@ -16,10 +16,11 @@ function elementwiseSpec<P extends string>(
   inputs: readonly string[],
   output: string,
   extra: readonly (readonly [P, 'f32'])[] = [],
+  functions = '',
 ): Specs<P> {
   const scalar: KernelSpec<'N' | P> = {
     name,
-    shader: shaders[name],
+    shader: functions ? `${shaders[name]}\n${functions}` : shaders[name],
     params: [['N', 'u32'], ...extra],
     bindings: [...inputs.map((n) => ({ name: n, access: 'read' as const })), { name: output, access: 'read_write' }],
     workgroupSize: [WG_1D, 1, 1],
@@ -38,8 +39,9 @@ const addSpec = elementwiseSpec('add', ['a', 'b'], 'c');
 const scaleSpec = elementwiseSpec('scale', ['x'], 'y', [['alpha', 'f32']]);
 const copySpec = elementwiseSpec('copy', ['x'], 'y');
 const thresholdSpec = elementwiseSpec('threshold', ['x'], 'y', [['tau', 'f32']]);
-const geluForwardSpec = elementwiseSpec('gelu_forward', ['x'], 'y');
-const geluBackwardSpec = elementwiseSpec('gelu_backward', ['dy', 'x'], 'dx');
+// GELU's functions (shaders/gelu.wgsl) follow the text: the matmul epilogues use the same ones.
+const geluForwardSpec = elementwiseSpec('gelu_forward', ['x'], 'y', [], shaders.gelu);
+const geluBackwardSpec = elementwiseSpec('gelu_backward', ['dy', 'x'], 'dx', [], shaders.gelu);
 
 /** Checks dtypes and element counts; the output may have another shape with the same count. */
 function run<P extends string>(
