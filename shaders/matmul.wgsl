@@ -4,7 +4,8 @@
 //                     BATCH_B, B has no batch dim and is shared by all Bt batches.
 //                     bias [N] (HAS_BIAS), C [Bt, M, N].
 // Bindings: 0 params {M, N, K, LA, LB}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
-//           4 c (read_write).
+//           4 c (read_write), 5 aux (read; a dummy without EPILOGUE 1 or 3), 6 act (read_write; a
+//           dummy without EPILOGUE 2).
 // Dispatch: workgroups (ceil(N / (WG_X*4)), ceil(M / (WG_Y*8)), Bt); each invocation computes an
 // 8-row x 4-column tile of C in registers. Loads past the edge are clamped to the last row/column
 // (valid memory, results discarded), so any M, N, K work and the inner loop has no branches.
@@ -28,6 +29,13 @@ override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
 override C_LAYOUT: u32 = 0u;
+// EPILOGUE, applied to each element of C after bias and accumulate: 0 none; 1 residual, C += aux
+// (a residual connection); 2 GELU, act = gelu(C) written beside C (a linear layer and its
+// activation); 3 GELU's backward, C = gelu_grad(C, aux): the product times gelu'(aux). aux and act
+// are laid out as C. gelu and gelu_grad come from shaders/gelu.wgsl, appended to this text by
+// src/kernels/matmul.ts; T is their element type here.
+override EPILOGUE: u32 = 0u;
+alias T = f32;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -38,6 +46,8 @@ override C_LAYOUT: u32 = 0u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> aux: array<f32>;
+@group(0) @binding(6) var<storage, read_write> act: array<f32>;
 
 // Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
 // 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and
@@ -87,10 +97,19 @@ fn store(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
       if (ACCUMULATE) {
         v += c[idx];
       }
+      if (EPILOGUE == 1u) {
+        v += aux[idx];
+      }
+      if (EPILOGUE == 3u) {
+        v = gelu_grad(v, aux[idx]);
+      }
       if (LOWER_C && col > row) {
         v = 0.0;
       }
       c[idx] = v;
+      if (EPILOGUE == 2u) {
+        act[idx] = gelu(v);
+      }
     }
   }
 }

@@ -5,7 +5,8 @@
 //                     BATCH_B, B has no batch dim and is shared by all Bt batches.
 //                     bias [N] (HAS_BIAS), C [Bt, M, N].
 // Bindings: 0 params {M, N, K, LA, LB}, 1 a (read), 2 b (read), 3 bias (read; a 1-element dummy without bias),
-//           4 c (read_write).
+//           4 c (read_write), 5 aux (read; a dummy without EPILOGUE 1 or 3), 6 act (read_write; a
+//           dummy without EPILOGUE 2).
 // Dispatch: workgroups (ceil(N / 64), ceil(M / 64), Bt) of 16 x 16 invocations. A workgroup stages a
 // 64 x 16 slice of op(A) and a 16 x 64 slice of op(B) in workgroup memory per K step (zero-padded at
 // the edges, loads coalesced along whichever axis is contiguous in memory), and each invocation
@@ -29,6 +30,13 @@ override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
 override C_LAYOUT: u32 = 0u;
+// EPILOGUE, applied to each element of C after bias and accumulate: 0 none; 1 residual, C += aux
+// (a residual connection); 2 GELU, act = gelu(C) written beside C (a linear layer and its
+// activation); 3 GELU's backward, C = gelu_grad(C, aux): the product times gelu'(aux). aux and act
+// are laid out as C. gelu and gelu_grad come from shaders/gelu.wgsl, appended to this text by
+// src/kernels/matmul.ts; T is their element type here.
+override EPILOGUE: u32 = 0u;
+alias T = f32;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -43,6 +51,8 @@ const BK: u32 = 16u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> aux: array<f32>;
+@group(0) @binding(6) var<storage, read_write> act: array<f32>;
 
 var<workgroup> As: array<f32, 1024>; // [BK][BM]
 var<workgroup> Bs: array<f32, 1024>; // [BK][BN]
@@ -115,10 +125,19 @@ fn store(row: u32, col0: u32, zo: u32, co: vec4u, acc: vec4f) {
       if (ACCUMULATE) {
         v += c[idx];
       }
+      if (EPILOGUE == 1u) {
+        v += aux[idx];
+      }
+      if (EPILOGUE == 3u) {
+        v = gelu_grad(v, aux[idx]);
+      }
       if (LOWER_C && col > row) {
         v = 0.0;
       }
       c[idx] = v;
+      if (EPILOGUE == 2u) {
+        act[idx] = gelu(v);
+      }
     }
   }
 }

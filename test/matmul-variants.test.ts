@@ -17,6 +17,7 @@ import {
   matmul,
   matmulVariantFor,
 } from '../src/kernels/matmul.ts';
+import { add, gelu_backward, gelu_forward } from '../src/kernels/elementwise.ts';
 import { compare } from '../src/reference/compare.ts';
 import * as ref from '../src/reference/kernels.ts';
 import { Rng, randomArray } from '../src/reference/random.ts';
@@ -271,6 +272,114 @@ describe('matmul heads option', () => {
     matmul(rt, c4, a2, w, { heads: 'split' });
     matmul(rt, merged, a3, v, { heads: 'merge' });
     for (const t of [a2, a3, w, v, c4, bad, merged]) t.destroy();
+  });
+});
+
+/**
+ * The epilogues on every variant: residual, geluOut and geluGradAt give the bits of the product
+ * followed by the separate kernel (add, gelu_forward, gelu_backward), and match the CPU reference's
+ * product and function within the product's tolerance.
+ */
+interface EpilogueCase {
+  epilogue: 'residual' | 'geluOut' | 'geluGradAt';
+  B: number;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  bias?: boolean;
+}
+
+const epilogueCases: EpilogueCase[] = [
+  { epilogue: 'residual', B: 1, M: 37, N: 29, K: 13, transB: true, bias: true },
+  { epilogue: 'residual', B: 2, M: 9, N: 20, K: 64, bias: true },
+  { epilogue: 'geluOut', B: 1, M: 65, N: 36, K: 17, transB: true, bias: true },
+  { epilogue: 'geluOut', B: 1, M: 5, N: 7, K: 3, transA: true },
+  { epilogue: 'geluGradAt', B: 1, M: 33, N: 68, K: 21 },
+  { epilogue: 'geluGradAt', B: 3, M: 7, N: 13, K: 9, transA: true, transB: true },
+];
+
+async function checkEpilogue(variant: MatmulVariant, ec: EpilogueCase): Promise<void> {
+  const rng = new Rng(14);
+  const { epilogue, B, M, N, K, transA = false, transB = false } = ec;
+  const batch = B > 1 ? [B] : [];
+  const aHost = randomArray(rng, B * M * K);
+  const bHost = randomArray(rng, K * N);
+  const biasHost = ec.bias ? randomArray(rng, N) : null;
+  // Values of both signs and the large ones where GELU's branches change.
+  const xHost = randomArray(rng, B * M * N).map((v, i) => (i % 7 === 0 ? v * 12 : v));
+  const a = rt.tensor(aHost, [...batch, ...(transA ? [K, M] : [M, K])]);
+  const b = rt.tensor(bHost, transB ? [N, K] : [K, N]);
+  const bias = biasHost ? rt.tensor(biasHost, [N]) : undefined;
+  const x = rt.tensor(xHost, [...batch, M, N]);
+  const plain = rt.empty([...batch, M, N]);
+  const fused = rt.empty([...batch, M, N]);
+  const after = rt.empty([...batch, M, N]);
+  const fusedExtra = rt.empty([...batch, M, N]);
+  const opts = { bias, transA, transB, variant };
+  matmul(rt, plain, a, b, opts);
+  if (epilogue === 'residual') {
+    add(rt, after, x, plain);
+    matmul(rt, fused, a, b, { ...opts, residual: x });
+  } else if (epilogue === 'geluOut') {
+    gelu_forward(rt, after, plain);
+    matmul(rt, fused, a, b, { ...opts, geluOut: fusedExtra });
+  } else {
+    gelu_backward(rt, after, plain, x);
+    matmul(rt, fused, a, b, { ...opts, geluGradAt: x });
+  }
+  const [p, f, want, extra] = await Promise.all([plain, fused, after, fusedExtra].map((t) => rt.readF32(t)));
+  for (const t of [a, b, bias, x, plain, fused, after, fusedExtra]) t?.destroy();
+  const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
+  // geluOut leaves C the plain product and writes GELU(C) beside it; the others change C.
+  if (epilogue === 'geluOut') {
+    expect(bits(f)).toEqual(bits(p));
+    expect(bits(extra)).toEqual(bits(want));
+  } else expect(bits(f)).toEqual(bits(want));
+  const refC = new Float32Array(B * M * N);
+  ref.matmul(refC, aHost, bHost, biasHost, B, M, N, K, { transA, transB, batchB: false });
+  const refOut = new Float32Array(refC.length);
+  if (epilogue === 'residual') ref.add(refOut, xHost, refC, refC.length);
+  else if (epilogue === 'geluOut') ref.gelu_forward(refOut, refC, refC.length);
+  else ref.gelu_backward(refOut, refC, xHost, refC.length);
+  const cmp = compare(
+    epilogue === 'geluOut' ? extra : f,
+    refOut,
+    { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 },
+    `matmul ${variant} ${epilogue}`,
+  );
+  expect(cmp.ok, cmp.report).toBe(true);
+}
+
+for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
+  describe(`matmul variant ${variant}, epilogues`, () => {
+    const mine = epilogueCases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true));
+    for (const c of mine) {
+      it(JSON.stringify(c), async (ctx) => {
+        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+        await checkEpilogue(variant, c);
+      });
+    }
+  });
+}
+
+describe('matmul epilogue options', () => {
+  it('refuses two epilogues, one with accumulate, lower or heads, a wrong shape, and an output shared with an input', () => {
+    const a = rt.empty([4, 6]);
+    const b = rt.empty([6, 6]);
+    const c = rt.empty([4, 6]);
+    const x = rt.empty([4, 6]);
+    const g = rt.empty([4, 6]);
+    const wrong = rt.empty([6, 4]);
+    expect(() => matmul(rt, c, a, b, { residual: x, geluOut: g })).toThrow(/residual and geluOut cannot be combined/);
+    expect(() => matmul(rt, c, a, b, { residual: x, accumulate: true })).toThrow(
+      /residual cannot be combined with accumulate, lower or heads/,
+    );
+    expect(() => matmul(rt, c, a, b, { geluGradAt: wrong })).toThrow(/geluGradAt/);
+    expect(() => matmul(rt, c, a, b, { geluOut: a })).toThrow(/output geluOut is the same tensor as input a/);
+    expect(() => matmul(rt, c, a, b, { residual: c })).toThrow(/output c is the same tensor as input residual/);
+    for (const t of [a, b, c, x, g, wrong]) t.destroy();
   });
 });
 

@@ -99,6 +99,19 @@ export function dummy(rt: Runtime): Tensor {
 const dummies = new WeakMap<Runtime, Tensor>();
 
 /**
+ * A 1-element tensor for an unused read_write binding: its own buffer, apart from dummy()'s, which
+ * read-only bindings of the same dispatch may hold (WebGPU refuses one buffer bound both ways).
+ */
+export function dummyOut(rt: Runtime): Tensor {
+  const cache = writableDummies.get(rt);
+  if (cache) return cache;
+  const t = rt.empty([1], 'f32', 'dummy (written)');
+  writableDummies.set(rt, t);
+  return t;
+}
+const writableDummies = new WeakMap<Runtime, Tensor>();
+
+/**
  * Whether the adapter runs on the CPU (SwiftShader, llvmpipe, lavapipe, or any fallback adapter):
  * there barriers are costly and every indexed load a per-lane gather, so kernels pick other variants.
  */

@@ -8,7 +8,7 @@ import { type KernelSpec, ceilDiv } from '../gpu/kernel.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { dummy, expectDType, expectDistinct, expectRank, expectShape, isCpuAdapter, shapesOf } from './common.ts';
+import { dummy, dummyOut, expectDType, expectDistinct, expectRank, expectShape, isCpuAdapter, shapesOf } from './common.ts';
 
 export type MatmulVariant = 'register' | 'subgroup' | 'subgroup-vec4' | 'tiled';
 
@@ -17,7 +17,12 @@ const bindings = [
   { name: 'b', access: 'read' },
   { name: 'bias', access: 'read' },
   { name: 'c', access: 'read_write' },
+  { name: 'aux', access: 'read' },
+  { name: 'act', access: 'read_write' },
 ] as const;
+
+/** Every variant's text is followed by GELU's functions (shaders/gelu.wgsl), for its epilogues. */
+const withGelu = (text: string) => `${text}\n${shaders.gelu}`;
 const params = [
   ['M', 'u32'],
   ['N', 'u32'],
@@ -31,7 +36,7 @@ type P = 'M' | 'N' | 'K' | 'LA' | 'LB' | 'Bt';
 /** 8 x 4 outputs per invocation in registers, no barriers: fastest on SwiftShader (CPU). */
 export const matmulRegister: KernelSpec<P> = {
   name: 'matmul',
-  shader: shaders.matmul,
+  shader: withGelu(shaders.matmul),
   params,
   bindings,
   workgroupSize: [8, 8, 1],
@@ -47,7 +52,7 @@ export const matmulRegister: KernelSpec<P> = {
 function subgroupSpec(wg: number, name: 'matmul_subgroup' | 'matmul_subgroup_vec4'): KernelSpec<P> {
   return {
     name,
-    shader: shaders[name],
+    shader: withGelu(shaders[name]),
     params,
     bindings,
     workgroupSize: [wg, 1, 1],
@@ -76,7 +81,7 @@ export function subgroupWidth(N: number): number {
 /** 64 x 64 workgroup tiles staged in workgroup memory: the usual form for real GPUs. */
 export const matmulTiled: KernelSpec<P> = {
   name: 'matmul_tiled',
-  shader: shaders.matmul_tiled,
+  shader: withGelu(shaders.matmul_tiled),
   params,
   bindings,
   workgroupSize: [16, 16, 1],
@@ -159,6 +164,15 @@ export interface MatmulOptions {
    * initial values are read from the same places.
    */
   heads?: 'split' | 'merge';
+  /**
+   * Epilogues (at most one; shapes as C; not with accumulate, lower or heads), each the same bits as
+   * the separate kernel after the product: residual, C = product (+ bias) + residual (add); geluOut,
+   * C as usual and GELU(C) written into geluOut too (gelu_forward); geluGradAt, C = product ⊙
+   * GELU'(geluGradAt) (gelu_backward with dy the product).
+   */
+  residual?: Tensor;
+  geluOut?: Tensor;
+  geluGradAt?: Tensor;
   variant?: MatmulVariant;
 }
 
@@ -224,7 +238,6 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     expectDType(k, 'bias', bias, 'f32');
     expectShape(k, 'bias', bias, [N]);
   }
-  expectDistinct(k, { c }, { a, b, bias });
   const { lower } = opts;
   if (lower !== undefined) {
     if (lower !== 'a' && lower !== 'c') throw new ShapeError(`matmul: option lower must be 'a' or 'c', got ${String(lower)}`);
@@ -234,6 +247,19 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
     if (lower === 'c' && M !== N)
       throw new ShapeError(`matmul: lower 'c' needs a square C (per batch), got [${M}, ${N}] (${shapes})`);
   }
+  const { residual, geluOut, geluGradAt } = opts;
+  const epilogues = { residual, geluOut, geluGradAt };
+  const used = Object.entries(epilogues).filter(([, t]) => t);
+  if (used.length > 1)
+    throw new ShapeError(`matmul: options ${used.map(([n]) => n).join(' and ')} cannot be combined (one epilogue at most)`);
+  const [epilogue, extra] = used[0] ?? [];
+  if (epilogue && extra) {
+    if (accumulate || lower || heads)
+      throw new ShapeError(`matmul: option ${epilogue} cannot be combined with accumulate, lower or heads (${shapes})`);
+    expectDType(k, epilogue, extra, 'f32');
+    expectShape(k, epilogue, extra, c.shape);
+  }
+  expectDistinct(k, geluOut ? { c, geluOut } : { c }, { a, b, bias, residual, geluGradAt });
   const variant = opts.variant ?? matmulVariantFor(rt, M, N, K, transB);
   if ((variant === 'subgroup' || variant === 'subgroup-vec4') && !canUseSubgroupMatmul(rt)) {
     throw new ShapeError(`matmul: the ${variant} variant needs the subgroups feature with at least 4 lanes; this device has not`);
@@ -253,7 +279,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
           : matmulRegister;
   rt.dispatch(spec, {
     params: { M, N, K, LA, LB, Bt },
-    tensors: { a, b, bias: bias ?? dummy(rt), c },
+    tensors: { a, b, bias: bias ?? dummy(rt), c, aux: residual ?? geluGradAt ?? dummy(rt), act: geluOut ?? dummyOut(rt) },
     constants: {
       TRANS_A: Number(transA),
       TRANS_B: Number(transB),
@@ -263,7 +289,8 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
       LOWER_A: Number(lower === 'a'),
       LOWER_C: Number(lower === 'c'),
       C_LAYOUT: heads === 'split' ? 1 : heads === 'merge' ? 2 : 0,
+      EPILOGUE: residual ? 1 : geluOut ? 2 : geluGradAt ? 3 : 0,
     },
-    shapes: shapes + (lower ? ` lower-${lower}` : '') + (heads ? ` heads-${heads}` : ''),
+    shapes: shapes + (lower ? ` lower-${lower}` : '') + (heads ? ` heads-${heads}` : '') + (epilogue ? ` ${epilogue}` : ''),
   });
 }
