@@ -1,8 +1,10 @@
 // layernorm_backward (input gradient): with xhat = (x - mean) * rstd and g = dy * weight,
-// dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), per row.
+// dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), per row; with HAS_RES, res + that (the
+// residual connection's gradient added in the same pass: the bits of a separate add).
 // The parameter gradients are layernorm_backward_params.wgsl (a column reduction).
 // Shapes: dy, x, dx [N, C], weight [C], mean, rstd [N] (from layernorm_forward).
-// Bindings: 0 params {N, C}, 1 dy, 2 x, 3 weight, 4 mean, 5 rstd (read), 6 dx (read_write).
+// Bindings: 0 params {N, C}, 1 dy, 2 x, 3 weight, 4 mean, 5 rstd (read), 6 dx (read_write), 7 res
+//           (read, [N, C]; without HAS_RES any tensor of dy's size, unread).
 // Dispatch: one invocation per row, folded 2D grid (r = gid.x + gid.y * num_workgroups.x * WG_X).
 // Written over the element type T: src/kernels/layernorm.ts runs this text with T = f32 and, when C
 // is a multiple of 4, with T = vec4f and C counting vec4s (W = 4; lines marked `// vec4:` swapped
@@ -24,6 +26,7 @@ fn addInOrder(s: f32, v: T) -> f32 { return s + v; }
 override WG_X: u32;
 override WG_Y: u32;
 override WG_Z: u32;
+override HAS_RES: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<T>;
@@ -32,6 +35,7 @@ override WG_Z: u32;
 @group(0) @binding(4) var<storage, read> mean: array<f32>;
 @group(0) @binding(5) var<storage, read> rstd: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<T>;
+@group(0) @binding(7) var<storage, read> res: array<T>;
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -54,6 +58,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var c = 0u; c < p.C; c++) {
     let g = dy[base + c] * weight[c];
     let xhat = (x[base + c] - mu) * rs;
-    dx[base + c] = rs * (g - gMean - xhat * gxMean);
+    let d = rs * (g - gMean - xhat * gxMean);
+    if (HAS_RES) {
+      dx[base + c] = res[base + c] + d;
+    } else {
+      dx[base + c] = d;
+    }
   }
 }

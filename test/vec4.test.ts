@@ -4,7 +4,8 @@
  * first 4093 of the same data (scalar) and the outputs compared bit for bit; embedding_backward's
  * token rows are compared with a plain f32 sum in position order, with C a multiple of 4 (vec4) and
  * not; its position index (embedding_index) with a CPU counting of the ids; layernorm's forward and
- * backward, and softmax's (causal too), against their one-column kernels (`wide: false`); AdamW like
+ * backward, and softmax's (causal too), against their one-column kernels (`wide: false`), and the
+ * layernorm backward's residual against a separate add; AdamW like
  * the elementwise kernels. Node and Chromium.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -128,12 +129,13 @@ describe('layernorm vec4', () => {
     [3, 4],
     [2, 600],
   ]) {
-    it(`forward and backward with four columns per load give the one-column bits (N = ${N}, C = ${C})`, async () => {
+    it(`forward and backward with four columns per load give the one-column bits, and a residual the bits of an add (N = ${N}, C = ${C})`, async () => {
       const rng = new Rng(N + C);
       const x = data(rng, N * C);
       for (let i = 0; i < N * C; i++) x[i] += (i % 5) - 2;
       const t = (a: Float32Array, shape: number[]) => rt.tensor(a, shape);
       const [xT, w, b, dy] = [t(x, [N, C]), t(data(rng, C), [C]), t(data(rng, C), [C]), t(data(rng, N * C), [N, C])];
+      const res = t(data(rng, N * C), [N, C]);
       const run = async (wide: boolean) => {
         const [y, mean, rstd, dx, dw, db] = [
           rt.empty([N, C]),
@@ -145,12 +147,18 @@ describe('layernorm vec4', () => {
         ];
         layernorm_forward(rt, y, mean, rstd, xT, w, b, { wide });
         layernorm_backward(rt, dx, dw, db, dy, xT, w, mean, rstd, { wide });
-        const out = await Promise.all([y, mean, rstd, dx, dw, db].map((u) => rt.readF32(u)));
-        for (const u of [y, mean, rstd, dx, dw, db]) u.destroy();
-        return out.map((o) => Array.from(bits(o)));
+        // The residual in the same pass against a separate add.
+        const [dxr, dw2, db2, sum] = [rt.empty([N, C]), rt.empty([C]), rt.empty([C]), rt.empty([N, C])];
+        layernorm_backward(rt, dxr, dw2, db2, dy, xT, w, mean, rstd, { wide, residual: res });
+        add(rt, sum, res, dx);
+        const all = [y, mean, rstd, dx, dw, db, dxr, sum];
+        const out = (await Promise.all(all.map((u) => rt.readF32(u)))).map((o) => Array.from(bits(o)));
+        for (const u of [...all, dw2, db2]) u.destroy();
+        expect(out[6]).toEqual(out[7]);
+        return out.slice(0, 7);
       };
       expect(await run(true)).toEqual(await run(false));
-      for (const u of [xT, w, b, dy]) u.destroy();
+      for (const u of [xT, w, b, dy, res]) u.destroy();
     });
   }
 });

@@ -50,6 +50,7 @@ const backwardSpec: KernelSpec<'N' | 'C'> = {
     { name: 'mean', access: 'read' },
     { name: 'rstd', access: 'read' },
     { name: 'dx', access: 'read_write' },
+    { name: 'res', access: 'read' },
   ],
   workgroupSize: [WG_1D, 1, 1],
   dispatch: ({ N }) => grid1d(N),
@@ -122,7 +123,11 @@ export function layernorm_forward(
   });
 }
 
-/** dx [N, C], dweight [C], dbias [C] (overwritten) from dy and the forward's x, mean, rstd; `wide` as in the forward. */
+/**
+ * dx [N, C], dweight [C], dbias [C] (overwritten) from dy and the forward's x, mean, rstd; `wide` as
+ * in the forward. With `residual` [N, C], dx = residual + the input gradient (a residual
+ * connection's two gradients summed in the same pass; the bits of add(dx, residual, dx)).
+ */
 export function layernorm_backward(
   rt: Runtime,
   dx: Tensor,
@@ -133,9 +138,10 @@ export function layernorm_backward(
   weight: Tensor,
   mean: Tensor,
   rstd: Tensor,
-  opts: { wide?: boolean } = {},
+  opts: { wide?: boolean; residual?: Tensor } = {},
 ): void {
   const k = 'layernorm_backward';
+  const { residual } = opts;
   const { N, C } = rowsAndCols(k, x);
   allF32(k, { dx, dweight, dbias, dy, x, weight, mean, rstd });
   expectShape(k, 'dy', dy, [N, C]);
@@ -145,10 +151,20 @@ export function layernorm_backward(
   expectShape(k, 'dbias', dbias, [C]);
   expectShape(k, 'mean', mean, [N]);
   expectShape(k, 'rstd', rstd, [N]);
-  expectDistinct(k, { dx, dweight, dbias }, { dy, x, weight, mean, rstd });
-  const shapes = shapesOf({ dy, x, weight });
-  const w = vec4Width(C, [dx, dweight, dbias, dy, x, weight], opts.wide);
+  if (residual) {
+    expectDType(k, 'residual', residual, 'f32');
+    expectShape(k, 'residual', residual, [N, C]);
+  }
+  expectDistinct(k, { dx, dweight, dbias }, { dy, x, weight, mean, rstd, residual });
+  const shapes = shapesOf({ dy, x, weight, ...(residual ? { residual } : {}) });
+  const w = vec4Width(C, [dx, dweight, dbias, dy, x, weight, ...(residual ? [residual] : [])], opts.wide);
   const [backward, params] = w === 4 ? [backwardVec4Spec, paramsVec4Spec] : [backwardSpec, paramsSpec];
-  rt.dispatch(backward, { params: { N, C: C / w }, tensors: { dy, x, weight, mean, rstd, dx }, shapes });
+  rt.dispatch(backward, {
+    params: { N, C: C / w },
+    // Without a residual, dy stands in for the unread binding (the size its element type needs).
+    tensors: { dy, x, weight, mean, rstd, dx, res: residual ?? dy },
+    constants: { HAS_RES: Number(!!residual) },
+    shapes,
+  });
   rt.dispatch(params, { params: { N, C: C / w }, tensors: { dy, x, mean, rstd, dweight, dbias }, shapes });
 }

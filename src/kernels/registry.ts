@@ -507,6 +507,13 @@ const layernormBackwardEntry: KernelEntry = {
     { name: 'weight', dtype: 'f32', shape: '[C]' },
     { name: 'mean', dtype: 'f32', shape: '[N] (from layernorm)' },
     { name: 'rstd', dtype: 'f32', shape: '[N] (from layernorm)' },
+    {
+      name: 'residual',
+      dtype: 'f32',
+      shape: '[N, C]',
+      optional: true,
+      doc: "added to dx (a residual connection's other gradient, summed in the same pass)",
+    },
   ],
   options: [],
   outputs: [
@@ -514,13 +521,13 @@ const layernormBackwardEntry: KernelEntry = {
     { name: 'dweight', dtype: 'f32', shape: '[C]' },
     { name: 'dbias', dtype: 'f32', shape: '[C]' },
   ],
-  gpu(rt, { dy, x, weight, mean: mu, rstd }) {
+  gpu(rt, { dy, x, weight, mean: mu, rstd, residual }) {
     const { N, C } = lnSizes(x);
     const o = outputs(rt, { dx: [N, C], dweight: [C], dbias: [C] }, 'layernorm_backward');
-    layernorm_backward(rt, o.dx, o.dweight, o.dbias, dy, x, weight, mu, rstd);
+    layernorm_backward(rt, o.dx, o.dweight, o.dbias, dy, x, weight, mu, rstd, { residual });
     return o;
   },
-  cpu({ dy, x, weight, mean: mu, rstd }) {
+  cpu({ dy, x, weight, mean: mu, rstd, residual }) {
     const { N, C } = lnSizes(x);
     const dx = f32([N, C]);
     const dweight = f32([C]);
@@ -537,15 +544,23 @@ const layernormBackwardEntry: KernelEntry = {
       N,
       C,
     );
+    if (residual) {
+      const d = dx.data as Float32Array;
+      const r = residual.data as Float32Array;
+      for (let i = 0; i < d.length; i++) d[i] = r[i] + d[i];
+    }
     return { dx, dweight, dbias };
   },
+  // R = 1: with a residual.
   sample(rng, dims) {
     const { x, weight, bias, dy } = lnSample(rng, dims);
     const { mean: mu, rstd } = layernormEntry.cpu({ x, weight, bias }, {});
-    return { dy, x, weight, mean: mu, rstd };
+    const inputs: Record<string, HostTensor> = { dy, x, weight, mean: mu, rstd };
+    if (dims.R) inputs.residual = normal(rng, [dims.N, dims.C]);
+    return inputs;
   },
   checkDims: { N: 37, C: 129 },
-  cases: lnCases,
+  cases: [...lnCases, { dims: { N: 37, C: 129, R: 1 } }, { dims: { N: 65, C: 64, R: 1 } }, { dims: { N: 1, C: 1, R: 1 } }],
   tolerance: ({ N }) => ({ atol: 2e-5 * Math.sqrt(N), rtol: 1e-4 }),
 };
 
