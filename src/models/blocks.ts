@@ -17,7 +17,6 @@ import {
   attention_forward,
   attentionScratch,
 } from '../kernels/attention.ts';
-import { add, gelu_backward, gelu_forward } from '../kernels/elementwise.ts';
 import { layernorm_backward, layernorm_forward } from '../kernels/layernorm.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { column_sum } from '../kernels/reduce.ts';
@@ -47,14 +46,12 @@ interface BlockActs {
   vh: Tensor;
   att: Tensor; // [B, H, T, T]
   o: Tensor; // attention's output, heads merged [BT, C]
-  proj: Tensor; // o·woᵀ + bo
-  mid: Tensor; // x + proj
+  mid: Tensor; // x + o·woᵀ + bo
   m: Tensor; // ln2 out
   mean2: Tensor;
   rstd2: Tensor;
   fc: Tensor; // [BT, M] before GELU
   g: Tensor; // GELU(fc)
-  mlp: Tensor; // g·w2ᵀ + b2 [BT, C]
 }
 
 export class TransformerBlocks {
@@ -99,14 +96,12 @@ export class TransformerBlocks {
         vh: t(heads, `${p}vh`),
         att: t([B, H, T, T], `${p}att`),
         o: t([BT, C], `${p}o`),
-        proj: t([BT, C], `${p}proj`),
         mid: t([BT, C], `${p}mid`),
         m: t([BT, C], `${p}m`),
         mean2: t([BT], `${p}mean2`),
         rstd2: t([BT], `${p}rstd2`),
         fc: t([BT, M], `${p}fc`),
         g: t([BT, M], `${p}g`),
-        mlp: t([BT, C], `${p}mlp`),
       });
     }
     this.input = this.acts[0].x;
@@ -116,9 +111,7 @@ export class TransformerBlocks {
     this.w = {
       dres0: t([BT, C], 'dres0'),
       dres1: t([BT, C], 'dres1'),
-      dln: t([BT, C], 'dln'),
       dmid: t([BT, C], 'dmid'),
-      dg: t([BT, M], 'dg'),
       dfc: t([BT, M], 'dfc'),
       dm: t([BT, C], 'dm'),
       doh: t(heads, 'doh'),
@@ -148,13 +141,12 @@ export class TransformerBlocks {
         matmul(rt, out, a.a, p[`${n}attn.w${wn}`], { transB: true, bias: p[`${n}attn.b${wn}`], heads: 'split' });
       }
       attention_forward(rt, rt.view(a.o, 0, [B, T, H, hs]), a.att, a.qh, a.kh, a.vh, this.scratch, { causal, merged: true });
-      matmul(rt, a.proj, a.o, p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`] });
-      add(rt, a.mid, a.x, a.proj);
+      // The residual adds and GELU are the products' epilogues (the same bits as separate kernels).
+      matmul(rt, a.mid, a.o, p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`], residual: a.x });
       layernorm_forward(rt, a.m, a.mean2, a.rstd2, a.mid, p[`${n}ln2.w`], p[`${n}ln2.b`]);
-      matmul(rt, a.fc, a.m, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`] });
-      gelu_forward(rt, a.g, a.fc);
-      matmul(rt, a.mlp, a.g, p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`] });
-      add(rt, l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, a.mid, a.mlp);
+      matmul(rt, a.fc, a.m, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`], geluOut: a.g });
+      const out = l + 1 < this.acts.length ? this.acts[l + 1].x : this.output;
+      matmul(rt, out, a.g, p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`], residual: a.mid });
     }
   }
 
@@ -190,14 +182,13 @@ export class TransformerBlocks {
       const heads = (t: Tensor) => rt.view(t, 0, [B, H, hs]);
       attention_decode(rt, heads(a.o), a.kh, a.vh, heads(a.q), heads(a.k), heads(a.v), pos);
       const mid = rows(a.mid, C);
-      matmul(rt, rows(a.proj, C), rows(a.o, C), p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`] });
-      add(rt, mid, x, rows(a.proj, C));
+      matmul(rt, mid, rows(a.o, C), p[`${n}attn.wo`], { transB: true, bias: p[`${n}attn.bo`], residual: x });
       const ln2 = rows(a.m, C);
       layernorm_forward(rt, ln2, vec(a.mean2), vec(a.rstd2), mid, p[`${n}ln2.w`], p[`${n}ln2.b`]);
-      matmul(rt, rows(a.fc, M), ln2, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`] });
-      gelu_forward(rt, rows(a.g, M), rows(a.fc, M));
-      matmul(rt, rows(a.mlp, C), rows(a.g, M), p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`] });
-      add(rt, rows(l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, C), mid, rows(a.mlp, C));
+      const g = rows(a.g, M);
+      matmul(rt, rows(a.fc, M), ln2, p[`${n}mlp.w1`], { transB: true, bias: p[`${n}mlp.b1`], geluOut: g });
+      const out = rows(l + 1 < this.acts.length ? this.acts[l + 1].x : this.output, C);
+      matmul(rt, out, g, p[`${n}mlp.w2`], { transB: true, bias: p[`${n}mlp.b2`], residual: mid });
     }
   }
 
@@ -221,13 +212,14 @@ export class TransformerBlocks {
       // MLP: out = mid + GELU(m·w1ᵀ + b1)·w2ᵀ + b2.
       matmul(rt, g[`${n}mlp.w2`], dres, a.g, { transA: true });
       column_sum(rt, g[`${n}mlp.b2`], dres);
-      matmul(rt, w.dg, dres, p[`${n}mlp.w2`]);
-      gelu_backward(rt, w.dfc, w.dg, a.fc);
+      matmul(rt, w.dfc, dres, p[`${n}mlp.w2`], { geluGradAt: a.fc });
       matmul(rt, g[`${n}mlp.w1`], w.dfc, a.m, { transA: true });
       column_sum(rt, g[`${n}mlp.b1`], w.dfc);
       matmul(rt, w.dm, w.dfc, p[`${n}mlp.w1`]);
-      layernorm_backward(rt, w.dln, g[`${n}ln2.w`], g[`${n}ln2.b`], w.dm, a.mid, p[`${n}ln2.w`], a.mean2, a.rstd2);
-      add(rt, w.dmid, dres, w.dln);
+      // The residual connections' gradients are summed in the layernorm backward passes.
+      layernorm_backward(rt, w.dmid, g[`${n}ln2.w`], g[`${n}ln2.b`], w.dm, a.mid, p[`${n}ln2.w`], a.mean2, a.rstd2, {
+        residual: dres,
+      });
       // Attention: mid = x + o·woᵀ + bo.
       matmul(rt, g[`${n}attn.wo`], w.dmid, a.o, { transA: true });
       column_sum(rt, g[`${n}attn.bo`], w.dmid);
@@ -249,8 +241,9 @@ export class TransformerBlocks {
       projections.forEach(([d, wn], i) => {
         matmul(rt, w.da, d, p[`${n}attn.w${wn}`], { accumulate: i > 0 });
       });
-      layernorm_backward(rt, w.dln, g[`${n}ln1.w`], g[`${n}ln1.b`], w.da, a.x, p[`${n}ln1.w`], a.mean1, a.rstd1);
-      add(rt, spare, w.dmid, w.dln);
+      layernorm_backward(rt, spare, g[`${n}ln1.w`], g[`${n}ln1.b`], w.da, a.x, p[`${n}ln1.w`], a.mean1, a.rstd1, {
+        residual: w.dmid,
+      });
       [dres, spare] = [spare, dres === dout ? w.dres1 : dres];
     }
     return dres;
