@@ -80,35 +80,50 @@ fn colOff(col: u32) -> u32 {
   return col;
 }
 
+// C's element (row, col) at idx from its product acc: bias, accumulate, the epilogue, the causal
+// zero (a select: no branch), and the store.
+fn finish(row: u32, col: u32, idx: u32, acc: f32) {
+  var v = acc;
+  if (HAS_BIAS) {
+    v += bias[col];
+  }
+  if (ACCUMULATE) {
+    v += c[idx];
+  }
+  if (EPILOGUE == 1u) {
+    v += aux[idx];
+  }
+  if (EPILOGUE == 3u) {
+    v = gelu_grad(v, aux[idx]);
+  }
+  if (LOWER_C) {
+    v = select(v, 0.0, col > row);
+  }
+  c[idx] = v;
+  if (EPILOGUE == 2u) {
+    act[idx] = gelu(v);
+  }
+}
+
+// Row `row` of a tile wholly inside C: no bounds checks (on SwiftShader a branch per element cost
+// more than the stores themselves).
+fn storeFull(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
+  let base = zo + rowOff(row);
+  finish(row, n0, base + co.x, acc.x);
+  finish(row, n0 + 1u, base + co.y, acc.y);
+  finish(row, n0 + 2u, base + co.z, acc.z);
+  finish(row, n0 + 3u, base + co.w, acc.w);
+}
+
+// Row `row` of a tile on C's edge: only the elements inside C.
 fn store(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
   if (row >= p.M) {
     return;
   }
-  let ro = rowOff(row);
+  let base = zo + rowOff(row);
   for (var j = 0u; j < 4u; j++) {
-    let col = n0 + j;
-    if (col < p.N) {
-      let idx = zo + ro + co[j];
-      var v = acc[j];
-      if (HAS_BIAS) {
-        v += bias[col];
-      }
-      if (ACCUMULATE) {
-        v += c[idx];
-      }
-      if (EPILOGUE == 1u) {
-        v += aux[idx];
-      }
-      if (EPILOGUE == 3u) {
-        v = gelu_grad(v, aux[idx]);
-      }
-      if (LOWER_C && col > row) {
-        v = 0.0;
-      }
-      c[idx] = v;
-      if (EPILOGUE == 2u) {
-        act[idx] = gelu(v);
-      }
+    if (n0 + j < p.N) {
+      finish(row, n0 + j, base + co[j], acc[j]);
     }
   }
 }
@@ -296,12 +311,23 @@ fn main(
   }
   let zo = zOff(z);
   let co = vec4u(colOff(n0), colOff(n0 + 1u), colOff(n0 + 2u), colOff(n0 + 3u));
-  store(m0, n0, zo, co, acc0);
-  store(m0 + 1u, n0, zo, co, acc1);
-  store(m0 + 2u, n0, zo, co, acc2);
-  store(m0 + 3u, n0, zo, co, acc3);
-  store(m0 + 4u, n0, zo, co, acc4);
-  store(m0 + 5u, n0, zo, co, acc5);
-  store(m0 + 6u, n0, zo, co, acc6);
-  store(m0 + 7u, n0, zo, co, acc7);
+  if (m0 + 7u < M && n0 + 3u < N) {
+    storeFull(m0, n0, zo, co, acc0);
+    storeFull(m0 + 1u, n0, zo, co, acc1);
+    storeFull(m0 + 2u, n0, zo, co, acc2);
+    storeFull(m0 + 3u, n0, zo, co, acc3);
+    storeFull(m0 + 4u, n0, zo, co, acc4);
+    storeFull(m0 + 5u, n0, zo, co, acc5);
+    storeFull(m0 + 6u, n0, zo, co, acc6);
+    storeFull(m0 + 7u, n0, zo, co, acc7);
+  } else {
+    store(m0, n0, zo, co, acc0);
+    store(m0 + 1u, n0, zo, co, acc1);
+    store(m0 + 2u, n0, zo, co, acc2);
+    store(m0 + 3u, n0, zo, co, acc3);
+    store(m0 + 4u, n0, zo, co, acc4);
+    store(m0 + 5u, n0, zo, co, acc5);
+    store(m0 + 6u, n0, zo, co, acc6);
+    store(m0 + 7u, n0, zo, co, acc7);
+  }
 }
