@@ -78,16 +78,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     // j steps by W (BLOCK is a multiple of 4); columns from `end` on are skipped.
     for (; j < end; j += W) {
       let xv = x[base + j / W];
+      // Without branches (on SwiftShader a branch per element costs more than the arithmetic): a new
+      // maximum rescales the sum by exp(mb - v) and adds 1, another value adds exp(v - mb); one exp
+      // either way, the same operations as the branches they replace. Columns from `end` on change
+      // nothing.
       for (var e = 0u; e < W; e++) {
-        if (j + e < end) {
-          let v = p.scale * elem(xv, e);
-          if (v > mb) {
-            sb = sb * exp(mb - v) + 1.0;
-            mb = v;
-          } else {
-            sb += exp(v - mb);
-          }
-        }
+        let v = p.scale * elem(xv, e);
+        let live = j + e < end;
+        let up = v > mb;
+        let ev = exp(select(v - mb, mb - v, up));
+        sb = select(sb, select(sb + ev, sb * ev + 1.0, up), live);
+        mb = select(mb, select(mb, v, up), live);
       }
     }
     j = end;
