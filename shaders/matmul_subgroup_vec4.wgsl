@@ -49,85 +49,8 @@ alias T = f32;
 @group(0) @binding(5) var<storage, read> aux: array<f32>;
 @group(0) @binding(6) var<storage, read_write> act: array<f32>;
 
-// Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
-// 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and
-// N = H·hs columns (LB = hs) stored as [B, H, T, hs] (attention's queries, keys and values straight
-// from their projections); 2 heads merged: C [Bt, M, N] with Bt = B·H (LA = H), M = T and N = hs
-// stored as [B, T, H, hs] (attention's output per head straight into the rows of the output
-// projection's input). The same values either way, only their places differ. The invocation
-// computes its batch's and its columns' parts once, so a store costs no integer division (slow on
-// SwiftShader) except the split layout's row part.
-fn zOff(z: u32) -> u32 {
-  if (C_LAYOUT == 2u) {
-    return ((z / p.LA) * p.M * p.LA + z % p.LA) * p.N;
-  }
-  return z * p.M * p.N;
-}
-
-fn rowOff(row: u32) -> u32 {
-  if (C_LAYOUT == 1u) {
-    return (row / p.LA) * p.N * p.LA + (row % p.LA) * p.LB;
-  }
-  if (C_LAYOUT == 2u) {
-    return row * p.LA * p.N;
-  }
-  return row * p.N;
-}
-
-fn colOff(col: u32) -> u32 {
-  if (C_LAYOUT == 1u) {
-    return (col / p.LB) * p.LA * p.LB + col % p.LB;
-  }
-  return col;
-}
-
-// C's element (row, col) at idx from its product acc: bias, accumulate, the epilogue, the causal
-// zero (a select: no branch), and the store.
-fn finish(row: u32, col: u32, idx: u32, acc: f32) {
-  var v = acc;
-  if (HAS_BIAS) {
-    v += bias[col];
-  }
-  if (ACCUMULATE) {
-    v += c[idx];
-  }
-  if (EPILOGUE == 1u) {
-    v += aux[idx];
-  }
-  if (EPILOGUE == 3u) {
-    v = gelu_grad(v, aux[idx]);
-  }
-  if (LOWER_C) {
-    v = select(v, 0.0, col > row);
-  }
-  c[idx] = v;
-  if (EPILOGUE == 2u) {
-    act[idx] = gelu(v);
-  }
-}
-
-// Row `row` of a tile wholly inside C: no bounds checks (on SwiftShader a branch per element cost
-// more than the stores themselves).
-fn storeFull(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
-  let base = zo + rowOff(row);
-  finish(row, n0, base + co.x, acc.x);
-  finish(row, n0 + 1u, base + co.y, acc.y);
-  finish(row, n0 + 2u, base + co.z, acc.z);
-  finish(row, n0 + 3u, base + co.w, acc.w);
-}
-
-// Row `row` of a tile on C's edge: only the elements inside C.
-fn store(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
-  if (row >= p.M) {
-    return;
-  }
-  let base = zo + rowOff(row);
-  for (var j = 0u; j < 4u; j++) {
-    if (n0 + j < p.N) {
-      finish(row, n0 + j, base + co[j], acc[j]);
-    }
-  }
-}
+// storeTile (and what it uses): shaders/matmul_common.wgsl, appended to this text by
+// src/kernels/matmul.ts.
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn main(
@@ -299,25 +222,5 @@ fn main(
       acc7 += subgroupBroadcast(v7, 3u) * bv;
     }
   }
-  let zo = zOff(z);
-  let co = vec4u(colOff(n0), colOff(n0 + 1u), colOff(n0 + 2u), colOff(n0 + 3u));
-  if (m0 + 7u < M && n0 + 3u < N) {
-    storeFull(m0, n0, zo, co, acc0);
-    storeFull(m0 + 1u, n0, zo, co, acc1);
-    storeFull(m0 + 2u, n0, zo, co, acc2);
-    storeFull(m0 + 3u, n0, zo, co, acc3);
-    storeFull(m0 + 4u, n0, zo, co, acc4);
-    storeFull(m0 + 5u, n0, zo, co, acc5);
-    storeFull(m0 + 6u, n0, zo, co, acc6);
-    storeFull(m0 + 7u, n0, zo, co, acc7);
-  } else {
-    store(m0, n0, zo, co, acc0);
-    store(m0 + 1u, n0, zo, co, acc1);
-    store(m0 + 2u, n0, zo, co, acc2);
-    store(m0 + 3u, n0, zo, co, acc3);
-    store(m0 + 4u, n0, zo, co, acc4);
-    store(m0 + 5u, n0, zo, co, acc5);
-    store(m0 + 6u, n0, zo, co, acc6);
-    store(m0 + 7u, n0, zo, co, acc7);
-  }
+  storeTile(m0, n0, z, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
 }

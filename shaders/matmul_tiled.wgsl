@@ -77,37 +77,8 @@ fn loadB(base: u32, k: u32, n: u32) -> f32 {
   return b[base + k * p.N + n];
 }
 
-// Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
-// 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and
-// N = H·hs columns (LB = hs) stored as [B, H, T, hs] (attention's queries, keys and values straight
-// from their projections); 2 heads merged: C [Bt, M, N] with Bt = B·H (LA = H), M = T and N = hs
-// stored as [B, T, H, hs] (attention's output per head straight into the rows of the output
-// projection's input). The same values either way, only their places differ. The invocation
-// computes its batch's and its columns' parts once, so a store costs no integer division (slow on
-// SwiftShader) except the split layout's row part.
-fn zOff(z: u32) -> u32 {
-  if (C_LAYOUT == 2u) {
-    return ((z / p.LA) * p.M * p.LA + z % p.LA) * p.N;
-  }
-  return z * p.M * p.N;
-}
-
-fn rowOff(row: u32) -> u32 {
-  if (C_LAYOUT == 1u) {
-    return (row / p.LA) * p.N * p.LA + (row % p.LA) * p.LB;
-  }
-  if (C_LAYOUT == 2u) {
-    return row * p.LA * p.N;
-  }
-  return row * p.N;
-}
-
-fn colOff(col: u32) -> u32 {
-  if (C_LAYOUT == 1u) {
-    return (col / p.LB) * p.LA * p.LB + col % p.LB;
-  }
-  return col;
-}
+// zOff, rowOff, colOff and finish: shaders/matmul_common.wgsl, appended to this text by
+// src/kernels/matmul.ts.
 
 fn store(row: u32, col0: u32, zo: u32, co: vec4u, acc: vec4f) {
   if (row >= p.M) {
@@ -117,27 +88,7 @@ fn store(row: u32, col0: u32, zo: u32, co: vec4u, acc: vec4f) {
   for (var j = 0u; j < 4u; j++) {
     let col = col0 + j * 16u;
     if (col < p.N) {
-      let idx = zo + ro + co[j];
-      var v = acc[j];
-      if (HAS_BIAS) {
-        v += bias[col];
-      }
-      if (ACCUMULATE) {
-        v += c[idx];
-      }
-      if (EPILOGUE == 1u) {
-        v += aux[idx];
-      }
-      if (EPILOGUE == 3u) {
-        v = gelu_grad(v, aux[idx]);
-      }
-      if (LOWER_C && col > row) {
-        v = 0.0;
-      }
-      c[idx] = v;
-      if (EPILOGUE == 2u) {
-        act[idx] = gelu(v);
-      }
+      finish(row, col, zo + ro + co[j], acc[j]);
     }
   }
 }

@@ -21,8 +21,11 @@ const bindings = [
   { name: 'act', access: 'read_write' },
 ] as const;
 
-/** Every variant's text is followed by GELU's functions (shaders/gelu.wgsl), for its epilogues. */
-const withGelu = (text: string) => `${text}\n${shaders.gelu}`;
+/**
+ * Every variant's text is followed by what they share (shaders/matmul_common.wgsl: C's layouts,
+ * the epilogues and the stores) and GELU's functions (shaders/gelu.wgsl) for the epilogues.
+ */
+const withShared = (text: string) => `${text}\n${shaders.matmul_common}\n${shaders.gelu}`;
 const params = [
   ['M', 'u32'],
   ['N', 'u32'],
@@ -36,7 +39,7 @@ type P = 'M' | 'N' | 'K' | 'LA' | 'LB' | 'Bt';
 /** 8 x 4 outputs per invocation in registers, no barriers: fastest on SwiftShader (CPU). */
 export const matmulRegister: KernelSpec<P> = {
   name: 'matmul',
-  shader: withGelu(shaders.matmul),
+  shader: withShared(shaders.matmul),
   params,
   bindings,
   workgroupSize: [8, 8, 1],
@@ -52,7 +55,7 @@ export const matmulRegister: KernelSpec<P> = {
 function subgroupSpec(wg: number, name: 'matmul_subgroup' | 'matmul_subgroup_vec4'): KernelSpec<P> {
   return {
     name,
-    shader: withGelu(shaders[name]),
+    shader: withShared(shaders[name]),
     params,
     bindings,
     workgroupSize: [wg, 1, 1],
@@ -81,7 +84,7 @@ export function subgroupWidth(N: number): number {
 /** 64 x 64 workgroup tiles staged in workgroup memory: the usual form for real GPUs. */
 export const matmulTiled: KernelSpec<P> = {
   name: 'matmul_tiled',
-  shader: withGelu(shaders.matmul_tiled),
+  shader: withShared(shaders.matmul_tiled),
   params,
   bindings,
   workgroupSize: [16, 16, 1],
