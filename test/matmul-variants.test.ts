@@ -80,18 +80,32 @@ async function check(variant: MatmulVariant, c: Case): Promise<void> {
   expect(cmp.ok, cmp.report).toBe(true);
 }
 
-for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
-  describe(`matmul variant ${variant}`, () => {
-    // The vec4 form takes only what it can compute; the others take every case.
-    const mine = variant === 'subgroup-vec4' ? [...cases.filter((c) => fitsVec4(c.N, c.transB === true)), ...vec4Cases] : cases;
-    for (const c of mine) {
-      it(JSON.stringify(c), async (ctx) => {
-        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
-        await check(variant, c);
-      });
-    }
-  });
+const VARIANTS: MatmulVariant[] = ['register', 'subgroup', 'subgroup-vec4', 'tiled'];
+
+/** A describe per variant (`matmul variant V, what`) with a test per case that variant takes. */
+function perVariant<C>(
+  what: string,
+  casesOf: (variant: MatmulVariant) => C[],
+  run: (variant: MatmulVariant, c: C) => Promise<void>,
+) {
+  for (const variant of VARIANTS) {
+    describe(`matmul variant ${variant}${what}`, () => {
+      for (const c of casesOf(variant)) {
+        it(JSON.stringify(c), async (ctx) => {
+          if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
+          await run(variant, c);
+        });
+      }
+    });
+  }
 }
+
+// The vec4 form takes only what it can compute; the others take every case.
+perVariant(
+  '',
+  (variant) => (variant === 'subgroup-vec4' ? [...cases.filter((c) => fitsVec4(c.N, c.transB === true)), ...vec4Cases] : cases),
+  check,
+);
 
 describe('matmul subgroup-vec4', () => {
   it('refuses a transposed B or N not a multiple of 4, naming what it needs', async (ctx) => {
@@ -155,17 +169,11 @@ async function checkTriangle(variant: MatmulVariant, c: Case & { lower: 'a' | 'c
   expect(Array.from(tri)).toEqual(Array.from(want));
 }
 
-for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
-  describe(`matmul variant ${variant}, causal triangles`, () => {
-    const mine = triangleCases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true));
-    for (const c of mine) {
-      it(JSON.stringify(c), async (ctx) => {
-        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
-        await checkTriangle(variant, c);
-      });
-    }
-  });
-}
+perVariant(
+  ', causal triangles',
+  (variant) => triangleCases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true)),
+  checkTriangle,
+);
 
 /**
  * Attention's head layouts (option heads) on every variant: 'split' writes an unbatched [B·T, H·hs]
@@ -241,20 +249,15 @@ async function checkHeads(variant: MatmulVariant, hc: HeadsCase): Promise<void> 
   expect(Array.from(bits(got))).toEqual(Array.from(bits(moved)));
 }
 
-for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
-  describe(`matmul variant ${variant}, head layouts`, () => {
-    // The tiled variant (for GPUs) compiles slowly on SwiftShader: one case of each layout there.
-    const mine = headsCases
+// The tiled variant (for GPUs) compiles slowly on SwiftShader: one case of each layout there.
+perVariant(
+  ', head layouts',
+  (variant) =>
+    headsCases
       .filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.heads === 'split' ? c.H * c.hs : c.hs, c.transB === true))
-      .filter((_c, i) => variant !== 'tiled' || i === 0 || i === 3);
-    for (const c of mine) {
-      it(JSON.stringify(c), async (ctx) => {
-        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
-        await checkHeads(variant, c);
-      });
-    }
-  });
-}
+      .filter((_c, i) => variant !== 'tiled' || i === 0 || i === 3),
+  checkHeads,
+);
 
 describe('matmul heads option', () => {
   it('refuses a batch with split, none with merge, a c that does not fit, and a bad value, naming what is wrong', () => {
@@ -353,20 +356,15 @@ async function checkEpilogue(variant: MatmulVariant, ec: EpilogueCase): Promise<
   expect(cmp.ok, cmp.report).toBe(true);
 }
 
-for (const variant of ['register', 'subgroup', 'subgroup-vec4', 'tiled'] as MatmulVariant[]) {
-  describe(`matmul variant ${variant}, epilogues`, () => {
-    // One case of each epilogue for the slowly compiling tiled variant.
-    const mine = epilogueCases
+// One case of each epilogue for the slowly compiling tiled variant.
+perVariant(
+  ', epilogues',
+  (variant) =>
+    epilogueCases
       .filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true))
-      .filter((_c, i) => variant !== 'tiled' || i % 2 === 0);
-    for (const c of mine) {
-      it(JSON.stringify(c), async (ctx) => {
-        if (variant.startsWith('subgroup') && !canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');
-        await checkEpilogue(variant, c);
-      });
-    }
-  });
-}
+      .filter((_c, i) => variant !== 'tiled' || i % 2 === 0),
+  checkEpilogue,
+);
 
 describe('matmul epilogue options', () => {
   it('refuses two epilogues, one with accumulate, lower or heads, a wrong shape, and an output shared with an input', () => {

@@ -88,28 +88,24 @@ export function shapesOf(tensors: Record<string, Tensor | undefined>): string {
     .join(', ');
 }
 
-/** A one-element placeholder bound where an optional input is absent (WGSL bindings are fixed). */
-export function dummy(rt: Runtime): Tensor {
-  const cache = dummies.get(rt);
-  if (cache) return cache;
-  const t = rt.empty([1], 'f32', 'dummy');
-  dummies.set(rt, t);
+/** One placeholder tensor per runtime and label, made on first use. */
+const placeholders = new WeakMap<Runtime, Map<string, Tensor>>();
+function placeholder(rt: Runtime, label: string): Tensor {
+  const byLabel = placeholders.get(rt) ?? new Map<string, Tensor>();
+  placeholders.set(rt, byLabel);
+  const t = byLabel.get(label) ?? rt.empty([1], 'f32', label);
+  byLabel.set(label, t);
   return t;
 }
-const dummies = new WeakMap<Runtime, Tensor>();
+
+/** A one-element placeholder bound where an optional input is absent (WGSL bindings are fixed). */
+export const dummy = (rt: Runtime): Tensor => placeholder(rt, 'dummy');
 
 /**
  * A 1-element tensor for an unused read_write binding: its own buffer, apart from dummy()'s, which
  * read-only bindings of the same dispatch may hold (WebGPU refuses one buffer bound both ways).
  */
-export function dummyOut(rt: Runtime): Tensor {
-  const cache = writableDummies.get(rt);
-  if (cache) return cache;
-  const t = rt.empty([1], 'f32', 'dummy (written)');
-  writableDummies.set(rt, t);
-  return t;
-}
-const writableDummies = new WeakMap<Runtime, Tensor>();
+export const dummyOut = (rt: Runtime): Tensor => placeholder(rt, 'dummy (written)');
 
 /**
  * Whether the adapter runs on the CPU (SwiftShader, llvmpipe, lavapipe, or any fallback adapter):
