@@ -64,6 +64,16 @@ describe('benchmark suite', () => {
         expect(r.gpu_bytes).toBeGreaterThan(0);
       }
     }
+    // Training steps: the reference and ours timed interleaved, in the same rounds.
+    const trainRows = steps.filter((r) => r.kernel === 'train step');
+    for (const r of trainRows) expect(r.interleaved, `${r.impl} ${r.shape}`).toBe(true);
+    for (const shape of new Set(trainRows.map((r) => r.shape))) {
+      const [refRow, ourRow] = ['cpu-reference', 'ours'].map((impl) =>
+        trainRows.find((r) => r.shape === shape && r.impl === impl),
+      );
+      expect(refRow?.repeats).toBeGreaterThan(0);
+      expect(ourRow?.repeats).toBe(refRow?.repeats);
+    }
     // Generation: the KV cache (in use) and a full forward per token, both against the reference.
     expect(steps.filter((r) => r.kernel === 'generate').map((r) => `${r.impl} ${r.variant}`)).toEqual([
       'cpu-reference f64 model, full forward per token',

@@ -54,6 +54,11 @@ export interface BenchResult {
   correct?: boolean;
   /** Whether this variant is the one the training path uses on this adapter. */
   default?: boolean;
+  /**
+   * Training steps: timed interleaved with the CPU reference (a timing of one, then of the other,
+   * round by round), so drift in the machine's speed meets both sides alike.
+   */
+  interleaved?: boolean;
 }
 
 export interface BenchOptions {
@@ -151,15 +156,20 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const t = await timeIt(async (per) => {
       for (let i = 0; i < per; i++) run();
     }, cpuTiming);
-    const s = summary(t.times);
+    recordCpu(f, t.times, t.per);
+  }
+
+  function recordCpu(f: Figure, times: number[], per: number, extra: Partial<BenchResult> = {}): void {
+    const s = summary(times);
     results.push({
       kernel: f.kernel,
       impl: 'cpu-reference',
       variant: f.variant,
       shape: f.shape,
       ...s,
-      per_timing: t.per,
+      per_timing: per,
       ...rates(f.work, s.median_ms),
+      ...extra,
     });
     log(`${f.kernel} ${f.shape} cpu-reference: ${s.median_ms.toFixed(1)} ms`);
   }
@@ -172,21 +182,40 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     check: () => Promise<Comparison>,
     cleanup: () => void = () => {},
   ): Promise<void> {
-    const base = {
-      kernel: f.kernel,
-      impl: 'ours' as const,
-      variant: f.variant,
-      shape: f.shape,
-      default: isDefault,
-      ...(f.gpuBytes ? { gpu_bytes: f.gpuBytes } : {}),
-    };
+    const cmp = await checkOurs(f, isDefault, dispatch, check, cleanup);
+    if (!cmp) return;
+    const t = await timeIt(async (per) => {
+      for (let i = 0; i < per; i++) await dispatch();
+      await rt.sync();
+      cleanup();
+    }, timing);
+    await recordOurs(f, isDefault, t.times, t.per, cmp, dispatch, cleanup);
+  }
+
+  const oursBase = (f: Figure, isDefault: boolean) => ({
+    kernel: f.kernel,
+    impl: 'ours' as const,
+    variant: f.variant,
+    shape: f.shape,
+    default: isDefault,
+    ...(f.gpuBytes ? { gpu_bytes: f.gpuBytes } : {}),
+  });
+
+  /** Runs ours once and compares it with the reference; a wrong one is recorded as such (undefined). */
+  async function checkOurs(
+    f: Figure,
+    isDefault: boolean,
+    dispatch: () => void | Promise<void>,
+    check: () => Promise<Comparison>,
+    cleanup: () => void,
+  ): Promise<Comparison | undefined> {
     await dispatch();
     const cmp = await check();
     cleanup();
     if (!cmp.ok) {
       const nan = Number.NaN;
       results.push({
-        ...base,
+        ...oursBase(f, isDefault),
         median_ms: nan,
         min_ms: nan,
         max_ms: nan,
@@ -196,15 +225,23 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
         max_abs_error: cmp.maxAbsError,
       });
       log(`${f.kernel} ${f.shape} ${f.variant}: WRONG, not timed\n${cmp.report}`);
-      return;
+      return undefined;
     }
-    const t = await timeIt(async (per) => {
-      for (let i = 0; i < per; i++) await dispatch();
-      await rt.sync();
-      cleanup();
-    }, timing);
-    const s = summary(t.times);
-    // GPU timestamps where the adapter has them: one more call, profiled (each pass timed).
+    return cmp;
+  }
+
+  /** Our timings' figure, with the GPU timestamps of one more call where the adapter has them. */
+  async function recordOurs(
+    f: Figure,
+    isDefault: boolean,
+    times: number[],
+    per: number,
+    cmp: Comparison,
+    dispatch: () => void | Promise<void>,
+    cleanup: () => void,
+    extra: Partial<BenchResult> = {},
+  ): Promise<void> {
+    const s = summary(times);
     let gpuMs: number | undefined;
     if (rt.startProfile(2048)) {
       await dispatch();
@@ -212,15 +249,59 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       cleanup();
     }
     results.push({
-      ...base,
+      ...oursBase(f, isDefault),
       ...s,
       ...(gpuMs !== undefined ? { gpu_ms: gpuMs } : {}),
-      per_timing: t.per,
+      per_timing: per,
       ...rates(f.work, s.median_ms),
       correct: true,
       max_abs_error: cmp.maxAbsError,
+      ...extra,
     });
     log(`${f.kernel} ${f.shape} ${f.variant}: ${s.median_ms.toFixed(1)} ms`);
+  }
+
+  /**
+   * The CPU reference and ours timed interleaved (training steps, where the ratio is the figure):
+   * after a warm-up and a sizing run of each, rounds of one timing of each (the order alternating)
+   * until `repeats` or the budget, so slow and fast spells of this shared machine meet both sides.
+   */
+  async function interleaved(
+    fCpu: Figure,
+    cpuRun: () => void,
+    f: Figure,
+    dispatch: () => void,
+    check: () => Promise<Comparison>,
+  ): Promise<void> {
+    const cmp = await checkOurs(f, true, dispatch, check, () => {});
+    if (!cmp) return cpu(fCpu, cpuRun);
+    const runCpu = (per: number) => {
+      for (let i = 0; i < per; i++) cpuRun();
+    };
+    const runOurs = async (per: number) => {
+      for (let i = 0; i < per; i++) dispatch();
+      await rt.sync();
+    };
+    const timed = async (run: (per: number) => void | Promise<void>, per: number) => {
+      const t0 = performance.now();
+      await run(per);
+      return (performance.now() - t0) / per;
+    };
+    runCpu(1);
+    await runOurs(1);
+    const perCpu = Math.max(1, Math.min(50, Math.ceil(cpuTiming.targetMs / Math.max(await timed(runCpu, 1), 0.01))));
+    const perOurs = Math.max(1, Math.min(50, Math.ceil(timing.targetMs / Math.max(await timed(runOurs, 1), 0.01))));
+    const cpuTimes: number[] = [];
+    const ourTimes: number[] = [];
+    const start = performance.now();
+    for (let r = 0; r < timing.repeats && !(r > 0 && performance.now() - start > timing.budgetMs); r++) {
+      const cpuFirst = r % 2 === 0;
+      if (cpuFirst) cpuTimes.push(await timed(runCpu, perCpu));
+      ourTimes.push(await timed(runOurs, perOurs));
+      if (!cpuFirst) cpuTimes.push(await timed(runCpu, perCpu));
+    }
+    recordCpu(fCpu, cpuTimes, perCpu, { interleaved: true });
+    await recordOurs(f, true, ourTimes, perOurs, cmp, dispatch, () => {}, { interleaved: true });
   }
 
   /** The peer on the same inputs: its output checked against the reference, then timed like ours. */
@@ -398,7 +479,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
   peer?.destroy();
   for (const entry of registryKernels(opts)) await registryFigure(entry);
-  if (opts.train) await trainingSteps(rt, cpu, ours, opts.smoke === true);
+  if (opts.train) await trainingSteps(rt, cpu, ours, interleaved, opts.smoke === true);
   return results;
 }
 
@@ -503,6 +584,13 @@ type TimeOurs = (
   dispatch: () => void | Promise<void>,
   check: () => Promise<Comparison>,
 ) => Promise<void>;
+type TimeInterleaved = (
+  fCpu: Figure,
+  cpuRun: () => void,
+  f: Figure,
+  dispatch: () => void,
+  check: () => Promise<Comparison>,
+) => Promise<void>;
 
 /** The reference AdamW over f64 parameter records (f32 state, like the GPU's). */
 function referenceOptimizer(
@@ -541,10 +629,16 @@ function benchTransformer(smoke: boolean): { name: string; config: TransformerCo
 
 /**
  * One training step (forward, backward, AdamW) per model preset: on the GPU in one submission, and
- * with the CPU reference model and reference AdamW. Before timing, the GPU's loss at the initial
- * parameters is checked against the reference's on the same batch.
+ * with the CPU reference model and reference AdamW, timed interleaved. Before timing, the GPU's loss
+ * at the initial parameters is checked against the reference's on the same batch.
  */
-async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: boolean): Promise<void> {
+async function trainingSteps(
+  rt: Runtime,
+  cpu: TimeCpu,
+  ours: TimeOurs,
+  interleaved: TimeInterleaved,
+  smoke: boolean,
+): Promise<void> {
   const opt: AdamWConfig = { lr: 1e-3, maxNorm: 1 };
 
   /** Time one model: the reference step on its f64 twin, then ours, after checking the first loss. */
@@ -557,12 +651,12 @@ async function trainingSteps(rt: Runtime, cpu: TimeCpu, ours: TimeOurs, smoke: b
     for (const [k, t] of Object.entries(model.params.views)) params[k] = Float64Array.from(await rt.readF32(t));
     const want = reference(params).loss;
     const refStep = referenceOptimizer(params, opt);
-    await cpu({ ...figure, variant: 'f64 model + AdamW' }, () => refStep(reference(params).grads));
     const check = await lossCheck(rt, () => model.forwardBackward(), model.loss, want, figure.shape);
     const gpuOpt = new AdamW(rt, model.params, model.grads, opt);
-    await ours(
+    await interleaved(
+      { ...figure, variant: 'f64 model + AdamW' },
+      () => refStep(reference(params).grads),
       { ...figure, variant: 'one submission', gpuBytes: model.bytes + 2 * model.params.all.byteLength },
-      true,
       () =>
         rt.batch('train step', () => {
           model.forwardBackward();

@@ -52,7 +52,7 @@ export async function runBench(
     const body = {
       adapter: rt.report,
       machine,
-      timing: `wall-clock to completed submission, no readback${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}`,
+      timing: `wall-clock to completed submission, no readback${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference (rows marked interleaved)`,
       ...(tuning ? { tuning } : {}),
       results,
     };
