@@ -1,10 +1,22 @@
 // matmul_common: where C's elements go and what is done to them on the way (bias, accumulate, the
 // epilogues, the causal zero), shared by the matmul variants. Not a kernel: appended to each
 // variant's text by src/kernels/matmul.ts (WGSL has no includes), so it uses what the variant
-// declares: Params p (M, N, LA, LB), the bindings bias, c, aux and act, the override constants
-// HAS_BIAS, ACCUMULATE, LOWER_C, C_LAYOUT and EPILOGUE, and gelu and gelu_grad (shaders/gelu.wgsl,
-// appended too). storeTile stores an 8 x 4 register tile (eight rows of four consecutive columns);
+// declares: Params p (M, N, LA, LB), the bindings bias and c, the override constants HAS_BIAS,
+// ACCUMULATE and LOWER_C; and gelu and gelu_grad (shaders/gelu.wgsl, appended too). It declares
+// what only C's side uses: the override constants C_LAYOUT and EPILOGUE and the bindings 5 (aux)
+// and 6 (act). storeTile stores an 8 x 4 register tile (eight rows of four consecutive columns);
 // the tiled variant stores its own way through finish.
+
+override C_LAYOUT: u32 = 0u;
+// EPILOGUE, applied to each element of C after bias and accumulate: 0 none; 1 residual, C += aux
+// (a residual connection); 2 GELU, act = gelu(C) written beside C (a linear layer and its
+// activation); 3 GELU's backward, C = gelu_grad(C, aux): the product times gelu'(aux). aux and act
+// are laid out as C. gelu and gelu_grad come from shaders/gelu.wgsl; T is their element type here.
+override EPILOGUE: u32 = 0u;
+alias T = f32;
+
+@group(0) @binding(5) var<storage, read> aux: array<f32>;
+@group(0) @binding(6) var<storage, read_write> act: array<f32>;
 
 // Where C's element (batch z, row, col) is stored (C_LAYOUT), as zOff(z) + rowOff(row) + colOff(col):
 // 0 row-major [Bt, M, N]; 1 heads split: an unbatched C [M, N] with M = B·T rows (LA = T) and

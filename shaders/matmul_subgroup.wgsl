@@ -27,14 +27,6 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
-override C_LAYOUT: u32 = 0u;
-// EPILOGUE, applied to each element of C after bias and accumulate: 0 none; 1 residual, C += aux
-// (a residual connection); 2 GELU, act = gelu(C) written beside C (a linear layer and its
-// activation); 3 GELU's backward, C = gelu_grad(C, aux): the product times gelu'(aux). aux and act
-// are laid out as C. gelu and gelu_grad come from shaders/gelu.wgsl, appended to this text by
-// src/kernels/matmul.ts; T is their element type here.
-override EPILOGUE: u32 = 0u;
-alias T = f32;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -45,11 +37,8 @@ alias T = f32;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> aux: array<f32>;
-@group(0) @binding(6) var<storage, read_write> act: array<f32>;
-
-// storeTile (and what it uses): shaders/matmul_common.wgsl, appended to this text by
-// src/kernels/matmul.ts.
+// From shaders/matmul_common.wgsl, appended to this text by src/kernels/matmul.ts: the override
+// constants C_LAYOUT and EPILOGUE, the bindings 5 (aux) and 6 (act), and storeTile (and what it uses).
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn main(
