@@ -94,6 +94,9 @@ export const median = (xs: number[]) => {
  * run longer than targetMs is the first timing, and with `noWarmupOverMs` (the CPU reference, which
  * compiles nothing) a first run longer than that is the only timing.
  */
+/** Runs per timing (1 to 50) for one timing to last about targetMs, from one run's duration. */
+const perTiming = (targetMs: number, onceMs: number) => Math.max(1, Math.min(50, Math.ceil(targetMs / Math.max(onceMs, 0.01))));
+
 export async function timeIt(
   run: (per: number) => Promise<void>,
   opts: { repeats: number; budgetMs: number; targetMs?: number; noWarmupOverMs?: number },
@@ -106,7 +109,7 @@ export async function timeIt(
   const t1 = performance.now();
   await run(1);
   const once = performance.now() - t1;
-  const per = Math.max(1, Math.min(50, Math.ceil(target / Math.max(once, 0.01))));
+  const per = perTiming(target, once);
   const times: number[] = once >= target ? [once] : [];
   const start = performance.now();
   while (times.length < opts.repeats && !(times.length > 0 && performance.now() - start > opts.budgetMs)) {
@@ -289,8 +292,8 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     };
     runCpu(1);
     await runOurs(1);
-    const perCpu = Math.max(1, Math.min(50, Math.ceil(cpuTiming.targetMs / Math.max(await timed(runCpu, 1), 0.01))));
-    const perOurs = Math.max(1, Math.min(50, Math.ceil(timing.targetMs / Math.max(await timed(runOurs, 1), 0.01))));
+    const perCpu = perTiming(cpuTiming.targetMs, await timed(runCpu, 1));
+    const perOurs = perTiming(timing.targetMs, await timed(runOurs, 1));
     const cpuTimes: number[] = [];
     const ourTimes: number[] = [];
     const start = performance.now();
