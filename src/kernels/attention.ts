@@ -82,6 +82,13 @@ const outShape = (B: number, H: number, T: number, hs: number, opts: AttentionOp
   opts.merged ? [B, T, H, hs] : [B, H, T, hs];
 
 /**
+ * An output as the last product's C: merged, the [B, T, H, hs] tensor itself, which the product
+ * writes through matmul's heads 'merge'; otherwise [B, H, T, hs] viewed as a batch of B*H matrices.
+ */
+const outputAs = (rt: Runtime, t: Tensor, opts: AttentionOptions): { c: Tensor; heads?: 'merge' } =>
+  opts.merged ? { c: t, heads: 'merge' } : { c: asBatch(rt, t) };
+
+/**
  * Two [B, H, T, T] work tensors the caller allocates once per model (WebGPU cannot read and write
  * one buffer in a dispatch, so the scores and their gradients need their own).
  */
@@ -123,8 +130,8 @@ export function attention_forward(
   const causal = opts.causal ?? false;
   matmul(rt, scores, asBatch(rt, q), asBatch(rt, k), { transB: true, lower: causal ? 'c' : undefined });
   softmax_forward(rt, P, scores, { scale: 1 / Math.sqrt(hs), causal });
-  const layout = opts.merged ? 'merge' : undefined;
-  matmul(rt, opts.merged ? out : asBatch(rt, out), P, asBatch(rt, v), { lower: causal ? 'a' : undefined, heads: layout });
+  const o = outputAs(rt, out, opts);
+  matmul(rt, o.c, P, asBatch(rt, v), { lower: causal ? 'a' : undefined, heads: o.heads });
 }
 
 /**
@@ -163,13 +170,12 @@ export function attention_backward(
   // Causal: att and dscores (att times something) are zero above the diagonal, and datt is only
   // read where att is not.
   const lowerA = opts.causal ? 'a' : undefined;
-  const layout = opts.merged ? 'merge' : undefined;
-  const grad = (t: Tensor) => (opts.merged ? t : asBatch(rt, t));
-  matmul(rt, grad(dv), P, dO, { transA: true, lower: lowerA, heads: layout });
+  const [gq, gk, gv] = [dq, dk, dv].map((t) => outputAs(rt, t, opts));
+  matmul(rt, gv.c, P, dO, { transA: true, lower: lowerA, heads: gv.heads });
   matmul(rt, datt, dO, asBatch(rt, v), { transB: true, lower: opts.causal ? 'c' : undefined });
   softmax_backward(rt, dscores, datt, P, { scale: 1 / Math.sqrt(hs) });
-  matmul(rt, grad(dq), dscores, asBatch(rt, k), { lower: lowerA, heads: layout });
-  matmul(rt, grad(dk), dscores, asBatch(rt, q), { transA: true, lower: lowerA, heads: layout });
+  matmul(rt, gq.c, dscores, asBatch(rt, k), { lower: lowerA, heads: gq.heads });
+  matmul(rt, gk.c, dscores, asBatch(rt, q), { transA: true, lower: lowerA, heads: gk.heads });
 }
 
 const decodeSpec: KernelSpec<'BH' | 'H' | 'Tmax' | 'hs' | 'scale'> = {

@@ -546,8 +546,7 @@ const layernormBackwardEntry: KernelEntry = {
     );
     if (residual) {
       const d = dx.data as Float32Array;
-      const r = residual.data as Float32Array;
-      for (let i = 0; i < d.length; i++) d[i] = r[i] + d[i];
+      ref.add(d, residual.data as Float32Array, d, d.length);
     }
     return { dx, dweight, dbias };
   },
