@@ -80,6 +80,9 @@ async function check(variant: MatmulVariant, c: Case): Promise<void> {
   expect(cmp.ok, cmp.report).toBe(true);
 }
 
+/** The bit patterns of f32 values, for comparisons that must be exact. */
+const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
+
 const VARIANTS: MatmulVariant[] = ['register', 'subgroup', 'subgroup-vec4', 'tiled'];
 
 /** A describe per variant (`matmul variant V, what`) with a test per case that variant takes. */
@@ -241,12 +244,11 @@ async function checkHeads(variant: MatmulVariant, hc: HeadsCase): Promise<void> 
   ref.matmul(refC, aHost, bHost, biasHost, Bt, M, N, K, { transA, transB, accumulate, batchB });
   const cmp = compare(want, refC, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, `matmul ${variant}`);
   expect(cmp.ok, cmp.report).toBe(true);
-  const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
   const moved = new Float32Array(want.length);
   want.forEach((v, i) => {
     moved[place(i)] = v;
   });
-  expect(Array.from(bits(got))).toEqual(Array.from(bits(moved)));
+  expect(bits(got)).toEqual(bits(moved));
 }
 
 // The tiled variant (for GPUs) compiles slowly on SwiftShader: one case of each layout there.
@@ -335,7 +337,6 @@ async function checkEpilogue(variant: MatmulVariant, ec: EpilogueCase): Promise<
   }
   const [p, f, want, extra] = await Promise.all([plain, fused, after, fusedExtra].map((t) => rt.readF32(t)));
   for (const t of [a, b, bias, x, plain, fused, after, fusedExtra]) t?.destroy();
-  const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
   // geluOut leaves C the plain product and writes GELU(C) beside it; the others change C.
   if (epilogue === 'geluOut') {
     expect(bits(f)).toEqual(bits(p));
