@@ -28,6 +28,8 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
+// K_REM: K may not be a multiple of 4 (then K's last few columns need the clamped step below).
+override K_REM: bool = true;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set
@@ -152,8 +154,9 @@ fn main(
     }
   }
   // The last (kEnd - kBegin) % 4 columns: loads clamped in range, A zeroed past the end (its
-  // products vanish).
-  if (k < kEnd) {
+  // products vanish). Compiled out when K is a multiple of 4 (K_REM false): on SwiftShader the
+  // block cost about a tenth of a small-K product even though it never ran.
+  if (K_REM && k < kEnd) {
     // This lane's share of A: column k + lane of each of the 8 rows (0 past the end of K).
     let kl = k + lane;
     let live = kl < kEnd;

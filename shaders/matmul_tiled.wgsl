@@ -29,6 +29,8 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override LOWER_A: bool = false;
 override LOWER_C: bool = false;
+// K_REM: K may not be a multiple of 4 (given to every variant; only the subgroup ones use it).
+override K_REM: bool = true;
 // LOWER_A: A as stored is square (per batch) and lower triangular, zero above its diagonal (causal
 // attention probabilities), so a row block needs only part of K: a hint, the result is the same.
 // LOWER_C: C is square and only its lower triangle is wanted: entries above the diagonal are set

@@ -291,6 +291,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
       ACCUMULATE: Number(accumulate),
       LOWER_A: Number(lower === 'a'),
       LOWER_C: Number(lower === 'c'),
+      K_REM: Number(K % 4 !== 0),
       C_LAYOUT: heads === 'split' ? 1 : heads === 'merge' ? 2 : 0,
       EPILOGUE: residual ? 1 : geluOut ? 2 : geluGradAt ? 3 : 0,
     },
