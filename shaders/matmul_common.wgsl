@@ -13,6 +13,10 @@ override C_LAYOUT: u32 = 0u;
 // activation); 3 GELU's backward, C = gelu_grad(C, aux): the product times gelu'(aux). aux and act
 // are laid out as C. gelu and gelu_grad come from shaders/gelu.wgsl; T is their element type here.
 override EPILOGUE: u32 = 0u;
+// FULL_TILES: every tile an invocation stores lies wholly inside C (M and N fit the dispatch's
+// tiles; set by the caller per variant), so storeTile's edge path is compiled out: on SwiftShader
+// even a never-taken path costs time.
+override FULL_TILES: bool = false;
 alias T = f32;
 
 @group(0) @binding(5) var<storage, read> aux: array<f32>;
@@ -99,7 +103,7 @@ fn storeEdge(row: u32, n0: u32, zo: u32, co: vec4u, acc: vec4f) {
 }
 
 // The 8 x 4 tile at rows m0.., columns n0.. of batch z: the batch's and the columns' parts of the
-// places once, then each row through storeFull (the whole tile inside C) or storeEdge.
+// places once, then each row through storeEdge (the tile crosses C's edge) or storeFull.
 fn storeTile(
   m0: u32,
   n0: u32,
@@ -115,16 +119,7 @@ fn storeTile(
 ) {
   let zo = zOff(z);
   let co = vec4u(colOff(n0), colOff(n0 + 1u), colOff(n0 + 2u), colOff(n0 + 3u));
-  if (m0 + 7u < p.M && n0 + 3u < p.N) {
-    storeFull(m0, n0, zo, co, acc0);
-    storeFull(m0 + 1u, n0, zo, co, acc1);
-    storeFull(m0 + 2u, n0, zo, co, acc2);
-    storeFull(m0 + 3u, n0, zo, co, acc3);
-    storeFull(m0 + 4u, n0, zo, co, acc4);
-    storeFull(m0 + 5u, n0, zo, co, acc5);
-    storeFull(m0 + 6u, n0, zo, co, acc6);
-    storeFull(m0 + 7u, n0, zo, co, acc7);
-  } else {
+  if (!FULL_TILES && (m0 + 7u >= p.M || n0 + 3u >= p.N)) {
     storeEdge(m0, n0, zo, co, acc0);
     storeEdge(m0 + 1u, n0, zo, co, acc1);
     storeEdge(m0 + 2u, n0, zo, co, acc2);
@@ -133,5 +128,14 @@ fn storeTile(
     storeEdge(m0 + 5u, n0, zo, co, acc5);
     storeEdge(m0 + 6u, n0, zo, co, acc6);
     storeEdge(m0 + 7u, n0, zo, co, acc7);
+    return;
   }
+  storeFull(m0, n0, zo, co, acc0);
+  storeFull(m0 + 1u, n0, zo, co, acc1);
+  storeFull(m0 + 2u, n0, zo, co, acc2);
+  storeFull(m0 + 3u, n0, zo, co, acc3);
+  storeFull(m0 + 4u, n0, zo, co, acc4);
+  storeFull(m0 + 5u, n0, zo, co, acc5);
+  storeFull(m0 + 6u, n0, zo, co, acc6);
+  storeFull(m0 + 7u, n0, zo, co, acc7);
 }

@@ -280,6 +280,9 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
         : variant === 'tiled'
           ? matmulTiled
           : matmulRegister;
+  // Whether every stored 8 x 4 tile lies inside C: the subgroup variants' workgroups span whole
+  // rows of `width` lanes (no early return), the register variant returns from tiles past C.
+  const fullTiles = M % 8 === 0 && (variant === 'register' ? N % 4 === 0 : N % (width * 4) === 0);
   rt.dispatch(spec, {
     params: { M, N, K, LA, LB, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c, aux: residual ?? geluGradAt ?? dummy(rt), act: geluOut ?? dummyOut(rt) },
@@ -292,6 +295,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
       LOWER_A: Number(lower === 'a'),
       LOWER_C: Number(lower === 'c'),
       K_REM: Number(K % 4 !== 0),
+      FULL_TILES: Number(fullTiles),
       C_LAYOUT: heads === 'split' ? 1 : heads === 'merge' ? 2 : 0,
       EPILOGUE: residual ? 1 : geluOut ? 2 : geluGradAt ? 3 : 0,
     },
