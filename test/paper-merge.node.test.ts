@@ -145,6 +145,33 @@ describe('paper --merge', () => {
     );
   });
 
+  it('with --drop-seeds leaves those seeds out: rows, seed lists, learning rates and verdicts', () => {
+    const pair = [
+      { dir: 'a', res: low() },
+      { dir: 'b', res: high() },
+    ];
+    const m = mergeResults(pair, undefined, [1]);
+    expect(m.seeds).toEqual([2, 3, 4]);
+    expect(m.rows.map((r) => r.seed).sort()).toEqual([2, 2, 2, 3, 3, 3, 4, 4, 4]);
+    expect(m.sources?.map((s) => [s.dir, s.seeds])).toEqual([
+      ['a', [2]],
+      ['b', [3, 4]],
+    ]);
+    // Without seed 1, the recipe's pooled choice is still 0.003 (mean 0.3 vs 0.733), and the
+    // verdicts are those of the kept rows alone.
+    expect([...new Set(m.rows.filter((r) => r.chosen && r.condition.variant === 'recipe').map((r) => r.lr))]).toEqual([0.003]);
+    expect(m.verdicts).toEqual(verdicts(m.rows));
+    expect(m.protocol[1]).toBe('Seeds: 2, 3, 4.');
+    expect(m.protocol.at(-1)).toMatch(
+      /from a \(seeds 2; recipe\), b \(seeds 3, 4; recipe\), leaving out seed 1 \(--drop-seeds\):/,
+    );
+    // Dropping seeds 1 and 2 leaves input a with nothing: a refusal, as is a seed no input holds.
+    expect(refusal(() => mergeResults(pair, undefined, [1, 2]))).toMatch(/a holds only seeds left out by --drop-seeds \(1, 2\)/);
+    expect(refusal(() => mergeResults(pair, undefined, [7]))).toMatch(
+      /--drop-seeds 7: no input holds seed 7 \(they hold 1, 2, 3, 4\)/,
+    );
+  });
+
   it('refuses what does not pool, naming the conflict', () => {
     const pair = (b: PaperResults) => () =>
       mergeResults([

@@ -272,18 +272,24 @@ describe('RL phases', () => {
 
 /**
  * `paper ARGS` through main() in this process (no GPU work: --render, --merge, refusals), saving a
- * process start each: its exit status and what it printed to stderr.
+ * process start each: its exit status and what it printed to stderr (console.error and commander).
  */
 async function paperInProcess(...args: string[]): Promise<{ status: number; stderr: string }> {
   const printed: string[] = [];
   const spy = vi.spyOn(console, 'error').mockImplementation((...a) => void printed.push(a.join(' ')));
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  // commander prints its own refusals (a bad option value) to stderr directly.
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    printed.push(String(chunk).trimEnd());
+    return true;
+  });
   process.exitCode = undefined;
   try {
     await main(['node', 'main.ts', 'paper', ...args]);
   } finally {
     spy.mockRestore();
     log.mockRestore();
+    err.mockRestore();
   }
   const status = Number(process.exitCode ?? 0);
   process.exitCode = undefined;
@@ -404,6 +410,21 @@ describe('npm run paper -- --preset tiny', () => {
         expect(m.sources?.map((x) => x.dir)).toEqual([out, other]);
         expect(m.protocol.filter((l) => l.startsWith('Seeds: 1, 2, 11, 12')).length).toBe(2);
         expect(readFileSync(join(merged, 'report.html'), 'utf8')).toContain('Pooled by');
+        // --drop-seeds leaves seeds out of the pool; it refuses a bad list and a use without --merge.
+        const dropped = await pool('--out', merged, '--drop-seeds', '1,12');
+        expect(dropped.status, dropped.stderr).toBe(0);
+        const d = JSON.parse(readFileSync(join(merged, 'results.json'), 'utf8')) as PaperResults;
+        expect(d.seeds).toEqual([2, 11]);
+        expect(d.rows.every((r) => r.seed === 2 || r.seed === 11)).toBe(true);
+        expect(d.protocol.at(-1)).toMatch(/leaving out seeds 1, 12 \(--drop-seeds\)/);
+        const badList = await pool('--out', merged, '--drop-seeds', '1,x');
+        expect(badList.status).toBe(1);
+        expect(badList.stderr).toMatch(
+          /--drop-seeds takes comma-separated seeds, positive integers \(e.g. 1 or 1,4\), got "1,x"/,
+        );
+        const noMerge = await paperInProcess('--render', out, '--drop-seeds', '1');
+        expect(noMerge.status).toBe(1);
+        expect(noMerge.stderr).toMatch(/--drop-seeds works with --merge only/);
       } finally {
         rmSync(other, { recursive: true, force: true });
         rmSync(merged, { recursive: true, force: true });

@@ -27,6 +27,17 @@ function integer(name: string) {
   };
 }
 
+/** A comma-separated list of seeds (positive integers), as `--drop-seeds 1,4`. */
+function seedList(name: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((x) => x.trim());
+    const seeds = parts.map(Number);
+    if (!parts.length || parts.some((x, i) => x === '' || !Number.isInteger(seeds[i]) || seeds[i] < 1))
+      throw new InvalidArgumentError(`${name} takes comma-separated seeds, positive integers (e.g. 1 or 1,4), got "${v}"`);
+    return [...new Set(seeds)];
+  };
+}
+
 async function runtime(): Promise<Runtime> {
   const rt = await Runtime.create();
   console.error(describeAdapter(rt.report));
@@ -255,6 +266,11 @@ function buildProgram(): Command {
       '--merge <dirs>',
       'run nothing: pool comma-separated result folders of one protocol (e.g. seeds 1-3 and 4-6) into --out, choosing learning rates and verdicts over all their seeds (with --only: just those experiments)',
     )
+    .option(
+      '--drop-seeds <seeds>',
+      "with --merge: leave these seeds' rows out of the pool (e.g. a seed whose test set was looked at while the protocol was chosen); the pooled protocol names them",
+      seedList('--drop-seeds'),
+    )
     .action(
       async (
         opts: {
@@ -268,16 +284,19 @@ function buildProgram(): Command {
           budgets?: string;
           render?: string;
           merge?: string;
+          dropSeeds?: number[];
         },
         cmd: Command,
       ) => {
         if (opts.render && opts.merge) throw new UserError('--render and --merge cannot be combined; use one');
+        if (opts.dropSeeds && !opts.merge)
+          throw new UserError('--drop-seeds works with --merge only (it leaves seeds out of a pool)');
         if (opts.render) return renderPaperCli(opts.render);
         if (opts.merge) {
           // The default --out is the default run's folder: a pooled set must name its own.
           if (cmd.getOptionValueSource('out') === 'default')
             throw new UserError('--merge needs --out DIR, a folder for the pooled set (not the default results/paper)');
-          return mergePaperCli(opts.merge, opts.out, opts.only ? paperOptions(opts).experiments : undefined);
+          return mergePaperCli(opts.merge, opts.out, opts.only ? paperOptions(opts).experiments : undefined, opts.dropSeeds);
         }
         const parsed = paperOptions(opts);
         const rt = await runtime();

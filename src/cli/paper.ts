@@ -130,13 +130,13 @@ function readResults(dir: string): PaperResults {
  * verdicts computed over all the seeds; `--only` pools just those experiments. Refuses inputs that
  * do not pool (see src/paper/merge.ts) before writing anything.
  */
-export function mergePaperCli(dirs: string, out: string, only?: readonly ExperimentName[]): void {
+export function mergePaperCli(dirs: string, out: string, only?: readonly ExperimentName[], drop?: readonly number[]): void {
   const list = dirs
     .split(',')
     .map((d) => d.trim())
     .filter(Boolean);
   const inputs = list.map((dir) => ({ dir, res: readResults(dir) }));
-  const res = mergeResults(inputs, only);
+  const res = mergeResults(inputs, only, drop);
   if (list.some((d) => resolve(d) === resolve(out)))
     throw new UserError(`--out ${out} is one of the --merge inputs; write the pooled set to a new folder`);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);

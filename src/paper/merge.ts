@@ -52,10 +52,17 @@ function sameOrThrow(inputs: MergeInput[], what: string, of: (res: PaperResults)
 
 /**
  * Pool `inputs`; with `only`, just those experiments' rows (and protocol lines: the inputs' other
- * experiments may have run under another protocol, as long as these did not).
+ * experiments may have run under another protocol, as long as these did not); with `drop`, without
+ * those seeds' rows (a seed whose test set was looked at while the protocol was being chosen, say),
+ * recorded in the pooled set's protocol.
  */
-export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]): PaperResults {
+export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[], drop: readonly number[] = []): PaperResults {
   if (all.length < 2) throw new UserError(`--merge needs at least two result folders, got ${all.length}`);
+  for (const seed of drop)
+    if (!all.some(({ res }) => res.seeds.includes(seed)))
+      throw new UserError(
+        `--drop-seeds ${seed}: no input holds seed ${seed} (they hold ${[...new Set(all.flatMap(({ res }) => res.seeds))].sort((a, b) => a - b).join(', ')})`,
+      );
   const keep = (e: ExperimentName) => !only || only.includes(e);
   const inputs = all.map(({ dir, res }) => {
     const experiments = res.experiments.filter(keep);
@@ -63,12 +70,16 @@ export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]
       throw new UserError(
         `${dir} holds none of the experiments to pool (${only?.join(', ')}); it has ${res.experiments.join(', ')}`,
       );
+    const seeds = res.seeds.filter((s) => !drop.includes(s));
+    if (!seeds.length)
+      throw new UserError(`${dir} holds only seeds left out by --drop-seeds (${res.seeds.join(', ')}); leave it out of --merge`);
     return {
       dir,
       res: {
         ...res,
         experiments,
-        rows: res.rows.filter((r) => keep(r.experiment)),
+        seeds,
+        rows: res.rows.filter((r) => keep(r.experiment) && !drop.includes(r.seed)),
         protocol: res.protocol.filter((line) => {
           const e = lineExperiment(line);
           return !e || keep(e);
@@ -151,7 +162,7 @@ export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]
     .map((s) => `${s.dir} (seeds ${s.seeds.join(', ')}; ${s.experiments.join(', ')})`)
     .join(
       ', ',
-    )}: the learning rate of each condition chosen again by the mean validation error over all the seeds; ${duplicates} runs present in two inputs with identical numbers counted once.`;
+    )}${drop.length ? `, leaving out seed${drop.length > 1 ? 's' : ''} ${[...drop].sort((a, b) => a - b).join(', ')} (--drop-seeds)` : ''}: the learning rate of each condition chosen again by the mean validation error over all the seeds; ${duplicates} runs present in two inputs with identical numbers counted once.`;
   return {
     ...first,
     seeds,
