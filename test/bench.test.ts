@@ -45,7 +45,15 @@ describe('benchmark suite', () => {
 
   it('times a training step per model and generation, each checked against the CPU reference model first', async () => {
     const rt = await getTestRuntime();
-    const results = await runSuite(rt, { repeats: 1, smoke: true, train: true, peer: false, budgetSeconds: 2 });
+    let settled = 0;
+    const results = await runSuite(rt, {
+      repeats: 1,
+      smoke: true,
+      train: true,
+      peer: false,
+      budgetSeconds: 2,
+      settle: () => settled++,
+    });
     const steps = results.filter((r) => r.kernel === 'train step' || r.kernel === 'generate');
     const shapes = [...new Set(steps.map((r) => `${r.kernel}: ${r.shape}`))];
     expect(shapes).toEqual([
@@ -74,6 +82,8 @@ describe('benchmark suite', () => {
       expect(refRow?.repeats).toBeGreaterThan(0);
       expect(ourRow?.repeats).toBe(refRow?.repeats);
     }
+    // The heap is settled before every timing (at least one per timed repeat of every row).
+    expect(settled).toBeGreaterThanOrEqual(results.reduce((n, r) => n + r.repeats, 0));
     // Generation: the KV cache (in use) and a full forward per token, both against the reference.
     expect(steps.filter((r) => r.kernel === 'generate').map((r) => `${r.impl} ${r.variant}`)).toEqual([
       'cpu-reference f64 model, full forward per token',

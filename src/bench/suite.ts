@@ -77,6 +77,13 @@ export interface BenchOptions {
   train?: boolean;
   /** Seconds one figure may take at most; fewer repeats are made past it (at least one). */
   budgetSeconds?: number;
+  /**
+   * Collects the garbage what ran before left (Node: V8's gc, see src/cli/bench.ts), called before
+   * every timing and outside it, so that no timing pays for the heap of the one before it: the CPU
+   * reference's training step leaves megabytes of Float64Arrays, and our step timed right after it
+   * measured 103-106 ms against 97-98 ms alone. Absent (the browser): nothing is done.
+   */
+  settle?: () => void;
   log?: (line: string) => void;
 }
 
@@ -99,13 +106,16 @@ const perTiming = (targetMs: number, onceMs: number) => Math.max(1, Math.min(50,
 
 export async function timeIt(
   run: (per: number) => Promise<void>,
-  opts: { repeats: number; budgetMs: number; targetMs?: number; noWarmupOverMs?: number },
+  opts: { repeats: number; budgetMs: number; targetMs?: number; noWarmupOverMs?: number; settle?: () => void },
 ): Promise<{ times: number[]; per: number }> {
+  const settle = opts.settle ?? (() => {});
   const target = opts.targetMs ?? 250;
+  settle();
   const t0 = performance.now();
   await run(1);
   const first = performance.now() - t0;
   if (opts.noWarmupOverMs !== undefined && first > opts.noWarmupOverMs) return { times: [first], per: 1 };
+  settle();
   const t1 = performance.now();
   await run(1);
   const once = performance.now() - t1;
@@ -113,6 +123,7 @@ export async function timeIt(
   const times: number[] = once >= target ? [once] : [];
   const start = performance.now();
   while (times.length < opts.repeats && !(times.length > 0 && performance.now() - start > opts.budgetMs)) {
+    settle();
     const s = performance.now();
     await run(per);
     times.push((performance.now() - s) / per);
@@ -149,7 +160,13 @@ interface Figure {
 
 export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchResult[]> {
   const log = opts.log ?? (() => {});
-  const timing = { repeats: opts.repeats, budgetMs: (opts.budgetSeconds ?? 20) * 1000, targetMs: opts.smoke ? 20 : 250 };
+  const settle = opts.settle ?? (() => {});
+  const timing = {
+    repeats: opts.repeats,
+    budgetMs: (opts.budgetSeconds ?? 20) * 1000,
+    targetMs: opts.smoke ? 20 : 250,
+    settle,
+  };
   // The CPU reference runs synchronously: no latency to spread, so shorter timings are enough.
   const cpuTiming = { ...timing, targetMs: Math.min(40, timing.targetMs), noWarmupOverMs: 5000 };
   const results: BenchResult[] = [];
@@ -286,6 +303,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       await rt.sync();
     };
     const timed = async (run: (per: number) => void | Promise<void>, per: number) => {
+      settle();
       const t0 = performance.now();
       await run(per);
       return (performance.now() - t0) / per;

@@ -1,5 +1,7 @@
 /** `bench`: run the benchmark suite, print a markdown table, optionally write JSON. */
 import { cpus, totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { applyTuning, describeTuning, type Tuning, tuneKernels } from '../bench/tune.ts';
@@ -15,6 +17,19 @@ export function machineInfo() {
     platform: `${process.platform} ${process.arch}`,
     node: process.version,
   };
+}
+
+/**
+ * V8's full garbage collection, for the suite's `settle` (collect what the timing before left, before
+ * the next timing starts). Exposed at run time the documented way (the flag, then a fresh context's
+ * global `gc`), so `npm run bench` needs no node option; undefined if this V8 refuses.
+ */
+export function exposedGc(): (() => void) | undefined {
+  const existing = (globalThis as { gc?: () => void }).gc;
+  if (typeof existing === 'function') return existing;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
+  return typeof gc === 'function' ? gc : undefined;
 }
 
 export async function runBench(
@@ -34,9 +49,12 @@ export async function runBench(
   );
   const stamps = rt.device.features.has('timestamp-query');
   console.error(
-    `timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run; ${stamps ? "ours also in GPU time from timestamp queries (one profiled call, column 'GPU ms')" : 'no timestamp queries on this adapter'}`,
+    `timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run; the heap collected (V8 gc) before every timing, outside it; ${stamps ? "ours also in GPU time from timestamp queries (one profiled call, column 'GPU ms')" : 'no timestamp queries on this adapter'}`,
   );
+  const gc = exposedGc();
+  if (!gc) console.error('note: V8 did not expose gc; timings are not separated by a garbage collection');
   const results = await runSuite(rt, {
+    settle: gc,
     repeats: opts.repeats,
     quick: opts.quick,
     large: opts.large,
@@ -52,7 +70,7 @@ export async function runBench(
     const body = {
       adapter: rt.report,
       machine,
-      timing: `wall-clock to completed submission, no readback${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference (rows marked interleaved)`,
+      timing: `wall-clock to completed submission, no readback; V8's garbage collected before every timing, outside it${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference (rows marked interleaved)`,
       ...(tuning ? { tuning } : {}),
       results,
     };
