@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
-import { EXPERIMENTS, PRESET_TABLE, protocolText, TOKEN_PRESET_TABLE, tokenPlan } from '../src/paper/protocol.ts';
+import {
+  EXPERIMENTS,
+  PRESET_TABLE,
+  protocolText,
+  TOKEN_PRESET_TABLE,
+  tokenPlan,
+  tokenProtocolText,
+} from '../src/paper/protocol.ts';
 import { type PaperResults, runPaper, seedList } from '../src/paper/report.ts';
 import { paperOptions } from '../src/cli/paper.ts';
 import { getTestRuntime } from './runtime.ts';
@@ -505,6 +512,28 @@ describe('npm run paper -- --preset tiny', () => {
     expect([said(), said(null), said({ short: 0.5, long: 2 })]).toEqual([true, false, true]);
   });
 
+  it('--pretrain-factor makes every pretraining that many times as long, snapshots as far apart, in the protocol', () => {
+    const base = { preset: 'small', target: 'rare' } as const;
+    expect(paperOptions(base).pretrainFactor).toBeUndefined();
+    const f = paperOptions({ ...base, pretrainFactor: '3' }).pretrainFactor;
+    expect(f).toBe(3);
+    const token = tokenSetting('small', 'rare', undefined, f).preset;
+    expect([token.pretrainSteps, token.snapshotEvery]).toEqual([3 * 800, 3 * 100]);
+    const regression = regressionSetting('small', 'rare', undefined, f).preset;
+    expect([regression.pretrainSteps, regression.snapshotEvery, regression.icl?.pretrainSteps]).toEqual([
+      3 * PRESET_TABLE.small.pretrainSteps,
+      3 * PRESET_TABLE.small.snapshotEvery,
+      3 * (PRESET_TABLE.small.icl?.pretrainSteps ?? 0),
+    ]);
+    // Everything else as the preset has it; without the option, the preset itself.
+    expect({ ...token, pretrainSteps: 800, snapshotEvery: 100 }).toEqual(TOKEN_PRESET_TABLE.small);
+    expect(tokenSetting('small', 'rare').preset).toBe(TOKEN_PRESET_TABLE.small);
+    expect(tokenProtocolText('small', 'rare', [1], undefined, 3).join('\n')).toMatch(/Pretraining: 2400 steps/);
+    expect(protocolText('small', 'rare', [1], undefined, 3).join('\n')).toMatch(
+      new RegExp(`Pretraining: ${3 * PRESET_TABLE.small.pretrainSteps} steps`),
+    );
+  });
+
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
@@ -516,6 +545,8 @@ describe('npm run paper -- --preset tiny', () => {
         /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), or "none", got "4,0\.25"/,
       ],
       [['--budgets', '0.5'], /--budgets: expected two factors/],
+      [['--pretrain-factor', '0'], /--pretrain-factor: expected a number above 0 and at most 100 \(e\.g\. 3: .*\), got "0"/],
+      [['--pretrain-factor', 'x'], /--pretrain-factor: expected a number above 0/],
     ] as const) {
       // main() in this process (the refusals come before any GPU work): what it printed, its exit code.
       const r = await paperInProcess(...args, '--out', join(tmpdir(), 'never'));

@@ -261,6 +261,10 @@ function buildProgram(): Command {
       '--budgets <short,long|none>',
       "experiment 3 also post-trains with SFT steps and RL updates times these factors, balanced vs imbalanced at each budget (setting A's small and full presets: 0.25,4, the default run takes 13 minutes here with them and 7 without; none: leave them out)",
     )
+    .option(
+      '--pretrain-factor <f>',
+      "every pretraining f times as long as the preset's (both settings; matched-start snapshots as many times as far apart), e.g. 3: setting B's 800 steps become 2400",
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -282,6 +286,7 @@ function buildProgram(): Command {
           target: string;
           settings: string;
           budgets?: string;
+          pretrainFactor?: string;
           render?: string;
           merge?: string;
           dropSeeds?: number[];

@@ -35,6 +35,7 @@ export function paperOptions(opts: {
   target: string;
   settings?: string;
   budgets?: string;
+  pretrainFactor?: string;
 }): {
   experiments: ExperimentName[];
   preset: PresetName;
@@ -43,6 +44,7 @@ export function paperOptions(opts: {
   seeds?: number;
   firstSeed?: number;
   budgets?: PostBudgets | null;
+  pretrainFactor?: number;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -70,10 +72,19 @@ export function paperOptions(opts: {
       );
     budgets = { short, long };
   }
+  let pretrainFactor: number | undefined;
+  if (opts.pretrainFactor !== undefined) {
+    pretrainFactor = Number(opts.pretrainFactor);
+    if (!(pretrainFactor > 0 && pretrainFactor <= 100) || opts.pretrainFactor.trim() === '')
+      throw new UserError(
+        `--pretrain-factor: expected a number above 0 and at most 100 (e.g. 3: every pretraining 3 times as long), got "${opts.pretrainFactor}"`,
+      );
+  }
   return {
     experiments: experiments as ExperimentName[],
     settings: SETTING_NAMES.filter((s) => settings.includes(s)),
     budgets,
+    ...(pretrainFactor !== undefined ? { pretrainFactor } : {}),
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,

@@ -32,6 +32,7 @@ import {
   TOKEN_PRESET_TABLE,
   type PostBudgets,
   withBudgets,
+  withPretrainFactor,
   TOKEN_RL,
   TOKEN_TARGETS,
   tokenPlan,
@@ -113,8 +114,13 @@ export interface SettingSpec {
 }
 
 /** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
-export function regressionSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets | null): SettingSpec {
-  const p = withBudgets(PRESET_TABLE[preset], budgets);
+export function regressionSetting(
+  preset: PresetName,
+  target: TargetName,
+  budgets?: PostBudgets | null,
+  pretrainFactor?: number,
+): SettingSpec {
+  const p = withPretrainFactor(withBudgets(PRESET_TABLE[preset], budgets), pretrainFactor);
   return {
     name: 'regression',
     preset: p,
@@ -128,8 +134,13 @@ export function regressionSetting(preset: PresetName, target: TargetName, budget
 }
 
 /** Setting B: the token task with its transformer. */
-export function tokenSetting(preset: PresetName, target: TargetName, budgets?: PostBudgets | null): SettingSpec {
-  const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
+export function tokenSetting(
+  preset: PresetName,
+  target: TargetName,
+  budgets?: PostBudgets | null,
+  pretrainFactor?: number,
+): SettingSpec {
+  const p = withPretrainFactor(withBudgets(TOKEN_PRESET_TABLE[preset], budgets), pretrainFactor);
   return {
     name: 'token',
     preset: p,

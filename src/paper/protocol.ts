@@ -83,6 +83,22 @@ export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | null 
   return budgets ? { ...p, postBudgets: budgets } : p;
 }
 
+/**
+ * A preset with every pretraining `factor` times as long (both settings; setting A's ICL transformer
+ * too), its matched-start snapshots as many times as far apart, so the snapshots fall at the same
+ * fractions of pretraining. Undefined or 1: the preset as it is. The protocol text shows the steps.
+ */
+export function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined): P {
+  if (factor === undefined || factor === 1) return p;
+  const times = (n: number) => Math.max(1, Math.round(n * factor));
+  return {
+    ...p,
+    pretrainSteps: times(p.pretrainSteps),
+    snapshotEvery: times(p.snapshotEvery),
+    ...(p.icl ? { icl: { ...p.icl, pretrainSteps: times(p.icl.pretrainSteps) } } : {}),
+  };
+}
+
 /** The budgets in words (protocol text). */
 export const budgetText = (b: PostBudgets | undefined, sftBudget: number, rlSteps: number): string =>
   b
@@ -246,8 +262,9 @@ export function protocolText(
   target: TargetName,
   seeds: readonly number[],
   budgets?: PostBudgets | null,
+  pretrainFactor?: number,
 ): string[] {
-  const p = withBudgets(PRESET_TABLE[preset], budgets);
+  const p = withPretrainFactor(withBudgets(PRESET_TABLE[preset], budgets), pretrainFactor);
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
   return [
@@ -405,8 +422,9 @@ export function tokenProtocolText(
   target: TargetName,
   seeds: readonly number[],
   budgets?: PostBudgets | null,
+  pretrainFactor?: number,
 ): string[] {
-  const p = withBudgets(TOKEN_PRESET_TABLE[preset], budgets);
+  const p = withPretrainFactor(withBudgets(TOKEN_PRESET_TABLE[preset], budgets), pretrainFactor);
   const t = TOKEN_TARGETS[target];
   const mix = (m: Readonly<Record<string, number>>) =>
     Object.entries(m)

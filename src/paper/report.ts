@@ -72,6 +72,8 @@ export interface PaperOptions {
   settings: SettingName[];
   /** Experiment 3's short and long post-training budgets (factors): undefined, the preset's own; null, none. */
   budgets?: PostBudgets | null;
+  /** Every pretraining this many times as long (undefined: the preset's steps). */
+  pretrainFactor?: number;
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
@@ -84,8 +86,8 @@ export function seedList(count: number, first = 1): number[] {
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
   const specs = opts.settings.map((name) =>
     name === 'regression'
-      ? regressionSetting(opts.preset, opts.target, opts.budgets)
-      : tokenSetting(opts.preset, opts.target, opts.budgets),
+      ? regressionSetting(opts.preset, opts.target, opts.budgets, opts.pretrainFactor)
+      : tokenSetting(opts.preset, opts.target, opts.budgets, opts.pretrainFactor),
   );
   const seeds = seedList(opts.seeds ?? specs[0].preset.seeds, opts.firstSeed);
   const started = new Date();
@@ -125,8 +127,8 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
         : 'not run in this invocation (--settings)',
     },
     protocol: [
-      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds, opts.budgets) : []),
-      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds, opts.budgets) : []),
+      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds, opts.budgets, opts.pretrainFactor) : []),
+      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds, opts.budgets, opts.pretrainFactor) : []),
     ],
     rows,
     verdicts: verdicts(rows),
