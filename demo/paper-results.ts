@@ -204,6 +204,20 @@ import {
   verdicts as cleanBalanceVerdicts,
 } from '../results/paper-token-balance-seeds2-13/results.json';
 import cleanBalanceBalance from '../results/paper-token-balance-seeds2-13/balance-token.svg?raw';
+import {
+  preset as longPrePreset,
+  runs as longPreRuns,
+  seconds as longPreSeconds,
+  seeds as longPreSeeds,
+  settings as longPreSettings,
+  target as longPreTarget,
+  verdicts as longPreVerdicts,
+} from '../results/paper-token-pretrain3x/results.json';
+import longPreSftPlot from '../results/paper-token-pretrain3x/sft-token.svg?raw';
+import longPreRlPlot from '../results/paper-token-pretrain3x/rl-token.svg?raw';
+import longPreLengthPlot from '../results/paper-token-pretrain3x/rl-token-length.svg?raw';
+import longPreBalancePlot from '../results/paper-token-pretrain3x/balance-token.svg?raw';
+import longPreRecipePlot from '../results/paper-token-pretrain3x/recipe-token.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -440,6 +454,19 @@ const SETS: ResultSet[] = [
       cleanBalanceSources.length,
     ),
     plots: { balance: cleanBalanceBalance },
+  },
+  {
+    // Every pretraining 3x as long (--pretrain-factor 3, seeds 2-4): comparable starts.
+    id: 'token-pretrain3x',
+    title: 'Token task (setting B): three times the pretraining, seeds 2-4',
+    ...pick(longPrePreset, longPreTarget, longPreSeeds, longPreRuns, longPreSeconds, longPreSettings, longPreVerdicts),
+    plots: {
+      sft: longPreSftPlot,
+      rl: longPreRlPlot,
+      'rl response length': longPreLengthPlot,
+      balance: longPreBalancePlot,
+      recipe: longPreRecipePlot,
+    },
   },
 ];
 
