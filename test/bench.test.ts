@@ -17,6 +17,12 @@ describe('benchmark suite', () => {
     const peer = results.filter((r) => r.impl === 'tfjs-webgpu');
     expect(peer.map((r) => r.kernel)).toEqual(['matmul', 'softmax']);
     for (const r of peer) expect(r.correct, `tfjs ${r.kernel} ${r.shape}`).toBe(true);
+    // The peer and our variant in use are timed interleaved, in the same rounds; other variants alone.
+    for (const r of peer) {
+      const inUse = results.find((o) => o.impl === 'ours' && o.default && o.kernel === r.kernel && o.shape === r.shape);
+      expect([r.interleaved, inUse?.interleaved, inUse?.repeats]).toEqual([true, true, r.repeats]);
+    }
+    expect(results.filter((r) => r.impl === 'ours' && !r.default).every((r) => !r.interleaved)).toBe(true);
     const kernels = new Set(results.map((r) => r.kernel));
     expect([...kernels].sort()).toEqual(['adamw', 'layernorm', 'matmul', 'softmax']);
     for (const r of results) {

@@ -55,8 +55,9 @@ export interface BenchResult {
   /** Whether this variant is the one the training path uses on this adapter. */
   default?: boolean;
   /**
-   * Training steps: timed interleaved with the CPU reference (a timing of one, then of the other,
-   * round by round), so drift in the machine's speed meets both sides alike.
+   * Timed interleaved with the other side of its comparison (a timing of one, then of the other,
+   * round by round), so drift in the machine's speed meets both sides alike: training steps with the
+   * CPU reference; the variant in use of matmul and softmax with the peer.
    */
   interleaved?: boolean;
 }
@@ -282,9 +283,35 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
 
   /**
-   * The CPU reference and ours timed interleaved (training steps, where the ratio is the figure):
-   * after a warm-up and a sizing run of each, rounds of one timing of each (the order alternating)
-   * until `repeats` or the budget, so slow and fast spells of this shared machine meet both sides.
+   * Timings of several sides in rounds (the order rotating each round, every timing after a settle),
+   * after a warm-up and a sizing run of each, until `repeats` rounds or the budget: a slow or fast
+   * spell of this shared machine meets every side. Each side: how to run it `per` times (to
+   * completion) and the duration one timing aims at.
+   */
+  async function alternate(
+    sides: { run: (per: number) => void | Promise<void>; targetMs: number }[],
+  ): Promise<{ times: number[][]; per: number[] }> {
+    const timed = async (run: (per: number) => void | Promise<void>, per: number) => {
+      settle();
+      const t0 = performance.now();
+      await run(per);
+      return (performance.now() - t0) / per;
+    };
+    for (const side of sides) await side.run(1);
+    const per: number[] = [];
+    for (const side of sides) per.push(perTiming(side.targetMs, await timed(side.run, 1)));
+    const times: number[][] = sides.map(() => []);
+    const start = performance.now();
+    for (let r = 0; r < timing.repeats && !(r > 0 && performance.now() - start > timing.budgetMs); r++)
+      for (let j = 0; j < sides.length; j++) {
+        const k = (j + r) % sides.length;
+        times[k].push(await timed(sides[k].run, per[k]));
+      }
+    return { times, per };
+  }
+
+  /**
+   * The CPU reference and ours timed interleaved (training steps, where the ratio is the figure).
    */
   async function interleaved(
     fCpu: Figure,
@@ -295,51 +322,75 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   ): Promise<void> {
     const cmp = await checkOurs(f, true, dispatch, check, () => {});
     if (!cmp) return cpu(fCpu, cpuRun);
-    const runCpu = (per: number) => {
-      for (let i = 0; i < per; i++) cpuRun();
-    };
-    const runOurs = async (per: number) => {
-      for (let i = 0; i < per; i++) dispatch();
-      await rt.sync();
-    };
-    const timed = async (run: (per: number) => void | Promise<void>, per: number) => {
-      settle();
-      const t0 = performance.now();
-      await run(per);
-      return (performance.now() - t0) / per;
-    };
-    runCpu(1);
-    await runOurs(1);
-    const perCpu = perTiming(cpuTiming.targetMs, await timed(runCpu, 1));
-    const perOurs = perTiming(timing.targetMs, await timed(runOurs, 1));
-    const cpuTimes: number[] = [];
-    const ourTimes: number[] = [];
-    const start = performance.now();
-    for (let r = 0; r < timing.repeats && !(r > 0 && performance.now() - start > timing.budgetMs); r++) {
-      const cpuFirst = r % 2 === 0;
-      if (cpuFirst) cpuTimes.push(await timed(runCpu, perCpu));
-      ourTimes.push(await timed(runOurs, perOurs));
-      if (!cpuFirst) cpuTimes.push(await timed(runCpu, perCpu));
-    }
-    recordCpu(fCpu, cpuTimes, perCpu, { interleaved: true });
-    await recordOurs(f, true, ourTimes, perOurs, cmp, dispatch, () => {}, { interleaved: true });
+    const t = await alternate([
+      {
+        run: (per) => {
+          for (let i = 0; i < per; i++) cpuRun();
+        },
+        targetMs: cpuTiming.targetMs,
+      },
+      {
+        run: async (per) => {
+          for (let i = 0; i < per; i++) dispatch();
+          await rt.sync();
+        },
+        targetMs: timing.targetMs,
+      },
+    ]);
+    recordCpu(fCpu, t.times[0], t.per[0], { interleaved: true });
+    await recordOurs(f, true, t.times[1], t.per[1], cmp, dispatch, () => {}, { interleaved: true });
+  }
+
+  /**
+   * Our variant in use and the peer, each checked against the reference first, then timed
+   * interleaved (the ratio against the peer is the figure the issue sets a bar on); without a correct
+   * result from ours, the peer is timed alone.
+   */
+  async function oursWithPeer(
+    f: Figure,
+    dispatch: () => void,
+    check: () => Promise<Comparison>,
+    fPeer: Figure,
+    op: PeerOp,
+    checkPeer: (got: Float32Array) => Comparison,
+  ): Promise<void> {
+    const cmp = await checkOurs(f, true, dispatch, check, () => {});
+    if (!cmp) return peerFigure(fPeer, op, checkPeer);
+    const peerCmp = checkPeer(await op.read());
+    const t = await alternate([
+      {
+        run: async (per) => {
+          for (let i = 0; i < per; i++) dispatch();
+          await rt.sync();
+        },
+        targetMs: timing.targetMs,
+      },
+      { run: (per) => op.run(per), targetMs: timing.targetMs },
+    ]);
+    await recordOurs(f, true, t.times[0], t.per[0], cmp, dispatch, () => {}, { interleaved: true });
+    recordPeer(fPeer, t.times[1], t.per[1], peerCmp, { interleaved: true });
   }
 
   /** The peer on the same inputs: its output checked against the reference, then timed like ours. */
   async function peerFigure(f: Figure, op: PeerOp, check: (got: Float32Array) => Comparison): Promise<void> {
     const cmp = check(await op.read());
     const t = await timeIt((per) => op.run(per), timing);
-    const s = summary(t.times);
+    recordPeer(f, t.times, t.per, cmp);
+  }
+
+  function recordPeer(f: Figure, times: number[], per: number, cmp: Comparison, extra: Partial<BenchResult> = {}): void {
+    const s = summary(times);
     results.push({
       kernel: f.kernel,
       impl: 'tfjs-webgpu',
       variant: f.variant,
       shape: f.shape,
       ...s,
-      per_timing: t.per,
+      per_timing: per,
       ...rates(f.work, s.median_ms),
       correct: cmp.ok,
       max_abs_error: cmp.maxAbsError,
+      ...extra,
     });
     log(
       `${f.kernel} ${f.shape} tfjs-webgpu ${f.variant}: ${s.median_ms.toFixed(1)} ms${cmp.ok ? '' : ' (differs from the reference)'}`,
@@ -447,20 +498,18 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const a = rt.tensor(aHost, transA ? [K, M] : [M, K], 'f32', 'bench.a');
     const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'bench.b');
     const c = rt.empty([M, N], 'f32', 'bench.c');
+    const op = peer?.matmul(aHost, bHost, M, K, N, transA, transB);
     for (const variant of variants) {
-      await ours(
-        { ...figure, variant },
-        variant === chosen,
-        () => matmul(rt, c, a, b, { variant, transA, transB }),
-        async () => check(await rt.readF32(c), `matmul ${variant}`),
-      );
+      const f = { ...figure, variant };
+      const dispatch = () => matmul(rt, c, a, b, { variant, transA, transB });
+      const verify = async () => check(await rt.readF32(c), `matmul ${variant}`);
+      // The variant in use is timed interleaved with the peer (the ratio the issue sets a bar on).
+      if (op && variant === chosen)
+        await oursWithPeer(f, dispatch, verify, { ...figure, variant: 'matMul' }, op, (got) => check(got, 'tfjs matMul'));
+      else await ours(f, variant === chosen, dispatch, verify);
     }
+    op?.dispose();
     for (const t of [a, b, c]) t.destroy();
-    if (peer) {
-      const op = peer.matmul(aHost, bHost, M, K, N, transA, transB);
-      await peerFigure({ ...figure, variant: 'matMul' }, op, (got) => check(got, 'tfjs matMul'));
-      op.dispose();
-    }
   }
 
   // softmax over rows: the issue's 4096x1024, and the tiny transformer's attention scores (B·H·T rows of T)
@@ -479,24 +528,23 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     const y = rt.empty([R, N], 'f32', 'bench.y');
     const tol = { atol: 1e-6, rtol: 1e-4 };
     const inUse = defaultSoftmaxVariant(rt, N);
+    const op = peer?.softmax(xHost, R, N);
     for (const [variant, name] of [
       ['row', 'row-per-invocation'],
       ['workgroup', 'workgroup-per-row'],
     ] as const) {
-      await ours(
-        { ...figure, variant: name },
-        variant === inUse,
-        () => softmax_forward(rt, y, x, { variant }),
-        async () => compare(await rt.readF32(y), yRef, tol, `softmax (${name})`),
-      );
+      const f = { ...figure, variant: name };
+      const dispatch = () => softmax_forward(rt, y, x, { variant });
+      const verify = async () => compare(await rt.readF32(y), yRef, tol, `softmax (${name})`);
+      if (op && variant === inUse)
+        await oursWithPeer(f, dispatch, verify, { ...figure, variant: 'softmax' }, op, (got) =>
+          compare(got, yRef, tol, 'tfjs softmax'),
+        );
+      else await ours(f, variant === inUse, dispatch, verify);
     }
+    op?.dispose();
     x.destroy();
     y.destroy();
-    if (peer) {
-      const op = peer.softmax(xHost, R, N);
-      await peerFigure({ ...figure, variant: 'softmax' }, op, (got) => compare(got, yRef, tol, 'tfjs softmax'));
-      op.dispose();
-    }
   }
   peer?.destroy();
   for (const entry of registryKernels(opts)) await registryFigure(entry);

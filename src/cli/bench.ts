@@ -49,7 +49,7 @@ export async function runBench(
   );
   const stamps = rt.device.features.has('timestamp-query');
   console.error(
-    `timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device); CPU reference timed in the same run; the heap collected (V8 gc) before every timing, outside it; ${stamps ? "ours also in GPU time from timestamp queries (one profiled call, column 'GPU ms')" : 'no timestamp queries on this adapter'}`,
+    `timing: wall clock from the first dispatch to the completed submission (onSubmittedWorkDone), no readback, the same for ours and tfjs-backend-webgpu (on the same device; our variant in use and the peer timed interleaved, round by round); CPU reference timed in the same run; the heap collected (V8 gc) before every timing, outside it; ${stamps ? "ours also in GPU time from timestamp queries (one profiled call, column 'GPU ms')" : 'no timestamp queries on this adapter'}`,
   );
   const gc = exposedGc();
   if (!gc) console.error('note: V8 did not expose gc; timings are not separated by a garbage collection');
@@ -70,7 +70,7 @@ export async function runBench(
     const body = {
       adapter: rt.report,
       machine,
-      timing: `wall-clock to completed submission, no readback; V8's garbage collected before every timing, outside it${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference (rows marked interleaved)`,
+      timing: `wall-clock to completed submission, no readback; V8's garbage collected before every timing, outside it${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference, and the variant in use of matmul and softmax with tfjs-backend-webgpu (rows marked interleaved)`,
       ...(tuning ? { tuning } : {}),
       results,
     };
