@@ -310,6 +310,12 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     return { times, per };
   }
 
+  /** `per` runs of one of our dispatches, to their completion: one side of `alternate`. */
+  const ourRuns = (dispatch: () => void) => async (per: number) => {
+    for (let i = 0; i < per; i++) dispatch();
+    await rt.sync();
+  };
+
   /**
    * The CPU reference and ours timed interleaved (training steps, where the ratio is the figure).
    */
@@ -329,13 +335,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
         },
         targetMs: cpuTiming.targetMs,
       },
-      {
-        run: async (per) => {
-          for (let i = 0; i < per; i++) dispatch();
-          await rt.sync();
-        },
-        targetMs: timing.targetMs,
-      },
+      { run: ourRuns(dispatch), targetMs: timing.targetMs },
     ]);
     recordCpu(fCpu, t.times[0], t.per[0], { interleaved: true });
     await recordOurs(f, true, t.times[1], t.per[1], cmp, dispatch, () => {}, { interleaved: true });
@@ -358,13 +358,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
     if (!cmp) return peerFigure(fPeer, op, checkPeer);
     const peerCmp = checkPeer(await op.read());
     const t = await alternate([
-      {
-        run: async (per) => {
-          for (let i = 0; i < per; i++) dispatch();
-          await rt.sync();
-        },
-        targetMs: timing.targetMs,
-      },
+      { run: ourRuns(dispatch), targetMs: timing.targetMs },
       { run: (per) => op.run(per), targetMs: timing.targetMs },
     ]);
     await recordOurs(f, true, t.times[0], t.per[0], cmp, dispatch, () => {}, { interleaved: true });
