@@ -432,6 +432,15 @@ describe('npm run paper -- --preset tiny', () => {
         const noMerge = await paperInProcess('--render', out, '--drop-seeds', '1');
         expect(noMerge.status).toBe(1);
         expect(noMerge.stderr).toMatch(/--drop-seeds works with --merge only/);
+        // Options that shape a run would be ignored by --merge and --render: refused, named.
+        const runOnly = await pool('--out', merged, '--pretrain-factor', '3', '--seeds', '2');
+        expect(runOnly.status).toBe(1);
+        expect(runOnly.stderr).toMatch(
+          /--seeds, --pretrain-factor have no effect with --merge, which runs nothing; leave them out/,
+        );
+        const renderOnly = await paperInProcess('--render', out, '--preset', 'tiny');
+        expect(renderOnly.status).toBe(1);
+        expect(renderOnly.stderr).toMatch(/--preset has no effect with --render, which runs nothing; leave it out/);
       } finally {
         rmSync(other, { recursive: true, force: true });
         rmSync(merged, { recursive: true, force: true });

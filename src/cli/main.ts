@@ -296,6 +296,15 @@ function buildProgram(): Command {
         if (opts.render && opts.merge) throw new UserError('--render and --merge cannot be combined; use one');
         if (opts.dropSeeds && !opts.merge)
           throw new UserError('--drop-seeds works with --merge only (it leaves seeds out of a pool)');
+        if (opts.render || opts.merge) {
+          // These shape a run; --render and --merge run nothing, so a given one would be ignored.
+          const runOnly = ['seeds', 'firstSeed', 'preset', 'target', 'settings', 'budgets', 'pretrainFactor'];
+          const given = runOnly.filter((name) => cmd.getOptionValueSource(name) === 'cli');
+          if (given.length)
+            throw new UserError(
+              `${given.map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${given.length > 1 ? 'have' : 'has'} no effect with ${opts.render ? '--render' : '--merge'}, which runs nothing; leave ${given.length > 1 ? 'them' : 'it'} out`,
+            );
+        }
         if (opts.render) return renderPaperCli(opts.render);
         if (opts.merge) {
           // The default --out is the default run's folder: a pooled set must name its own.
