@@ -2,7 +2,8 @@
  * The kernel tuner: on this device, for each shape class of matmul (src/kernels/matmul.ts: whether B
  * can be read as vec4s; small or large) and of softmax (src/kernels/softmax.ts: rows shorter than
  * 128 or not), every variant that can compute a representative problem is checked against the CPU
- * reference and timed (the benchmark's timing), and the fastest correct one is chosen. The result
+ * reference and timed (the benchmark's timing), and the fastest correct one is chosen (the adapter's
+ * default stays unless another is faster by TUNE_MARGIN). The result
  * names the adapter it was measured on: a cache keeps one per adapter (a file in Node, browser
  * storage in the page), and a device whose adapter has no entry runs the defaults until it is
  * tuned. The training path only looks the choices up (setMatmulTuning, setSoftmaxTuning).
@@ -11,6 +12,7 @@ import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import {
   canUseSubgroupMatmul,
+  defaultMatmulVariant,
   fitsVec4,
   MATMUL_CLASSES,
   type MatmulClass,
@@ -22,6 +24,7 @@ import {
   SOFTMAX_CLASSES,
   type SoftmaxClass,
   type SoftmaxVariant,
+  defaultSoftmaxVariant,
   setSoftmaxTuning,
   softmax_forward,
 } from '../kernels/softmax.ts';
@@ -42,11 +45,25 @@ export interface Tuning {
   measuredSoftmax?: Partial<Record<SoftmaxClass, { shape: string; ms: Partial<Record<SoftmaxVariant, number | null>> }>>;
 }
 
-/** The fastest variant among those timed (null: differed from the reference), if any. */
-function fastest<V extends string>(ms: Partial<Record<V, number | null>>): V | undefined {
-  return (Object.entries(ms) as [V, number | null][])
+/**
+ * How much faster than the adapter's default a variant must be to replace it: variants timed one
+ * after another on this shared machine differ by a few percent from noise alone (one full run chose
+ * subgroup-vec4 over subgroup on 63.7 against 64.1 ms, and the benchmark minutes later timed them
+ * 99 and 127 ms), so a choice inside that spread would flip from run to run.
+ */
+export const TUNE_MARGIN = 0.05;
+
+/**
+ * The variant to use: the fastest among those timed (null: differed from the reference), unless the
+ * adapter's default is correct and within TUNE_MARGIN of it; undefined when none was correct.
+ */
+export function choose<V extends string>(ms: Partial<Record<V, number | null>>, incumbent: V): V | undefined {
+  const best = (Object.entries(ms) as [V, number | null][])
     .filter((e): e is [V, number] => e[1] !== null)
-    .sort((x, y) => x[1] - y[1])[0]?.[0];
+    .sort((x, y) => x[1] - y[1])[0];
+  if (!best) return undefined;
+  const own = ms[incumbent];
+  return typeof own === 'number' && own <= best[1] * (1 + TUNE_MARGIN) ? incumbent : best[0];
 }
 
 /** What "the same adapter" means for a cached tuning. */
@@ -140,7 +157,7 @@ export async function tuneKernels(
       log,
     );
     for (const t of [a, b, c]) t.destroy();
-    const best = fastest(ms);
+    const best = choose(ms, defaultMatmulVariant(rt));
     if (best) tuning.matmul[cls] = best;
     tuning.measured[cls] = { shape, ms };
   }
@@ -166,7 +183,7 @@ export async function tuneKernels(
     );
     x.destroy();
     y.destroy();
-    const best = fastest(ms);
+    const best = choose(ms, defaultSoftmaxVariant(rt, N));
     if (best) softmax[cls] = best;
     measuredSoftmax[cls] = { shape, ms };
   }
