@@ -118,7 +118,9 @@ describe('demo page (built, in Chromium)', () => {
     expect(await page.locator('.field:has(input[data-path="phases[0].steps"]) [data-testid=field-error]').textContent()).toMatch(
       /enter a number/,
     );
-    await steps.fill('150');
+    // Long enough that the pause below lands in pretraining: with 150 steps a faster step once let
+    // pretraining end before the pause click was handled (the page was busy running steps).
+    await steps.fill('600');
     await steps.press('Tab');
     await m.fill('16');
     await m.press('Tab');
