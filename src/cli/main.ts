@@ -28,7 +28,7 @@ function integer(name: string) {
 }
 
 /** A comma-separated list of seeds (positive integers), as `--drop-seeds 1,4`. */
-function seedList(name: string) {
+function seedsOption(name: string) {
   return (v: string): number[] => {
     const parts = v.split(',').map((x) => x.trim());
     const seeds = parts.map(Number);
@@ -273,7 +273,7 @@ function buildProgram(): Command {
     .option(
       '--drop-seeds <seeds>',
       "with --merge: leave these seeds' rows out of the pool (e.g. a seed whose test set was looked at while the protocol was chosen); the pooled protocol names them",
-      seedList('--drop-seeds'),
+      seedsOption('--drop-seeds'),
     )
     .action(
       async (

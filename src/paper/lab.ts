@@ -31,8 +31,7 @@ import {
   TOKEN_MIXTURES,
   TOKEN_PRESET_TABLE,
   type PostBudgets,
-  withBudgets,
-  withPretrainFactor,
+  adjustPreset,
   TOKEN_RL,
   TOKEN_TARGETS,
   tokenPlan,
@@ -120,7 +119,7 @@ export function regressionSetting(
   budgets?: PostBudgets | null,
   pretrainFactor?: number,
 ): SettingSpec {
-  const p = withPretrainFactor(withBudgets(PRESET_TABLE[preset], budgets), pretrainFactor);
+  const p = adjustPreset(PRESET_TABLE[preset], budgets, pretrainFactor);
   return {
     name: 'regression',
     preset: p,
@@ -140,7 +139,7 @@ export function tokenSetting(
   budgets?: PostBudgets | null,
   pretrainFactor?: number,
 ): SettingSpec {
-  const p = withPretrainFactor(withBudgets(TOKEN_PRESET_TABLE[preset], budgets), pretrainFactor);
+  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], budgets, pretrainFactor);
   return {
     name: 'token',
     preset: p,

@@ -75,7 +75,7 @@ export interface PostBudgets {
 export const DEFAULT_BUDGETS: PostBudgets = { short: 0.25, long: 4 };
 
 /** A preset with experiment 3's budgets set (undefined: the preset's own; null: none). */
-export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | null | undefined): P {
+function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | null | undefined): P {
   if (budgets === null) {
     const { postBudgets: _, ...rest } = p;
     return rest as P;
@@ -88,7 +88,7 @@ export function withBudgets<P extends Preset>(p: P, budgets: PostBudgets | null 
  * too), its matched-start snapshots as many times as far apart, so the snapshots fall at the same
  * fractions of pretraining. Undefined or 1: the preset as it is. The protocol text shows the steps.
  */
-export function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined): P {
+function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined): P {
   if (factor === undefined || factor === 1) return p;
   const times = (n: number) => Math.max(1, Math.round(n * factor));
   return {
@@ -97,6 +97,18 @@ export function withPretrainFactor<P extends Preset>(p: P, factor: number | unde
     snapshotEvery: times(p.snapshotEvery),
     ...(p.icl ? { icl: { ...p.icl, pretrainSteps: times(p.icl.pretrainSteps) } } : {}),
   };
+}
+
+/**
+ * A preset as a run uses it: experiment 3's budgets set and every pretraining scaled (the run's
+ * options; undefined: the preset's own). A setting and its protocol text both take it from here.
+ */
+export function adjustPreset<P extends Preset>(
+  p: P,
+  budgets: PostBudgets | null | undefined,
+  pretrainFactor: number | undefined,
+): P {
+  return withPretrainFactor(withBudgets(p, budgets), pretrainFactor);
 }
 
 /** The budgets in words (protocol text). */
@@ -264,7 +276,7 @@ export function protocolText(
   budgets?: PostBudgets | null,
   pretrainFactor?: number,
 ): string[] {
-  const p = withPretrainFactor(withBudgets(PRESET_TABLE[preset], budgets), pretrainFactor);
+  const p = adjustPreset(PRESET_TABLE[preset], budgets, pretrainFactor);
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
   return [
@@ -424,7 +436,7 @@ export function tokenProtocolText(
   budgets?: PostBudgets | null,
   pretrainFactor?: number,
 ): string[] {
-  const p = withPretrainFactor(withBudgets(TOKEN_PRESET_TABLE[preset], budgets), pretrainFactor);
+  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], budgets, pretrainFactor);
   const t = TOKEN_TARGETS[target];
   const mix = (m: Readonly<Record<string, number>>) =>
     Object.entries(m)
