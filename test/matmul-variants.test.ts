@@ -110,6 +110,45 @@ perVariant(
   check,
 );
 
+/**
+ * Operands bound as arrays of their exact sizes (option sized; the default from SIZED_WORK
+ * multiply-adds on, as the 512 x 520 x 513 case above is) give the runtime-sized arrays' bits, on
+ * awkward shapes of several sizes in one runtime (each size its own pipeline).
+ */
+const sizedCases: Case[] = [
+  { B: 1, M: 3, N: 20, K: 63, bias: true },
+  { B: 1, M: 129, N: 68, K: 17, transA: true, accumulate: true },
+  { B: 2, M: 17, N: 8, K: 129, transA: true, transB: true, batchB: true },
+  { B: 3, M: 65, N: 64, K: 64, bias: true, accumulate: true },
+];
+
+async function checkSized(variant: MatmulVariant, c: Case): Promise<void> {
+  const rng = new Rng(13);
+  const { B, M, N, K, transA = false, transB = false, batchB = false, accumulate = false } = c;
+  const a = rt.tensor(randomArray(rng, B * M * K), B > 1 ? [B, ...(transA ? [K, M] : [M, K])] : transA ? [K, M] : [M, K]);
+  const bShape = transB ? [N, K] : [K, N];
+  const b = rt.tensor(randomArray(rng, (batchB ? B : 1) * K * N), batchB ? [B, ...bShape] : bShape);
+  const bias = c.bias ? rt.tensor(randomArray(rng, N), [N]) : undefined;
+  const cInit = randomArray(rng, B * M * N);
+  const run = async (sized: boolean) => {
+    const out = rt.tensor(cInit, B > 1 ? [B, M, N] : [M, N]);
+    matmul(rt, out, a, b, { bias, transA, transB, accumulate, variant, sized });
+    const got = await rt.readF32(out);
+    out.destroy();
+    return bits(got);
+  };
+  const plain = await run(false);
+  const sized = await run(true);
+  for (const t of [a, b, bias]) t?.destroy();
+  expect(sized).toEqual(plain);
+}
+
+perVariant(
+  ', operands of their exact sizes',
+  (variant) => sizedCases.filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true)),
+  checkSized,
+);
+
 describe('matmul subgroup-vec4', () => {
   it('refuses a transposed B or N not a multiple of 4, naming what it needs', async (ctx) => {
     if (!canUseSubgroupMatmul(rt)) ctx.skip('this device has no subgroups of 4+ lanes');

@@ -1,5 +1,5 @@
 /**
- * The Runtime owns one GPUDevice: it makes tensors, caches pipelines by kernel name and constants,
+ * The Runtime owns one GPUDevice: it makes tensors, caches pipelines by kernel name, constants and text,
  * encodes dispatches inside error scopes, and reads results back. Errors raised by the GPU are
  * collected per dispatch and rethrown by sync()/read() with the kernel's name and shapes.
  */
@@ -43,7 +43,7 @@ export interface RuntimeStats {
   staging: number;
   /** The uniform pool: one buffer of fixed size, made once. */
   uniformBytes: number;
-  /** Compiled pipelines cached by kernel name and constants. */
+  /** Compiled pipelines cached by kernel name, constants and shader text. */
   pipelines: number;
   /** Bind groups cached for reuse (at most 64 per pipeline; those of destroyed tensors dropped). */
   bindGroups: number;
@@ -279,10 +279,12 @@ export class Runtime {
       WG_Z: spec.workgroupSize[2],
       ...constants,
     };
+    // The shader's text is part of the key: specs of one name may differ in it (matmul binds large
+    // operands as arrays of their exact sizes, one text per size).
     const key = `${spec.name}|${spec.entryPoint ?? 'main'}|${Object.keys(all)
       .sort()
       .map((k) => `${k}=${all[k]}`)
-      .join(',')}`;
+      .join(',')}|${spec.shader}`;
     let cached = this.pipelines.get(key);
     if (cached) return cached;
     const label = `${spec.name}${Object.keys(constants).length ? JSON.stringify(constants) : ''}`;

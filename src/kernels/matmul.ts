@@ -91,6 +91,38 @@ export const matmulTiled: KernelSpec<P> = {
   dispatch: ({ M, N, Bt }) => [ceilDiv(N, 64), ceilDiv(M, 64), Bt],
 };
 
+/**
+ * Products of at least this many multiply-adds (Bt·M·N·K, 256³) bind a, b and c as arrays of their
+ * exact sizes instead of runtime-sized arrays: the robustness clamp of every load is then against a
+ * constant, not arrayLength. On SwiftShader that made 512³ 0.87x its time (raw WGSL, interleaved);
+ * at the small training-step shapes it was within noise (0.98-1.02x), and every new size is a new
+ * pipeline to compile, so smaller products keep the one shader for all sizes.
+ */
+export const SIZED_WORK = 2 ** 24;
+
+const sizedSpecs = new Map<string, KernelSpec<P>>();
+
+/**
+ * `spec` with its bindings a, b and c declared as arrays of `sizes` f32 elements (vec4s where the
+ * shader reads vec4s: a quarter as many), cached per spec and sizes.
+ */
+function sizedSpec(spec: KernelSpec<P>, sizes: Readonly<Record<'a' | 'b' | 'c', number>>): KernelSpec<P> {
+  const key = `${spec.name}/${spec.workgroupSize.join('x')}/${sizes.a},${sizes.b},${sizes.c}`;
+  let sized = sizedSpecs.get(key);
+  if (!sized) {
+    let shader = spec.shader;
+    for (const name of ['a', 'b', 'c'] as const) {
+      const decl = new RegExp(`(var<storage, read(?:_write)?> ${name}: array<)(f32|vec4f)>;`);
+      const m = decl.exec(shader);
+      if (!m) throw new Error(`matmul: ${spec.name} declares no runtime-sized binding ${name} to size`);
+      shader = shader.replace(decl, `$1$2, ${m[2] === 'vec4f' ? sizes[name] / 4 : sizes[name]}>;`);
+    }
+    sized = { ...spec, shader };
+    sizedSpecs.set(key, sized);
+  }
+  return sized;
+}
+
 /** Whether this device can run the subgroup variant (the feature, and subgroups of 4+ lanes). */
 export function canUseSubgroupMatmul(rt: Runtime): boolean {
   const info = rt.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
@@ -177,6 +209,11 @@ export interface MatmulOptions {
   geluOut?: Tensor;
   geluGradAt?: Tensor;
   variant?: MatmulVariant;
+  /**
+   * Bind a, b and c as arrays of their exact sizes (default: for products of at least SIZED_WORK
+   * multiply-adds). The same results bit for bit; a pipeline per size.
+   */
+  sized?: boolean;
 }
 
 /**
@@ -272,7 +309,7 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
   }
   // With lower 'c' the subgroup variants skip whole workgroups above the diagonal: keep them narrow.
   const width = lower === 'c' ? 4 : subgroupWidth(N);
-  const spec =
+  const generic =
     variant === 'subgroup'
       ? (subgroupSpecs.get(width) as KernelSpec<P>)
       : variant === 'subgroup-vec4'
@@ -280,6 +317,8 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
         : variant === 'tiled'
           ? matmulTiled
           : matmulRegister;
+  const sized = opts.sized ?? Bt * M * N * K >= SIZED_WORK;
+  const spec = sized ? sizedSpec(generic, { a: a.size, b: b.size, c: c.size }) : generic;
   // Whether every stored 8 x 4 tile lies inside C: the subgroup variants' workgroups span whole
   // rows of `width` lanes (no early return), the register variant returns from tiles past C.
   const fullTiles = M % 8 === 0 && (variant === 'register' ? N % 4 === 0 : N % (width * 4) === 0);
