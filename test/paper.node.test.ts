@@ -512,12 +512,18 @@ describe('npm run paper -- --preset tiny', () => {
     expect(PRESET_TABLE.tiny.postBudgets).toBeUndefined();
     for (const p of Object.values(TOKEN_PRESET_TABLE)) expect(p.postBudgets).toBeUndefined();
     expect(paperOptions(base).budgets).toBeUndefined();
-    expect(regressionSetting('small', 'rare', paperOptions(base).budgets).preset.postBudgets).toEqual({ short: 0.25, long: 4 });
+    expect(regressionSetting('small', 'rare', { budgets: paperOptions(base).budgets }).preset.postBudgets).toEqual({
+      short: 0.25,
+      long: 4,
+    });
     expect(paperOptions({ ...base, budgets: 'none' }).budgets).toBeNull();
-    expect(regressionSetting('small', 'rare', null).preset.postBudgets).toBeUndefined();
-    expect(regressionSetting('small', 'rare', { short: 0.5, long: 2 }).preset.postBudgets).toEqual({ short: 0.5, long: 2 });
+    expect(regressionSetting('small', 'rare', { budgets: null }).preset.postBudgets).toBeUndefined();
+    expect(regressionSetting('small', 'rare', { budgets: { short: 0.5, long: 2 } }).preset.postBudgets).toEqual({
+      short: 0.5,
+      long: 2,
+    });
     const said = (budgets?: { short: number; long: number } | null) =>
-      /Short and long post-training budgets beside it/.test(protocolText('small', 'rare', [1, 2, 3], budgets).join('\n'));
+      /Short and long post-training budgets beside it/.test(protocolText('small', 'rare', [1, 2, 3], { budgets }).join('\n'));
     expect([said(), said(null), said({ short: 0.5, long: 2 })]).toEqual([true, false, true]);
   });
 
@@ -526,9 +532,9 @@ describe('npm run paper -- --preset tiny', () => {
     expect(paperOptions(base).pretrainFactor).toBeUndefined();
     const f = paperOptions({ ...base, pretrainFactor: '3' }).pretrainFactor;
     expect(f).toBe(3);
-    const token = tokenSetting('small', 'rare', undefined, f).preset;
+    const token = tokenSetting('small', 'rare', { pretrainFactor: f }).preset;
     expect([token.pretrainSteps, token.snapshotEvery]).toEqual([3 * 800, 3 * 100]);
-    const regression = regressionSetting('small', 'rare', undefined, f).preset;
+    const regression = regressionSetting('small', 'rare', { pretrainFactor: f }).preset;
     expect([regression.pretrainSteps, regression.snapshotEvery, regression.icl?.pretrainSteps]).toEqual([
       3 * PRESET_TABLE.small.pretrainSteps,
       3 * PRESET_TABLE.small.snapshotEvery,
@@ -537,10 +543,50 @@ describe('npm run paper -- --preset tiny', () => {
     // Everything else as the preset has it; without the option, the preset itself.
     expect({ ...token, pretrainSteps: 800, snapshotEvery: 100 }).toEqual(TOKEN_PRESET_TABLE.small);
     expect(tokenSetting('small', 'rare').preset).toBe(TOKEN_PRESET_TABLE.small);
-    expect(tokenProtocolText('small', 'rare', [1], undefined, 3).join('\n')).toMatch(/Pretraining: 2400 steps/);
-    expect(protocolText('small', 'rare', [1], undefined, 3).join('\n')).toMatch(
+    expect(tokenProtocolText('small', 'rare', [1], { pretrainFactor: 3 }).join('\n')).toMatch(/Pretraining: 2400 steps/);
+    expect(protocolText('small', 'rare', [1], { pretrainFactor: 3 }).join('\n')).toMatch(
       new RegExp(`Pretraining: ${3 * PRESET_TABLE.small.pretrainSteps} steps`),
     );
+  });
+
+  it('--start-error starts experiments 1 and 2 from the balanced snapshot nearest that validation target error', async () => {
+    expect(paperOptions({ preset: 'tiny', target: 'rare' }).startError).toBeUndefined();
+    expect(paperOptions({ preset: 'tiny', target: 'rare', startError: '0.5' }).startError).toBe(0.5);
+    const rt = await getTestRuntime();
+    // The snapshots' validation target errors, measured by a lab of this test's own.
+    const probe = new Lab(rt, { setting: regressionSetting('tiny', 'rare'), seeds: [1] });
+    const pre = await probe.pretrain(1, 'balanced', 'lsa');
+    const snaps: { step: number; err: number }[] = [];
+    for (const s of pre.snapshots) {
+      const v = (await probe.measure(1, s.checkpoint, 'lsa', true)).validation;
+      snaps.push({ step: s.step, err: probe.setting.metrics(v, probe.mixtures.balanced, probe.target).target });
+    }
+    // A goal met by a snapshot before the end (so the end is not chosen by default).
+    const goal = snaps[1].err;
+    const nearest = snaps.reduce((a, b) => (Math.abs(b.err - goal) < Math.abs(a.err - goal) ? b : a));
+    expect(nearest.step).toBeLessThan(PRESET_TABLE.tiny.pretrainSteps);
+    const run = (startError?: number) =>
+      runPaper(rt, {
+        preset: 'tiny',
+        target: 'rare',
+        seeds: 1,
+        experiments: ['sft', 'rl'],
+        settings: ['regression'],
+        ...(startError === undefined ? {} : { startError }),
+        machine: {},
+      });
+    const res = await run(goal);
+    for (const r of res.rows)
+      expect(r.condition.pretrainSteps, `${r.experiment} ${JSON.stringify(r.condition)}`).toBe(nearest.step);
+    const starts = res.rows.filter((r) => r.condition.stage === 'pretrained');
+    expect(starts).toHaveLength(2);
+    for (const r of starts) expect(r.validation.target).toBe(nearest.err);
+    expect(res.protocol.join('\n')).toContain(`whose validation target error is closest to ${goal}`);
+    // Without it, the end of pretraining, and the rows as they were (no pretrainSteps).
+    const plain = await run();
+    expect(plain.rows.every((r) => r.condition.pretrainSteps === undefined)).toBe(true);
+    expect(plain.rows.find((r) => r.condition.stage === 'pretrained')?.validation.target).toBe(snaps.at(-1)?.err);
+    expect(plain.protocol.join('\n')).not.toContain('Experiments 1 and 2 start each seed');
   });
 
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
@@ -556,6 +602,8 @@ describe('npm run paper -- --preset tiny', () => {
       [['--budgets', '0.5'], /--budgets: expected two factors/],
       [['--pretrain-factor', '0'], /--pretrain-factor: expected a number above 0 and at most 100 \(e\.g\. 3: .*\), got "0"/],
       [['--pretrain-factor', 'x'], /--pretrain-factor: expected a number above 0/],
+      [['--start-error', '1'], /--start-error: expected a target error between 0 and 1, exclusive \(e\.g\. 0\.5: .*\), got "1"/],
+      [['--start-error', 'half'], /--start-error: expected a target error between 0 and 1/],
     ] as const) {
       // main() in this process (the refusals come before any GPU work): what it printed, its exit code.
       const r = await paperInProcess(...args, '--out', join(tmpdir(), 'never'));

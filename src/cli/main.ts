@@ -265,6 +265,10 @@ function buildProgram(): Command {
       '--pretrain-factor <f>',
       "every pretraining f times as long as the preset's (both settings; matched-start snapshots as many times as far apart), e.g. 3: setting B's 800 steps become 2400",
     )
+    .option(
+      '--start-error <e>',
+      'experiments 1 and 2 start each seed from the balanced pretraining snapshot whose validation target error is closest to e (0 < e < 1; default: the end of pretraining), e.g. 0.5: a rare variant half learned',
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -287,6 +291,7 @@ function buildProgram(): Command {
           settings: string;
           budgets?: string;
           pretrainFactor?: string;
+          startError?: string;
           render?: string;
           merge?: string;
           dropSeeds?: number[];
@@ -298,7 +303,7 @@ function buildProgram(): Command {
           throw new UserError('--drop-seeds works with --merge only (it leaves seeds out of a pool)');
         if (opts.render || opts.merge) {
           // These shape a run; --render and --merge run nothing, so a given one would be ignored.
-          const runOnly = ['seeds', 'firstSeed', 'preset', 'target', 'settings', 'budgets', 'pretrainFactor'];
+          const runOnly = ['seeds', 'firstSeed', 'preset', 'target', 'settings', 'budgets', 'pretrainFactor', 'startError'];
           const given = runOnly.filter((name) => cmd.getOptionValueSource(name) === 'cli');
           if (given.length)
             throw new UserError(

@@ -36,6 +36,7 @@ export function paperOptions(opts: {
   settings?: string;
   budgets?: string;
   pretrainFactor?: string;
+  startError?: string;
 }): {
   experiments: ExperimentName[];
   preset: PresetName;
@@ -45,6 +46,7 @@ export function paperOptions(opts: {
   firstSeed?: number;
   budgets?: PostBudgets | null;
   pretrainFactor?: number;
+  startError?: number;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -80,11 +82,20 @@ export function paperOptions(opts: {
         `--pretrain-factor: expected a number above 0 and at most 100 (e.g. 3: every pretraining 3 times as long), got "${opts.pretrainFactor}"`,
       );
   }
+  let startError: number | undefined;
+  if (opts.startError !== undefined) {
+    startError = Number(opts.startError);
+    if (!(startError > 0 && startError < 1) || opts.startError.trim() === '')
+      throw new UserError(
+        `--start-error: expected a target error between 0 and 1, exclusive (e.g. 0.5: start from the snapshot where the target is about half learned), got "${opts.startError}"`,
+      );
+  }
   return {
     experiments: experiments as ExperimentName[],
     settings: SETTING_NAMES.filter((s) => settings.includes(s)),
     budgets,
     ...(pretrainFactor !== undefined ? { pretrainFactor } : {}),
+    ...(startError !== undefined ? { startError } : {}),
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,

@@ -30,8 +30,8 @@ import {
   TOKEN_DOMAINS,
   TOKEN_MIXTURES,
   TOKEN_PRESET_TABLE,
-  type PostBudgets,
   adjustPreset,
+  type RunShape,
   TOKEN_RL,
   TOKEN_TARGETS,
   tokenPlan,
@@ -113,13 +113,8 @@ export interface SettingSpec {
 }
 
 /** Setting A: the factorised LSA everywhere, and the ICL transformer beside it in experiment 3. */
-export function regressionSetting(
-  preset: PresetName,
-  target: TargetName,
-  budgets?: PostBudgets | null,
-  pretrainFactor?: number,
-): SettingSpec {
-  const p = adjustPreset(PRESET_TABLE[preset], budgets, pretrainFactor);
+export function regressionSetting(preset: PresetName, target: TargetName, shape: RunShape = {}): SettingSpec {
+  const p = adjustPreset(PRESET_TABLE[preset], shape);
   return {
     name: 'regression',
     preset: p,
@@ -133,13 +128,8 @@ export function regressionSetting(
 }
 
 /** Setting B: the token task with its transformer. */
-export function tokenSetting(
-  preset: PresetName,
-  target: TargetName,
-  budgets?: PostBudgets | null,
-  pretrainFactor?: number,
-): SettingSpec {
-  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], budgets, pretrainFactor);
+export function tokenSetting(preset: PresetName, target: TargetName, shape: RunShape = {}): SettingSpec {
+  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], shape);
   return {
     name: 'token',
     preset: p,
@@ -255,6 +245,26 @@ export class Lab {
     this.opts.onRun?.(`${this.setting.name}: pretrain ${mix} ${model} seed ${seed}`);
     const final = snapshots[snapshots.length - 1].checkpoint;
     return { mix, seed, model, final, snapshots };
+  }
+
+  /**
+   * Where experiments 1 and 2 start for `seed`: the end of the balanced pretraining, or with the
+   * preset's startError, the balanced snapshot (the end included) whose validation target error is
+   * closest to it (the earliest of equally close ones; the validation split only, never the test
+   * set); with the pretraining steps it had.
+   */
+  async postStart(seed: number, model: ModelName): Promise<{ from: Checkpoint; steps: number }> {
+    const pre = await this.pretrain(seed, 'balanced', model);
+    const goal = this.preset.startError;
+    if (goal === undefined) return { from: pre.final, steps: modelScale(this.preset, model).pretrainSteps };
+    let best: { from: Checkpoint; steps: number; gap: number } | undefined;
+    for (const s of pre.snapshots) {
+      const v = (await this.measure(seed, s.checkpoint, model, true)).validation;
+      const gap = Math.abs(this.setting.metrics(v, this.mixtures.balanced, this.target).target - goal);
+      if (!best || gap < best.gap) best = { from: s.checkpoint, steps: s.step, gap };
+    }
+    if (!best) throw new Error('Lab: the pretraining left no snapshot');
+    return best;
   }
 
   /** Held-out metrics of a checkpoint without training (cached: experiments share starting points). */
@@ -405,14 +415,21 @@ export const rlPhase = (
   };
 };
 
+/**
+ * The pretraining steps of experiments 1 and 2's start, for their rows' conditions, when the start
+ * is chosen by its error (preset startError); without it the rows stay as they were (the end).
+ */
+const startSteps = (lab: Lab, s: { steps: number }): Record<string, number> =>
+  lab.preset.startError === undefined ? {} : { pretrainSteps: s.steps };
+
 /** Experiment 1: SFT size x selection rule, at a fixed budget and near convergence. */
 export async function sftExperiment(lab: Lab): Promise<void> {
   const p = lab.preset;
   const model = mainModel(lab);
   const balanced = lab.mixtures.balanced;
   for (const seed of lab.opts.seeds) {
-    const pre = await lab.pretrain(seed, 'balanced', model);
-    await lab.startRow('sft', seed, pre.final, balanced, { stage: 'pretrained' }, model);
+    const s = await lab.postStart(seed, model);
+    await lab.startRow('sft', seed, s.from, balanced, { stage: 'pretrained', ...startSteps(lab, s) }, model);
   }
   for (const [regime, steps] of [
     ['budget', p.sftBudget],
@@ -420,16 +437,20 @@ export async function sftExperiment(lab: Lab): Promise<void> {
   ] as const)
     for (const rule of ['hardest', 'random', 'easiest'])
       for (const m of p.sftSizes.filter((m) => m <= p.sftPool))
-        await lab.sweep('sft', { regime, rule, m }, p.sftLrs, async (seed, lr) => ({
-          result: await lab.post(
-            seed,
-            (await lab.pretrain(seed, 'balanced', model)).final,
-            [sftPhase(lab, rule, m, steps, lr)],
-            `sft ${regime} ${rule} m=${m} lr=${lr} seed ${seed}`,
-            model,
-          ),
-          pretrainMix: balanced,
-        }));
+        await lab.sweep('sft', { regime, rule, m }, p.sftLrs, async (seed, lr) => {
+          const s = await lab.postStart(seed, model);
+          return {
+            result: await lab.post(
+              seed,
+              s.from,
+              [sftPhase(lab, rule, m, steps, lr)],
+              `sft ${regime} ${rule} m=${m} lr=${lr} seed ${seed}`,
+              model,
+            ),
+            pretrainMix: balanced,
+            extra: startSteps(lab, s),
+          };
+        });
 }
 
 /** Experiment 2: RL data size x difficulty band (by the pretrained pass rate), a fixed number of updates. */
@@ -438,21 +459,19 @@ export async function rlExperiment(lab: Lab): Promise<void> {
   const model = mainModel(lab);
   const balanced = lab.mixtures.balanced;
   for (const seed of lab.opts.seeds) {
-    const pre = await lab.pretrain(seed, 'balanced', model);
-    await lab.startRow('rl', seed, pre.final, balanced, { stage: 'pretrained' }, model);
+    const s = await lab.postStart(seed, model);
+    await lab.startRow('rl', seed, s.from, balanced, { stage: 'pretrained', ...startSteps(lab, s) }, model);
   }
   for (const band of ['easy', 'medium', 'hard'] as const)
     for (const N of p.rlSizes)
-      await lab.sweep('rl', { band, N }, p.rlLrs, async (seed, lr) => ({
-        result: await lab.post(
-          seed,
-          (await lab.pretrain(seed, 'balanced', model)).final,
-          [rlPhase(lab, band, N, lr)],
-          `rl ${band} N=${N} lr=${lr} seed ${seed}`,
-          model,
-        ),
-        pretrainMix: balanced,
-      }));
+      await lab.sweep('rl', { band, N }, p.rlLrs, async (seed, lr) => {
+        const s = await lab.postStart(seed, model);
+        return {
+          result: await lab.post(seed, s.from, [rlPhase(lab, band, N, lr)], `rl ${band} N=${N} lr=${lr} seed ${seed}`, model),
+          pretrainMix: balanced,
+          extra: startSteps(lab, s),
+        };
+      });
 }
 
 /** The recipe's post-training: SFT on a small hard set, then RL on the largest medium set. */

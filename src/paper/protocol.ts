@@ -63,6 +63,25 @@ export interface Preset {
   postRlN?: number;
   /** Setting A's transformer in experiment 3 (absent in the token setting, where the transformer is the model). */
   icl?: IclPreset;
+  /**
+   * Experiments 1 and 2 start each seed from the balanced pretraining's snapshot (every
+   * snapshotEvery steps, the end included) whose validation target error is closest to this,
+   * instead of the end of pretraining (`paper --start-error E`; unset: the end).
+   */
+  startError?: number;
+}
+
+/**
+ * The options that shape a run beyond its preset (`paper --budgets`, `--pretrain-factor`,
+ * `--start-error`); each shows in the protocol text, so runs pool only with runs of the same shape.
+ */
+export interface RunShape {
+  /** Experiment 3's budgets: undefined, the preset's own; null, none. */
+  budgets?: PostBudgets | null;
+  /** Every pretraining this many times as long (undefined: the preset's steps). */
+  pretrainFactor?: number;
+  /** Experiments 1 and 2 from the snapshot nearest this validation target error (Preset.startError). */
+  startError?: number;
 }
 
 /** Factors on post-training's SFT steps and RL updates: a short and a long budget. */
@@ -100,16 +119,20 @@ function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined):
 }
 
 /**
- * A preset as a run uses it: experiment 3's budgets set and every pretraining scaled (the run's
- * options; undefined: the preset's own). A setting and its protocol text both take it from here.
+ * A preset as a run uses it: experiment 3's budgets set, every pretraining scaled and the start of
+ * experiments 1 and 2 chosen (the run's options; undefined: the preset's own). A setting and its
+ * protocol text both take it from here.
  */
-export function adjustPreset<P extends Preset>(
-  p: P,
-  budgets: PostBudgets | null | undefined,
-  pretrainFactor: number | undefined,
-): P {
-  return withPretrainFactor(withBudgets(p, budgets), pretrainFactor);
+export function adjustPreset<P extends Preset>(p: P, shape: RunShape = {}): P {
+  const adjusted = withPretrainFactor(withBudgets(p, shape.budgets), shape.pretrainFactor);
+  return shape.startError === undefined ? adjusted : { ...adjusted, startError: shape.startError };
 }
+
+/** Experiments 1 and 2's start in words (protocol text), when it is not the end of pretraining. */
+export const startText = (p: Preset): string =>
+  p.startError === undefined
+    ? ''
+    : ` Experiments 1 and 2 start each seed not from the end of pretraining but from the balanced pretraining's snapshot (every ${p.snapshotEvery} steps, the end included) whose validation target error is closest to ${p.startError}; "pretrained" below means that snapshot, which ranks the SFT pool and the RL bands, and the rows give its steps.`;
 
 /** The budgets in words (protocol text). */
 export const budgetText = (b: PostBudgets | undefined, sftBudget: number, rlSteps: number): string =>
@@ -269,19 +292,13 @@ export function basePlan(
 }
 
 /** The protocol in words, for the report (every number is read from the constants above). */
-export function protocolText(
-  preset: PresetName,
-  target: TargetName,
-  seeds: readonly number[],
-  budgets?: PostBudgets | null,
-  pretrainFactor?: number,
-): string[] {
-  const p = adjustPreset(PRESET_TABLE[preset], budgets, pretrainFactor);
+export function protocolText(preset: PresetName, target: TargetName, seeds: readonly number[], shape: RunShape = {}): string[] {
+  const p = adjustPreset(PRESET_TABLE[preset], shape);
   const t = TARGETS[target];
   const icl = p.icl as IclPreset;
   return [
     `Setting A, in-context weight prediction: d = ${TASK.d}, n = ${TASK.n}, label noise ${TASK.noise}; two domains of ${TASK.head} directions each (head, tail), w ~ N(0, I) on its domain's directions; the directions are rotated by a random orthogonal basis per seed. Model: factorised LSA (ŵ = P·Q·(1/n)Σ x_i y_i), AdamW, batch 64.`,
-    `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on the balanced mixture (head ${MIXTURES.balanced.head}, tail ${MIXTURES.balanced.tail}) or the imbalanced one (head ${MIXTURES.imbalanced.head}, tail ${MIXTURES.imbalanced.tail}).`,
+    `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on the balanced mixture (head ${MIXTURES.balanced.head}, tail ${MIXTURES.balanced.tail}) or the imbalanced one (head ${MIXTURES.imbalanced.head}, tail ${MIXTURES.imbalanced.tail}).${startText(p)}`,
     `Post-training target '${target}': ${Object.entries(t)
       .map(([k, v]) => `${k} ${v}`)
       .join(
@@ -433,10 +450,9 @@ export function tokenProtocolText(
   preset: PresetName,
   target: TargetName,
   seeds: readonly number[],
-  budgets?: PostBudgets | null,
-  pretrainFactor?: number,
+  shape: RunShape = {},
 ): string[] {
-  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], budgets, pretrainFactor);
+  const p = adjustPreset(TOKEN_PRESET_TABLE[preset], shape);
   const t = TOKEN_TARGETS[target];
   const mix = (m: Readonly<Record<string, number>>) =>
     Object.entries(m)
@@ -444,7 +460,7 @@ export function tokenProtocolText(
       .join(', ');
   return [
     `Setting B, chain of thought on tokens: pointer chasing over a random permutation of ${TOKEN_TASK.nodes} nodes written as a table in the prompt, start s and hop count k ∈ 1..${TOKEN_TASK.maxHops} (the difficulty); the answer is the chain π(s), π²(s), ..., then ANS, the last state, EOS. Variants (domains): forward (x → π(x), "head") and inverse (x → π⁻¹(x), "tail"). Model: decoder-only transformer, width ${TOKEN_MODEL.dModel}, ${TOKEN_MODEL.layers} layers, ${TOKEN_MODEL.heads} heads, initial std ${TOKEN_MODEL.initStd}, batch ${TOKEN_BATCH}, AdamW.`,
-    `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on fresh problems of every k, balanced (${mix(TOKEN_MIXTURES.balanced)}) or imbalanced (${mix(TOKEN_MIXTURES.imbalanced)}).`,
+    `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on fresh problems of every k, balanced (${mix(TOKEN_MIXTURES.balanced)}) or imbalanced (${mix(TOKEN_MIXTURES.imbalanced)}).${startText(p)}`,
     `Post-training target '${target}': ${mix(t)}. Error = 1 − accuracy of greedy answers checked by the exact verifier (the answer right and well formed), per variant on held-out sets of ${p.evalSize} prompts (every k, both variants), weighted as in setting A ("target", "pretrain", "mix", "head", "tail"); also the overthinking measures (chain length minus k, repeated states, answers not finished within the context).`,
     `Learning rates chosen on a validation split of ${p.evalSize} prompts as in setting A.`,
     `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's completion loss (teacher-forced); lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,

@@ -12,7 +12,7 @@ import {
   type ExperimentName,
   figureKey,
   lengthFigureKey,
-  type PostBudgets,
+  type RunShape,
   type PresetName,
   protocolText,
   type SettingName,
@@ -62,7 +62,7 @@ export interface MergeSource {
   started: string;
 }
 
-export interface PaperOptions {
+export interface PaperOptions extends RunShape {
   preset: PresetName;
   target: TargetName;
   /** How many seeds (default: the preset's), numbered from firstSeed (default 1). */
@@ -70,10 +70,6 @@ export interface PaperOptions {
   firstSeed?: number;
   experiments: ExperimentName[];
   settings: SettingName[];
-  /** Experiment 3's short and long post-training budgets (factors): undefined, the preset's own; null, none. */
-  budgets?: PostBudgets | null;
-  /** Every pretraining this many times as long (undefined: the preset's steps). */
-  pretrainFactor?: number;
   machine: Record<string, string | number>;
   onProgress?: (msg: string) => void;
 }
@@ -85,9 +81,7 @@ export function seedList(count: number, first = 1): number[] {
 
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
   const specs = opts.settings.map((name) =>
-    name === 'regression'
-      ? regressionSetting(opts.preset, opts.target, opts.budgets, opts.pretrainFactor)
-      : tokenSetting(opts.preset, opts.target, opts.budgets, opts.pretrainFactor),
+    name === 'regression' ? regressionSetting(opts.preset, opts.target, opts) : tokenSetting(opts.preset, opts.target, opts),
   );
   const seeds = seedList(opts.seeds ?? specs[0].preset.seeds, opts.firstSeed);
   const started = new Date();
@@ -127,8 +121,8 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
         : 'not run in this invocation (--settings)',
     },
     protocol: [
-      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds, opts.budgets, opts.pretrainFactor) : []),
-      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds, opts.budgets, opts.pretrainFactor) : []),
+      ...(ran('regression') ? protocolText(opts.preset, opts.target, seeds, opts) : []),
+      ...(ran('token') ? tokenProtocolText(opts.preset, opts.target, seeds, opts) : []),
     ],
     rows,
     verdicts: verdicts(rows),
