@@ -47,11 +47,11 @@ const row = (experiment: Row['experiment'], seed: number, condition: Row['condit
 });
 
 /** SFT rows: target error per rule and m from `err`, for two seeds (seed 2 adds a little). */
-function sftRows(err: (rule: string, m: number) => number): Row[] {
+function sftRows(err: (rule: string, m: number) => number, grid = [16, 64, 256, 1024, 4096]): Row[] {
   const rows = [1, 2].map((s) => row('sft', s, { stage: 'pretrained' }, { target: 1, pretrain: 1 }));
   for (const regime of ['budget', 'converge'])
     for (const rule of ['hardest', 'random', 'easiest'])
-      for (const m of [16, 64, 256, 1024, 4096])
+      for (const m of grid)
         for (const seed of [1, 2])
           rows.push(row('sft', seed, { regime, rule, m }, { target: err(rule, m) + 0.001 * seed, pretrain: 1 }));
   return rows;
@@ -65,6 +65,20 @@ describe('verdicts follow their rules', () => {
     const v = sftVerdict(sftRows(against));
     expect(v.verdict).toBe('not confirmed');
     expect(v.criteria.every((c) => !c.held)).toBe(true);
+  });
+
+  it('SFT: a best m only at the largest m of the grid is not small, even at or below 256 (setting B grid)', () => {
+    const grid = [16, 64, 256];
+    const isSmall = (v: ReturnType<typeof sftVerdict>) =>
+      v.criteria.filter((c) => c.name.endsWith('the best m for hardest is small')).map((c) => c.held);
+    // Hardest beats random everywhere, and keeps improving up to the largest m: more data helps.
+    const growing = (rule: string, m: number) => (rule === 'hardest' ? 0.9 : 1) - Math.log2(m) / 20;
+    expect(isSmall(sftVerdict(sftRows(growing, grid)))).toEqual([false, false]);
+    expect(sftVerdict(sftRows(growing, grid)).verdict).toBe('mixed');
+    // A plateau from m = 64 on is small.
+    const plateau = (rule: string, m: number) => (rule === 'hardest' ? (m <= 16 ? 0.6 : 0.5) : 1 - Math.log2(m) / 20);
+    expect(isSmall(sftVerdict(sftRows(plateau, grid)))).toEqual([true, true]);
+    expect(sftVerdict(sftRows(plateau, grid)).verdict).toBe('confirmed');
   });
 
   it('RL: gains, stability and the too-hard band decide', () => {

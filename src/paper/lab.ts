@@ -257,14 +257,23 @@ export class Lab {
     const pre = await this.pretrain(seed, 'balanced', model);
     const goal = this.preset.startError;
     if (goal === undefined) return { from: pre.final, steps: modelScale(this.preset, model).pretrainSteps };
-    let best: { from: Checkpoint; steps: number; gap: number } | undefined;
+    const s = await this.nearestSnapshot(pre, 'target', goal);
+    return { from: s.checkpoint, steps: s.step };
+  }
+
+  /**
+   * The snapshot of balanced pretraining `pre` whose validation error `key` is closest to `goal`
+   * (the earliest of equally close ones). The validation split only, never the test set.
+   */
+  async nearestSnapshot(pre: Pretrained, key: 'target' | 'tail', goal: number): Promise<Pretrained['snapshots'][number]> {
+    let best: { snapshot: Pretrained['snapshots'][number]; gap: number } | undefined;
     for (const s of pre.snapshots) {
-      const v = (await this.measure(seed, s.checkpoint, model, true)).validation;
-      const gap = Math.abs(this.setting.metrics(v, this.mixtures.balanced, this.target).target - goal);
-      if (!best || gap < best.gap) best = { from: s.checkpoint, steps: s.step, gap };
+      const v = (await this.measure(pre.seed, s.checkpoint, pre.model, true)).validation;
+      const gap = Math.abs(this.setting.metrics(v, this.mixtures.balanced, this.target)[key] - goal);
+      if (!best || gap < best.gap) best = { snapshot: s, gap };
     }
     if (!best) throw new Error('Lab: the pretraining left no snapshot');
-    return best;
+    return best.snapshot;
   }
 
   /** Held-out metrics of a checkpoint without training (cached: experiments share starting points). */
@@ -501,7 +510,7 @@ function postPhases(
  * error, or tail error, is closest to the imbalanced model's).
  */
 export async function balanceExperiment(lab: Lab): Promise<void> {
-  const { balanced, imbalanced } = lab.mixtures;
+  const { imbalanced } = lab.mixtures;
   // With a tail-only target the target error is the tail error: one match, not two equal ones.
   const tailOnly = Object.keys(lab.target).length === 1;
   const conditions = [
@@ -519,15 +528,8 @@ export async function balanceExperiment(lab: Lab): Promise<void> {
       const imb = await lab.pretrain(seed, 'imbalanced', model);
       // Matching looks at the validation split only (never at the test set).
       const refM = lab.setting.metrics((await lab.measure(seed, imb.final, model, true)).validation, imbalanced, lab.target);
-      const snaps: { step: number; checkpoint: Checkpoint; v: Record<string, number> }[] = [];
-      for (const s of bal.snapshots) {
-        const v = (await lab.measure(seed, s.checkpoint, model, true)).validation;
-        snaps.push({ ...s, v: lab.setting.metrics(v, balanced, lab.target) });
-      }
-      const closest = (key: 'target' | 'tail') =>
-        snaps.reduce((a, b) => (Math.abs(b.v[key] - refM[key]) < Math.abs(a.v[key] - refM[key]) ? b : a));
-      const t = closest('target');
-      const r = closest('tail');
+      const t = await lab.nearestSnapshot(bal, 'target', refM.target);
+      const r = await lab.nearestSnapshot(bal, 'tail', refM.tail);
       const steps = scale.pretrainSteps;
       starts.set(`${seed}:balanced:unmatched`, { from: bal.final, steps, mix: 'balanced' });
       starts.set(`${seed}:balanced:matched-target`, { from: t.checkpoint, steps: t.step, mix: 'balanced' });

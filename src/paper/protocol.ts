@@ -268,7 +268,11 @@ export const PLATEAU_MARGIN = 0.05;
  * p <= this. The verdicts themselves follow the means; this qualifies them (3 seeds cannot reach it).
  */
 export const SIGNIFICANCE_LEVEL = 0.05;
-/** A best (or plateau) m at most this is "small": 1/16 of the small preset's pool. */
+/**
+ * A best (or plateau) m at most this is "small": 1/16 of the small preset's pool. It must also lie
+ * below the largest m of the grid: a plateau only at the largest m says more data helps (setting B's
+ * grid ends at 256, so without this the criterion could not fail there).
+ */
 export const SMALL_M = 256;
 
 /** The plan of one run: the shared task and model, with `phases` and the seed. */

@@ -250,8 +250,8 @@ function sftRegime(rows: Row[], regime: string): { criteria: Verdict['criteria']
       },
       {
         name: `${regime}: the best m for hardest is small`,
-        held: plateauM <= SMALL_M,
-        detail: `best m ${bestM}; within ${PLATEAU_MARGIN * 100}% of the best from m = ${plateauM} (small: <= ${SMALL_M})`,
+        held: plateauM <= SMALL_M && plateauM < sizes[sizes.length - 1],
+        detail: `best m ${bestM}; within ${PLATEAU_MARGIN * 100}% of the best from m = ${plateauM} (small: <= ${SMALL_M} and below the grid's largest, ${sizes[sizes.length - 1]})`,
       },
     ],
     numbers,
@@ -286,7 +286,7 @@ export function sftVerdict(rows: Row[]): RuleResult {
     experiment: 'sft',
     claim: 'SFT learns most from a small set of examples that are hard for the pretrained model',
     verdict: verdictOf(criteria),
-    rule: `In each regime (fixed budget; near convergence), on the mean test target error over seeds at each rule's validation-chosen lr: (a) hardest < random at most of the smallest third of the m grid; (b) for hardest, the smallest m within ${PLATEAU_MARGIN * 100}% of its best error is <= ${SMALL_M}. All four hold: confirmed; none: not confirmed; otherwise mixed.`,
+    rule: `In each regime (fixed budget; near convergence), on the mean test target error over seeds at each rule's validation-chosen lr: (a) hardest < random at most of the smallest third of the m grid; (b) for hardest, the smallest m within ${PLATEAU_MARGIN * 100}% of its best error is <= ${SMALL_M} and below the largest m of the grid (a plateau only at the largest m says more data helps). All four hold: confirmed; none: not confirmed; otherwise mixed.`,
     criteria,
     numbers,
   };
