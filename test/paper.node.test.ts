@@ -579,7 +579,7 @@ describe('npm run paper -- --preset tiny', () => {
     const goal = snaps[1].err;
     const nearest = snaps.reduce((a, b) => (Math.abs(b.err - goal) < Math.abs(a.err - goal) ? b : a));
     expect(nearest.step).toBeLessThan(PRESET_TABLE.tiny.pretrainSteps);
-    const run = (startError?: number) =>
+    const run = (startError?: number, snapshotEvery?: number) =>
       runPaper(rt, {
         preset: 'tiny',
         target: 'rare',
@@ -587,6 +587,7 @@ describe('npm run paper -- --preset tiny', () => {
         experiments: ['sft', 'rl'],
         settings: ['regression'],
         ...(startError === undefined ? {} : { startError }),
+        ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
         machine: {},
       });
     const res = await run(goal);
@@ -601,6 +602,13 @@ describe('npm run paper -- --preset tiny', () => {
     expect(plain.rows.every((r) => r.condition.pretrainSteps === undefined)).toBe(true);
     expect(plain.rows.find((r) => r.condition.stage === 'pretrained')?.validation.target).toBe(snaps.at(-1)?.err);
     expect(plain.protocol.join('\n')).not.toContain('Experiments 1 and 2 start each seed');
+    // --snapshot-every: snapshots leave training as it was (the same rows from the end of pretraining),
+    // and the start is chosen among the new ones (every 10 steps of 60 here).
+    expect(paperOptions({ preset: 'tiny', target: 'rare', snapshotEvery: '10' }).snapshotEvery).toBe(10);
+    expect((await run(undefined, 10)).rows).toEqual(plain.rows);
+    const finer = await run(goal, 10);
+    expect(finer.protocol.join('\n')).toContain('(every 10 steps, the end included)');
+    expect(finer.rows.every((r) => (r.condition.pretrainSteps as number) % 10 === 0)).toBe(true);
   });
 
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
@@ -618,6 +626,10 @@ describe('npm run paper -- --preset tiny', () => {
       [['--pretrain-factor', 'x'], /--pretrain-factor: expected a number above 0/],
       [['--start-error', '1'], /--start-error: expected a target error between 0 and 1, exclusive \(e\.g\. 0\.5: .*\), got "1"/],
       [['--start-error', 'half'], /--start-error: expected a target error between 0 and 1/],
+      [
+        ['--snapshot-every', '2.5'],
+        /--snapshot-every: expected a whole number of pretraining steps, at least 1 \(e\.g\. 100\), got "2\.5"/,
+      ],
     ] as const) {
       // main() in this process (the refusals come before any GPU work): what it printed, its exit code.
       const r = await paperInProcess(...args, '--out', join(tmpdir(), 'never'));

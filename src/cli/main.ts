@@ -269,6 +269,10 @@ function buildProgram(): Command {
       '--start-error <e>',
       'experiments 1 and 2 start each seed from the balanced pretraining snapshot whose validation target error is closest to e (0 < e < 1; default: the end of pretraining), e.g. 0.5: a rare variant half learned',
     )
+    .option(
+      '--snapshot-every <steps>',
+      "balanced pretraining snapshots every this many steps (default: the preset's, times --pretrain-factor), for experiment 3's matched start and --start-error (setting A's ICL transformer keeps its own, a tenth of its pretraining)",
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -292,6 +296,7 @@ function buildProgram(): Command {
           budgets?: string;
           pretrainFactor?: string;
           startError?: string;
+          snapshotEvery?: string;
           render?: string;
           merge?: string;
           dropSeeds?: number[];
@@ -303,7 +308,17 @@ function buildProgram(): Command {
           throw new UserError('--drop-seeds works with --merge only (it leaves seeds out of a pool)');
         if (opts.render || opts.merge) {
           // These shape a run; --render and --merge run nothing, so a given one would be ignored.
-          const runOnly = ['seeds', 'firstSeed', 'preset', 'target', 'settings', 'budgets', 'pretrainFactor', 'startError'];
+          const runOnly = [
+            'seeds',
+            'firstSeed',
+            'preset',
+            'target',
+            'settings',
+            'budgets',
+            'pretrainFactor',
+            'startError',
+            'snapshotEvery',
+          ];
           const given = runOnly.filter((name) => cmd.getOptionValueSource(name) === 'cli');
           if (given.length)
             throw new UserError(

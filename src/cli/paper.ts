@@ -37,6 +37,7 @@ export function paperOptions(opts: {
   budgets?: string;
   pretrainFactor?: string;
   startError?: string;
+  snapshotEvery?: string;
 }): {
   experiments: ExperimentName[];
   preset: PresetName;
@@ -47,6 +48,7 @@ export function paperOptions(opts: {
   budgets?: PostBudgets | null;
   pretrainFactor?: number;
   startError?: number;
+  snapshotEvery?: number;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -90,12 +92,21 @@ export function paperOptions(opts: {
         `--start-error: expected a target error between 0 and 1, exclusive (e.g. 0.5: start from the snapshot where the target is about half learned), got "${opts.startError}"`,
       );
   }
+  let snapshotEvery: number | undefined;
+  if (opts.snapshotEvery !== undefined) {
+    snapshotEvery = Number(opts.snapshotEvery);
+    if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1 || opts.snapshotEvery.trim() === '')
+      throw new UserError(
+        `--snapshot-every: expected a whole number of pretraining steps, at least 1 (e.g. 100), got "${opts.snapshotEvery}"`,
+      );
+  }
   return {
     experiments: experiments as ExperimentName[],
     settings: SETTING_NAMES.filter((s) => settings.includes(s)),
     budgets,
     ...(pretrainFactor !== undefined ? { pretrainFactor } : {}),
     ...(startError !== undefined ? { startError } : {}),
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,

@@ -82,6 +82,8 @@ export interface RunShape {
   pretrainFactor?: number;
   /** Experiments 1 and 2 from the snapshot nearest this validation target error (Preset.startError). */
   startError?: number;
+  /** Balanced pretraining snapshots every this many steps (after the pretraining factor; undefined: the preset's). */
+  snapshotEvery?: number;
 }
 
 /** Factors on post-training's SFT steps and RL updates: a short and a long budget. */
@@ -125,7 +127,12 @@ function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined):
  */
 export function adjustPreset<P extends Preset>(p: P, shape: RunShape = {}): P {
   const adjusted = withPretrainFactor(withBudgets(p, shape.budgets), shape.pretrainFactor);
-  return shape.startError === undefined ? adjusted : { ...adjusted, startError: shape.startError };
+  if (shape.startError === undefined && shape.snapshotEvery === undefined) return adjusted;
+  return {
+    ...adjusted,
+    ...(shape.startError === undefined ? {} : { startError: shape.startError }),
+    ...(shape.snapshotEvery === undefined ? {} : { snapshotEvery: shape.snapshotEvery }),
+  };
 }
 
 /** Experiments 1 and 2's start in words (protocol text), when it is not the end of pretraining. */
