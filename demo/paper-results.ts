@@ -218,6 +218,30 @@ import longPreRlPlot from '../results/paper-token-pretrain3x/rl-token.svg?raw';
 import longPreLengthPlot from '../results/paper-token-pretrain3x/rl-token-length.svg?raw';
 import longPreBalancePlot from '../results/paper-token-pretrain3x/balance-token.svg?raw';
 import longPreRecipePlot from '../results/paper-token-pretrain3x/recipe-token.svg?raw';
+import {
+  preset as halfPreset,
+  runs as halfRuns,
+  seconds as halfSeconds,
+  seeds as halfSeeds,
+  settings as halfSettings,
+  target as halfTarget,
+  verdicts as halfVerdicts,
+} from '../results/paper-token-start50/results.json';
+import halfSftPlot from '../results/paper-token-start50/sft-token.svg?raw';
+import halfRlPlot from '../results/paper-token-start50/rl-token.svg?raw';
+import halfLengthPlot from '../results/paper-token-start50/rl-token-length.svg?raw';
+import {
+  preset as halfFinePreset,
+  runs as halfFineRuns,
+  seconds as halfFineSeconds,
+  seeds as halfFineSeeds,
+  settings as halfFineSettings,
+  target as halfFineTarget,
+  verdicts as halfFineVerdicts,
+} from '../results/paper-token-start50-fine/results.json';
+import halfFineSftPlot from '../results/paper-token-start50-fine/sft-token.svg?raw';
+import halfFineRlPlot from '../results/paper-token-start50-fine/rl-token.svg?raw';
+import halfFineLengthPlot from '../results/paper-token-start50-fine/rl-token-length.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -467,6 +491,20 @@ const SETS: ResultSet[] = [
       balance: longPreBalancePlot,
       recipe: longPreRecipePlot,
     },
+  },
+  {
+    // Experiments 1 and 2 from each seed's balanced snapshot nearest validation target error 0.5
+    // (--pretrain-factor 3 --start-error 0.5, seeds 2-7): snapshots every 300 steps, then every 100.
+    id: 'token-start50',
+    title: 'Token task (setting B): SFT and RL from a half-learned start, seeds 2-7 (snapshots every 300 steps)',
+    ...pick(halfPreset, halfTarget, halfSeeds, halfRuns, halfSeconds, halfSettings, halfVerdicts),
+    plots: { sft: halfSftPlot, rl: halfRlPlot, 'rl response length': halfLengthPlot },
+  },
+  {
+    id: 'token-start50-fine',
+    title: 'Token task (setting B): SFT and RL from a half-learned start, seeds 2-7 (snapshots every 100 steps)',
+    ...pick(halfFinePreset, halfFineTarget, halfFineSeeds, halfFineRuns, halfFineSeconds, halfFineSettings, halfFineVerdicts),
+    plots: { sft: halfFineSftPlot, rl: halfFineRlPlot, 'rl response length': halfFineLengthPlot },
   },
 ];
 
