@@ -73,7 +73,8 @@ export interface Preset {
 
 /**
  * The options that shape a run beyond its preset (`paper --budgets`, `--pretrain-factor`,
- * `--start-error`); each shows in the protocol text, so runs pool only with runs of the same shape.
+ * `--start-error`, `--snapshot-every`); each shows in the protocol text where it changes what runs,
+ * so runs pool only with runs of the same shape.
  */
 export interface RunShape {
   /** Experiment 3's budgets: undefined, the preset's own; null, none. */
@@ -121,9 +122,9 @@ function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined):
 }
 
 /**
- * A preset as a run uses it: experiment 3's budgets set, every pretraining scaled and the start of
- * experiments 1 and 2 chosen (the run's options; undefined: the preset's own). A setting and its
- * protocol text both take it from here.
+ * A preset as a run uses it: experiment 3's budgets set, every pretraining scaled, the snapshots'
+ * spacing and the start of experiments 1 and 2 chosen (the run's options; undefined: the preset's
+ * own). A setting and its protocol text both take it from here.
  */
 export function adjustPreset<P extends Preset>(p: P, shape: RunShape = {}): P {
   const adjusted = withPretrainFactor(withBudgets(p, shape.budgets), shape.pretrainFactor);
