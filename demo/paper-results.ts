@@ -242,6 +242,19 @@ import {
 import halfFineSftPlot from '../results/paper-token-start50-fine/sft-token.svg?raw';
 import halfFineRlPlot from '../results/paper-token-start50-fine/rl-token.svg?raw';
 import halfFineLengthPlot from '../results/paper-token-start50-fine/rl-token-length.svg?raw';
+import {
+  preset as halfPoolPreset,
+  runs as halfPoolRuns,
+  seconds as halfPoolSeconds,
+  seeds as halfPoolSeeds,
+  settings as halfPoolSettings,
+  sources as halfPoolSources,
+  target as halfPoolTarget,
+  verdicts as halfPoolVerdicts,
+} from '../results/paper-token-start50-seeds2-13/results.json';
+import halfPoolSftPlot from '../results/paper-token-start50-seeds2-13/sft-token.svg?raw';
+import halfPoolRlPlot from '../results/paper-token-start50-seeds2-13/rl-token.svg?raw';
+import halfPoolLengthPlot from '../results/paper-token-start50-seeds2-13/rl-token-length.svg?raw';
 import seedsRecipe from '../results/paper-token-seeds456/recipe-token.svg?raw';
 import seedsRl from '../results/paper-token-seeds456/rl-token.svg?raw';
 import seedsLength from '../results/paper-token-seeds456/rl-token-length.svg?raw';
@@ -505,6 +518,22 @@ const SETS: ResultSet[] = [
     title: 'Token task (setting B): SFT and RL from a half-learned start, seeds 2-7 (snapshots every 100 steps)',
     ...pick(halfFinePreset, halfFineTarget, halfFineSeeds, halfFineRuns, halfFineSeconds, halfFineSettings, halfFineVerdicts),
     plots: { sft: halfFineSftPlot, rl: halfFineRlPlot, 'rl response length': halfFineLengthPlot },
+  },
+  {
+    // The same on seeds 8-13, pooled with seeds 2-7 (paper --merge).
+    id: 'token-start50-seeds2-13',
+    title: 'Token task (setting B): SFT and RL from a half-learned start, seeds 2-13 pooled',
+    ...pick(
+      halfPoolPreset,
+      halfPoolTarget,
+      halfPoolSeeds,
+      halfPoolRuns,
+      halfPoolSeconds,
+      halfPoolSettings,
+      halfPoolVerdicts,
+      halfPoolSources.length,
+    ),
+    plots: { sft: halfPoolSftPlot, rl: halfPoolRlPlot, 'rl response length': halfPoolLengthPlot },
   },
 ];
 
