@@ -2,7 +2,11 @@
  * One config for the demo build (`vite`, `vite build`) and for vitest, which runs the same test
  * files twice: in Node (Dawn from the `webgpu` package) and in headless Chromium (its own WebGPU).
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
+import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import type { BrowserCommand } from 'vitest/node';
 import { CHROMIUM, CHROMIUM_ARGS } from './test/chromium.ts';
@@ -21,7 +25,36 @@ const runPlanInNode: BrowserCommand<[plan: unknown]> = async (ctx, plan) => {
   return mod.runPlanHeadless(plan);
 };
 
+const RESULTS = fileURLToPath(new URL('results', import.meta.url));
+const PAPER_RESULTS = 'virtual:paper-results';
+
+/**
+ * `virtual:paper-results`: for each results/DIR/results.json of `npm run paper`, the fields the demo
+ * page shows (not its rows, half a megabyte each), by DIR; pooledFrom is the number of runs a set
+ * pooled by `paper --merge` came from. Read when the page is built (and again when a file changes).
+ */
+function paperResults(): Plugin {
+  return {
+    name: 'paper-results',
+    resolveId: (id) => (id === PAPER_RESULTS ? `\0${PAPER_RESULTS}` : undefined),
+    load(id) {
+      if (id !== `\0${PAPER_RESULTS}`) return undefined;
+      const sets: Record<string, unknown> = {};
+      for (const dir of readdirSync(RESULTS).sort()) {
+        const file = join(RESULTS, dir, 'results.json');
+        if (!existsSync(file)) continue;
+        this.addWatchFile(file);
+        const r = JSON.parse(readFileSync(file, 'utf8'));
+        const { preset, target, seeds, runs, seconds, settings, verdicts } = r;
+        sets[dir] = { preset, target, seeds, runs, seconds, settings, verdicts, pooledFrom: r.sources?.length };
+      }
+      return `export default ${JSON.stringify(sets)};`;
+    },
+  };
+}
+
 export default defineConfig({
+  plugins: [paperResults()],
   root: 'demo',
   base: './',
   build: {

@@ -207,6 +207,8 @@ describe('demo page (built, in Chromium)', () => {
       await expect.poll(() => sets.nth(i).getAttribute('aria-pressed')).toBe('true');
       counts.push((await verdicts.allTextContents()).length);
       plots.push(await page.locator('paper-results figure.plot').count());
+      // Each plot is fetched when its set is opened (a chunk of its own): every figure gets its SVG.
+      await expect.poll(() => page.locator('paper-results figure.plot > svg').count()).toBe(plots[i]);
       tests.push(await page.locator('[data-testid=paper-verdicts] p', { hasText: 'Paired tests over seeds' }).count());
     }
     expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1, 1, 2, 1, 4, 2, 2, 2]);
