@@ -9,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
-import { Lab, regressionSetting, rlPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
+import { Lab, regressionSetting, rlPhase, type SettingSpec, sftPhase, tokenMetricsOf, tokenSetting } from '../src/paper/lab.ts';
 import {
   EXPERIMENTS,
   PRESET_TABLE,
   protocolText,
+  RL,
   TOKEN_PRESET_TABLE,
+  TOKEN_RL,
   tokenPlan,
   tokenProtocolText,
 } from '../src/paper/protocol.ts';
@@ -611,6 +613,52 @@ describe('npm run paper -- --preset tiny', () => {
     expect(finer.rows.every((r) => (r.condition.pretrainSteps as number) % 10 === 0)).toBe(true);
   });
 
+  it('--sft-difficulty pass-rate ranks every SFT pool by the pretrained pass rate, as the RL bands, in the protocol', async () => {
+    const base = { preset: 'tiny', target: 'rare' } as const;
+    expect(paperOptions(base).sftDifficulty).toBeUndefined();
+    // loss is the default: the same preset (and plans) as without the option.
+    expect(paperOptions({ ...base, sftDifficulty: 'loss' }).sftDifficulty).toBeUndefined();
+    expect(paperOptions({ ...base, sftDifficulty: 'pass-rate' }).sftDifficulty).toBe('pass-rate');
+    expect(tokenSetting('small', 'rare', { sftDifficulty: 'pass-rate' }).preset).toEqual({
+      ...TOKEN_PRESET_TABLE.small,
+      sftBy: 'pass-rate',
+    });
+    expect(tokenProtocolText('small', 'rare', [1], { sftDifficulty: 'pass-rate' }).join('\n')).toMatch(
+      /hardest \/ random \/ easiest by the pretrained model's pass rate \(4 answers sampled at temperature 1 per problem/,
+    );
+    expect(tokenProtocolText('small', 'rare', [1]).join('\n')).toMatch(/by the pretrained model's completion loss/);
+    const rt = await getTestRuntime();
+    const run = (sftDifficulty?: 'pass-rate') =>
+      runPaper(rt, {
+        ...base,
+        seeds: 1,
+        experiments: ['sft'],
+        settings: ['regression'],
+        ...(sftDifficulty ? { sftDifficulty } : {}),
+        machine: {},
+      });
+    // Every SFT phase of the lab asks the scheduler for pass-rate scores: the RL's samples per prompt,
+    // and in setting A its policy's std; by default the phase is as it was (no `by`, no sigma).
+    const phase = (setting: SettingSpec) => sftPhase(new Lab(rt, { setting, seeds: [1] }), 'hardest', 16, 10, 0.01);
+    expect(phase(regressionSetting('tiny', 'rare', { sftDifficulty: 'pass-rate' }))).toMatchObject({
+      select: { rule: 'hardest', m: 16, by: 'pass-rate', samples: RL.samples },
+      sigma: RL.sigma,
+    });
+    const token = phase(tokenSetting('tiny', 'rare', { sftDifficulty: 'pass-rate' }));
+    expect([token.select, 'sigma' in token]).toEqual([
+      { rule: 'hardest', m: 16, by: 'pass-rate', samples: TOKEN_RL.samples },
+      false,
+    ]);
+    const plain = phase(regressionSetting('tiny', 'rare'));
+    expect([plain.select, 'sigma' in plain]).toEqual([{ rule: 'hardest', m: 16 }, false]);
+    const [byError, byPass] = [await run(), await run('pass-rate')];
+    expect(byPass.protocol.join('\n')).toMatch(/by the pretrained model's pass rate \(16 samples ŵ \+ 0\.2·ξ per example/);
+    // Other sets: random ones too, as a random m is shuffled from the pool in the order of its scores.
+    const rows = (res: typeof byError, rule: string) =>
+      res.rows.filter((r) => r.condition.rule === rule).map((r) => r.metrics.target);
+    for (const rule of ['hardest', 'random', 'easiest']) expect(rows(byPass, rule)).not.toEqual(rows(byError, rule));
+  });
+
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
@@ -626,6 +674,7 @@ describe('npm run paper -- --preset tiny', () => {
       [['--pretrain-factor', 'x'], /--pretrain-factor: expected a number above 0/],
       [['--start-error', '1'], /--start-error: expected a target error between 0 and 1, exclusive \(e\.g\. 0\.5: .*\), got "1"/],
       [['--start-error', 'half'], /--start-error: expected a target error between 0 and 1/],
+      [['--sft-difficulty', 'hard'], /--sft-difficulty: unknown score "hard"; valid: loss, pass-rate \(loss: .*\)/],
       [
         ['--snapshot-every', '2.5'],
         /--snapshot-every: expected a whole number of pretraining steps, at least 1 \(e\.g\. 100\), got "2\.5"/,

@@ -273,6 +273,10 @@ function buildProgram(): Command {
       '--snapshot-every <steps>',
       "balanced pretraining snapshots every this many steps (default: the preset's, times --pretrain-factor), for experiment 3's matched start and --start-error (setting A's ICL transformer keeps its own, a tenth of its pretraining)",
     )
+    .option(
+      '--sft-difficulty <score>',
+      "how every SFT selection ranks its pool for hardest / easiest: loss (the default: the pretrained model's error on each example) or pass-rate (1 - its pass rate over sampled answers, as experiment 2's bands)",
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -297,6 +301,7 @@ function buildProgram(): Command {
           pretrainFactor?: string;
           startError?: string;
           snapshotEvery?: string;
+          sftDifficulty?: string;
           render?: string;
           merge?: string;
           dropSeeds?: number[];
@@ -318,6 +323,7 @@ function buildProgram(): Command {
             'pretrainFactor',
             'startError',
             'snapshotEvery',
+            'sftDifficulty',
           ];
           const given = runOnly.filter((name) => cmd.getOptionValueSource(name) === 'cli');
           if (given.length)

@@ -15,6 +15,8 @@ import {
   type ExperimentName,
   PRESETS,
   type PostBudgets,
+  SFT_DIFFICULTIES,
+  type SftDifficulty,
   type PresetName,
   SETTING_NAMES,
   type SettingName,
@@ -38,6 +40,7 @@ export function paperOptions(opts: {
   pretrainFactor?: string;
   startError?: string;
   snapshotEvery?: string;
+  sftDifficulty?: string;
 }): {
   experiments: ExperimentName[];
   preset: PresetName;
@@ -49,6 +52,7 @@ export function paperOptions(opts: {
   pretrainFactor?: number;
   startError?: number;
   snapshotEvery?: number;
+  sftDifficulty?: SftDifficulty;
 } {
   if (!TARGET_NAMES.includes(opts.target as TargetName))
     throw new UserError(`--target: unknown target "${opts.target}"; valid targets: ${TARGET_NAMES.join(', ')}`);
@@ -100,6 +104,10 @@ export function paperOptions(opts: {
         `--snapshot-every: expected a whole number of pretraining steps, at least 1 (e.g. 100), got "${opts.snapshotEvery}"`,
       );
   }
+  if (opts.sftDifficulty !== undefined && !SFT_DIFFICULTIES.includes(opts.sftDifficulty as SftDifficulty))
+    throw new UserError(
+      `--sft-difficulty: unknown score "${opts.sftDifficulty}"; valid: ${SFT_DIFFICULTIES.join(', ')} (loss: the pretrained model's error on each example; pass-rate: 1 - its pass rate, as the RL bands)`,
+    );
   return {
     experiments: experiments as ExperimentName[],
     settings: SETTING_NAMES.filter((s) => settings.includes(s)),
@@ -107,6 +115,7 @@ export function paperOptions(opts: {
     ...(pretrainFactor !== undefined ? { pretrainFactor } : {}),
     ...(startError !== undefined ? { startError } : {}),
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+    ...(opts.sftDifficulty === 'pass-rate' ? { sftDifficulty: 'pass-rate' as const } : {}),
     preset: opts.preset as PresetName,
     target: opts.target as TargetName,
     seeds: opts.seeds,

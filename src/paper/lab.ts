@@ -389,15 +389,25 @@ export interface Pretrained {
 /** The model every experiment of the setting uses (experiment 3 may add others). */
 const mainModel = (lab: Lab): ModelName => lab.setting.balanceModels[0];
 
-const sftPhase = (lab: Lab, rule: string, m: number, steps: number, lr: number, pool = lab.preset.sftPool) => ({
-  name: 'sft',
-  kind: 'sft' as const,
-  mixture: { ...lab.target },
-  pool,
-  select: { rule: rule as 'hardest' | 'random' | 'easiest', m },
-  steps,
-  lr,
-});
+/**
+ * An SFT phase of the setting: m of a target pool chosen by `rule`, ranked by the pretrained model's
+ * error, or with the preset's sftBy 'pass-rate' by its pass rate as the RL bands are (the same
+ * samples per prompt and, in setting A, the RL policy's std).
+ */
+export const sftPhase = (lab: Lab, rule: string, m: number, steps: number, lr: number, pool = lab.preset.sftPool) => {
+  const { samples, sigma } = lab.setting.rl;
+  const byPass = lab.preset.sftBy === 'pass-rate';
+  return {
+    name: 'sft',
+    kind: 'sft' as const,
+    mixture: { ...lab.target },
+    pool,
+    select: { rule: rule as 'hardest' | 'random' | 'easiest', m, ...(byPass ? { by: 'pass-rate' as const, samples } : {}) },
+    ...(byPass && sigma !== undefined ? { sigma } : {}),
+    steps,
+    lr,
+  };
+};
 
 /** An RL phase of the setting: N prompts of a difficulty band, the preset's updates and RL batch. */
 export const rlPhase = (

@@ -69,7 +69,17 @@ export interface Preset {
    * instead of the end of pretraining (`paper --start-error E`; unset: the end).
    */
   startError?: number;
+  /**
+   * Experiment 1's difficulty score for hardest / easiest: 'loss' (the pretrained model's error on
+   * each pool example; unset means this) or 'pass-rate' (1 - its pass rate over the RL's samples per
+   * prompt, as the RL bands are ranked: the paper's "hard for the pretrained model").
+   */
+  sftBy?: SftDifficulty;
 }
+
+/** How experiment 1 ranks its pool (`paper --sft-difficulty`). */
+export type SftDifficulty = 'loss' | 'pass-rate';
+export const SFT_DIFFICULTIES: readonly SftDifficulty[] = ['loss', 'pass-rate'];
 
 /**
  * The options that shape a run beyond its preset (`paper --budgets`, `--pretrain-factor`,
@@ -85,6 +95,8 @@ export interface RunShape {
   startError?: number;
   /** Balanced pretraining snapshots every this many steps (after the pretraining factor; undefined: the preset's). */
   snapshotEvery?: number;
+  /** Experiment 1's difficulty score (undefined: 'loss'). */
+  sftDifficulty?: SftDifficulty;
 }
 
 /** Factors on post-training's SFT steps and RL updates: a short and a long budget. */
@@ -128,11 +140,13 @@ function withPretrainFactor<P extends Preset>(p: P, factor: number | undefined):
  */
 export function adjustPreset<P extends Preset>(p: P, shape: RunShape = {}): P {
   const adjusted = withPretrainFactor(withBudgets(p, shape.budgets), shape.pretrainFactor);
-  if (shape.startError === undefined && shape.snapshotEvery === undefined) return adjusted;
+  const byPass = shape.sftDifficulty === 'pass-rate';
+  if (shape.startError === undefined && shape.snapshotEvery === undefined && !byPass) return adjusted;
   return {
     ...adjusted,
     ...(shape.startError === undefined ? {} : { startError: shape.startError }),
     ...(shape.snapshotEvery === undefined ? {} : { snapshotEvery: shape.snapshotEvery }),
+    ...(byPass ? { sftBy: 'pass-rate' as const } : {}),
   };
 }
 
@@ -317,7 +331,7 @@ export function protocolText(preset: PresetName, target: TargetName, seeds: read
         ', ',
       )} (it differs from both pretraining mixtures; the SFT and RL pools are drawn from it). Errors ||ŵ − w||² are measured per domain on held-out sets of ${p.evalSize}, then weighted: "target" by the target mixture, "pretrain" by the pretraining mixture (forgetting), "mix" half and half; "tail" is the rare domain. An answer passes when its error is below τ = ${TASK.tau}.`,
     `Learning rates are chosen on a validation split (${p.evalSize} prompts from a separate stream, disjoint from the test set and every pool) by the lowest mean target error over seeds, per condition; the test numbers of the chosen rate are reported, and every rate's rows are kept in results.json.`,
-    `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's error; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
+    `1. SFT: m ∈ {${p.sftSizes.join(', ')}} examples of a ${p.sftPool}-example target pool, chosen hardest / random / easiest by the pretrained model's ${p.sftBy === 'pass-rate' ? `pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per example, as the RL bands below; every SFT selection, in experiments 3 and 4 too, ranks by it)` : 'error'}; lr ∈ {${p.sftLrs.join(', ')}}; a fixed budget of ${p.sftBudget} steps and a near-convergence run of ${p.sftConverge} steps.`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} distinct target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${RL.samples} samples ŵ + ${RL.sigma}·ξ per prompt); ${p.rlSteps} updates, prompts drawn with replacement, group ${RL.group}, GRPO advantages, a 0/1 reward (error below τ); lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
     `3. Balance, for the factorised LSA and for a softmax-attention transformer (1 layer, width ${MODELS.icl.dModel}, ${MODELS.icl.heads} heads, batch ${MODEL_BATCH.icl}, ${icl.pretrainSteps} pretraining steps at lr ${icl.pretrainLr}, snapshots every ${Math.ceil(icl.pretrainSteps / 10)}, post-training lr ∈ {${icl.postLrs.join(', ')}}; for its cost, its SFT pool is ${icl.sftPool}, its RL set ${icl.rlN} of ${3 * icl.rlN} and its held-out sets ${icl.evalSize}): balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest of the pool, ${p.sftBudget} steps, then RL on the largest medium set, ${p.rlSteps} updates; one lr ∈ {${p.postLrs.join(', ')}} for both phases). Gains on the rare (tail) domain as a share of the starting error, unmatched and at a matched start: balanced pretraining stopped at the snapshot (every ${p.snapshotEvery} steps) whose validation target error, or tail error, is closest to the imbalanced model's (one match when the target is the tail alone, where the two errors are the same). ${PROBE_TEXT(p.sftBudget)}${p.postBudgets ? ` ${budgetText(p.postBudgets, p.sftBudget, p.rlSteps)}` : ''}`,
     `4. Recipe: balanced pretraining → SFT on the ${RECIPE.sftM} hardest → RL on the largest medium set, against large random SFT (all ${p.sftPool}), small RL (N = ${Math.min(...p.rlSizes)}), too-hard RL, and imbalanced pretraining; final target error.`,
@@ -475,7 +489,7 @@ export function tokenProtocolText(
     `Pretraining: ${p.pretrainSteps} steps at a constant learning rate ${p.pretrainLr} on fresh problems of every k, balanced (${mix(TOKEN_MIXTURES.balanced)}) or imbalanced (${mix(TOKEN_MIXTURES.imbalanced)}).${startText(p)}`,
     `Post-training target '${target}': ${mix(t)}. Error = 1 − accuracy of greedy answers checked by the exact verifier (the answer right and well formed), per variant on held-out sets of ${p.evalSize} prompts (every k, both variants), weighted as in setting A ("target", "pretrain", "mix", "head", "tail"); also the overthinking measures (chain length minus k, repeated states, answers not finished within the context).`,
     `Learning rates chosen on a validation split of ${p.evalSize} prompts as in setting A.`,
-    `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's completion loss (teacher-forced); lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,
+    `1. SFT: m ∈ {${p.sftSizes.join(', ')}} of a ${p.sftPool}-problem target pool, hardest / random / easiest by the pretrained model's ${p.sftBy === 'pass-rate' ? `pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per problem, as the RL bands below; every SFT selection, in experiments 3 and 4 too, ranks by it)` : 'completion loss (teacher-forced)'}; lr ∈ {${p.sftLrs.join(', ')}}; ${p.sftBudget} steps (budget) and ${p.sftConverge} steps (near convergence).`,
     `2. RL: N ∈ {${p.rlSizes.join(', ')}} target prompts from the easy / medium / too-hard third of a ${3 * Math.max(...p.rlSizes)}-prompt pool ordered by the pretrained pass rate (${TOKEN_RL.samples} answers sampled at temperature 1 per prompt); ${p.rlSteps} updates of ${(p.rlBatch ?? TOKEN_BATCH) / TOKEN_RL.group} prompts × group ${TOKEN_RL.group}, prompts drawn with replacement, GRPO advantages, reward 1 when the verifier passes; lr ∈ {${p.rlLrs.join(', ')}}. A run collapses when its final target error is more than ${COLLAPSE_MARGIN * 100}% above its start.`,
     `3. Balance: balanced vs imbalanced pretraining, then the same post-training (SFT on the ${RECIPE.sftM} hardest, ${p.sftBudget} steps, then RL on N = ${p.postRlN ?? Math.max(...p.rlSizes)} medium prompts of ${3 * (p.postRlN ?? Math.max(...p.rlSizes))}, ${p.rlSteps} updates; lr ∈ {${p.postLrs.join(', ')}}), unmatched and at a matched start (balanced snapshots every ${p.snapshotEvery} steps). ${PROBE_TEXT(p.sftBudget)}${p.postBudgets ? ` ${budgetText(p.postBudgets, p.sftBudget, p.rlSteps)}` : ''}`,
     `4. Recipe: as in setting A with the same post-training as experiment 3 (large random SFT = all ${p.sftPool}; small RL N = ${Math.min(...p.rlSizes)}).`,
