@@ -21,7 +21,7 @@ import {
   tokenProtocolText,
 } from '../src/paper/protocol.ts';
 import { type PaperResults, runPaper, seedList } from '../src/paper/report.ts';
-import { paperOptions } from '../src/cli/paper.ts';
+import { paperOptions, saveResults } from '../src/cli/paper.ts';
 import { getTestRuntime } from './runtime.ts';
 import { parsePlan } from '../src/train/plan.ts';
 import {
@@ -470,6 +470,41 @@ describe('npm run paper -- --preset tiny', () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it('a finished run is not lost: a folder removed meanwhile is made again, a failed write leaves its results in a file the error names', () => {
+    const res = JSON.parse(readFileSync('results/paper-token-start50/results.json', 'utf8')) as PaperResults;
+    const root = mkdtempSync(join(tmpdir(), 'paper-save-'));
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const gone = join(root, 'gone');
+      saveResults(gone, res);
+      expect(JSON.parse(readFileSync(join(gone, 'results.json'), 'utf8'))).toEqual(res);
+      expect(existsSync(join(gone, 'report.html'))).toBe(true);
+      expect(err.mock.calls.flat().join('\n')).toMatch(
+        /--out .*gone: the folder is gone \(removed while the run went on\); making it again/,
+      );
+      // A file where the folder should be: no folder can be made there.
+      const file = join(root, 'file');
+      writeFileSync(file, 'x');
+      let message = '';
+      try {
+        saveResults(file, res);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(
+        /^cannot write .*results\.json: .*; the run's results are saved in \S+ \(copy it into a folder as results\.json and run paper --render on that folder\)$/,
+      );
+      const saved = /saved in (\S+) \(/.exec(message)?.[1] ?? '';
+      expect(JSON.parse(readFileSync(saved, 'utf8'))).toEqual(res);
+      rmSync(saved);
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 
   it('numbers the seeds from --first-seed, in results.json and the protocol text', async () => {
     expect(paperOptions({ preset: 'tiny', target: 'rare', seeds: 3, firstSeed: 4 })).toMatchObject({ seeds: 3, firstSeed: 4 });

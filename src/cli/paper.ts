@@ -3,6 +3,7 @@
  * experiment (each file written atomically). Progress on stderr; the verdicts on stdout.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseHTML } from 'linkedom';
 import { UserError } from '../device/errors.ts';
@@ -137,8 +138,29 @@ export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typ
       else if (++runs % 25 === 0) console.error(`  ${runs} runs, ${((performance.now() - t0) / 1000).toFixed(0)} s: ${msg}`);
     },
   });
-  writeResults(out, res);
+  saveResults(out, res);
   console.error(`(${res.runs} runs, ${res.seconds} s)`);
+}
+
+/**
+ * Write a finished run's results into `out` (writeResults), which a run of minutes or hours must not
+ * lose: a folder removed while it ran is made again (and said so), and where writing fails anyway
+ * results.json goes to a file in the system's temporary folder that the error names.
+ */
+export function saveResults(out: string, res: PaperResults): void {
+  if (!existsSync(out)) {
+    console.error(`--out ${out}: the folder is gone (removed while the run went on); making it again`);
+    mkdirSync(out, { recursive: true });
+  }
+  try {
+    writeResults(out, res);
+  } catch (e) {
+    const rescue = join(tmpdir(), `webgpu-train-paper-${process.pid}-${Date.now()}.json`);
+    writeFileAtomic(rescue, `${JSON.stringify(res, null, 1)}\n`);
+    throw new UserError(
+      `${(e as Error).message}; the run's results are saved in ${rescue} (copy it into a folder as results.json and run paper --render on that folder)`,
+    );
+  }
 }
 
 /** Write results.json, report.html, summary.md and the SVG plots of `res` into `out`, and print the verdicts. */
