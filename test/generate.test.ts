@@ -123,6 +123,23 @@ describe('generate', () => {
     m.destroy();
   });
 
+  it('sequences that end at different steps (EOS) while others go on: the same completions as a step at a time', async () => {
+    const { m } = await model(8);
+    const prompts = [[1, 2], [3, 4, 5, 6], [7]];
+    const opts = { maxNew: 9, temperature: 1, seed: 5, step: 1, pad: 0 };
+    // An EOS the samples hit early in one sequence and later or never in another.
+    const free = await generate(rt, m, prompts, opts);
+    const eos = free[0][1];
+    const ended = await generate(rt, m, prompts, { ...opts, eos });
+    expect(await generate(rt, m, prompts, { ...opts, eos, cache: false })).toEqual(ended);
+    const lengths = ended.map((c) => c.length);
+    expect(lengths[0]).toBeLessThanOrEqual(2);
+    expect(new Set(lengths).size, `lengths ${lengths}`).toBeGreaterThan(1);
+    // Up to its EOS, each sequence draws what it drew without one.
+    ended.forEach((c, b) => expect(c).toEqual(free[b].slice(0, c.length)));
+    m.destroy();
+  });
+
   it('stops a sequence at EOS or at the end of the context, and refuses prompts that do not fit', async () => {
     const { m, params } = await model(5);
     const prompt = [2, 4, 6];
