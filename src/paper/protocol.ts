@@ -70,20 +70,21 @@ export interface Preset {
    */
   startError?: number;
   /**
-   * Experiment 1's difficulty score for hardest / easiest: 'loss' (the pretrained model's error on
-   * each pool example; unset means this) or 'pass-rate' (1 - its pass rate over the RL's samples per
-   * prompt, as the RL bands are ranked: the paper's "hard for the pretrained model").
+   * How every SFT selection (experiments 1, 3 and 4) ranks its pool for hardest / easiest: 'loss'
+   * (the pretrained model's error on each example; unset means this) or 'pass-rate' (1 - its pass
+   * rate over the RL's samples per prompt, as the RL bands are ranked: the paper's "hard for the
+   * pretrained model").
    */
   sftBy?: SftDifficulty;
 }
 
-/** How experiment 1 ranks its pool (`paper --sft-difficulty`). */
+/** How SFT selections rank their pool (`paper --sft-difficulty`). */
 export type SftDifficulty = 'loss' | 'pass-rate';
 export const SFT_DIFFICULTIES: readonly SftDifficulty[] = ['loss', 'pass-rate'];
 
 /**
  * The options that shape a run beyond its preset (`paper --budgets`, `--pretrain-factor`,
- * `--start-error`, `--snapshot-every`); each shows in the protocol text where it changes what runs,
+ * `--start-error`, `--snapshot-every`, `--sft-difficulty`); each shows in the protocol text where it changes what runs,
  * so runs pool only with runs of the same shape.
  */
 export interface RunShape {
@@ -95,7 +96,7 @@ export interface RunShape {
   startError?: number;
   /** Balanced pretraining snapshots every this many steps (after the pretraining factor; undefined: the preset's). */
   snapshotEvery?: number;
-  /** Experiment 1's difficulty score (undefined: 'loss'). */
+  /** Every SFT selection's difficulty score (undefined: 'loss'). */
   sftDifficulty?: SftDifficulty;
 }
 
