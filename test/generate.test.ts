@@ -136,7 +136,7 @@ describe('generate', () => {
     expect(lengths[0]).toBeLessThanOrEqual(2);
     expect(new Set(lengths).size, `lengths ${lengths}`).toBeGreaterThan(1);
     // Up to its EOS, each sequence draws what it drew without one.
-    ended.forEach((c, b) => expect(c).toEqual(free[b].slice(0, c.length)));
+    for (const [b, c] of ended.entries()) expect(c).toEqual(free[b].slice(0, c.length));
     m.destroy();
   });
 
