@@ -160,6 +160,26 @@ const SETS: ResultSet[] = [
     'Token task (setting B): SFT and RL from a half-learned start, seeds 2-13 pooled',
     { sft, rl, 'rl response length': length },
   ),
+  // Experiment 1 from the same starts with hardest / easiest by the pretrained pass rate
+  // (--sft-difficulty pass-rate), seeds 2-7 and 8-13, and the two pooled.
+  resultSet(
+    'token-start50-passrate',
+    'paper-token-start50-passrate',
+    'Token task (setting B): SFT from a half-learned start, hard by pass rate, seeds 2-7',
+    { sft },
+  ),
+  resultSet(
+    'token-start50-passrate-seeds8-13',
+    'paper-token-start50-passrate-seeds8-13',
+    'Token task (setting B): SFT from a half-learned start, hard by pass rate, seeds 8-13',
+    { sft },
+  ),
+  resultSet(
+    'token-start50-passrate-seeds2-13',
+    'paper-token-start50-passrate-seeds2-13',
+    'Token task (setting B): SFT from a half-learned start, hard by pass rate, seeds 2-13 pooled',
+    { sft },
+  ),
 ];
 
 /** Each plot's SVG text, fetched once (the promise is kept, so a redraw does not fetch again). */
