@@ -180,6 +180,12 @@ const SETS: ResultSet[] = [
     'Token task (setting B): SFT from a half-learned start, hard by pass rate, seeds 2-13 pooled',
     { sft },
   ),
+  // Experiments 1 and 2 from each seed's snapshot nearest validation target error 0.2 (--start-error 0.2, seeds 2-7).
+  resultSet('token-start20', 'paper-token-start20', 'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-7', {
+    sft,
+    rl,
+    'rl response length': length,
+  }),
 ];
 
 /** Each plot's SVG text, fetched once (the promise is kept, so a redraw does not fetch again). */
