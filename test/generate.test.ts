@@ -156,6 +156,7 @@ describe('generate', () => {
       pad: 0,
     });
     expect(long[0]).toHaveLength(2); // T = 12: two positions left
+    expect(await generate(rt, m, [prompt], { maxNew: 0, temperature: 0, seed: 1, step: 0, pad: 0 })).toEqual([[]]);
     await expect(
       generate(rt, m, [new Array(12).fill(1)], { maxNew: 1, temperature: 0, seed: 1, step: 0, pad: 0 }),
     ).rejects.toThrow(/prompt 0 has 12 tokens; it needs 1 to 11/);

@@ -49,6 +49,7 @@ export async function generate(
     if (p.length === 0 || p.length >= T)
       throw new ShapeError(`generate: prompt ${i} has ${p.length} tokens; it needs 1 to ${T - 1} (T = ${T})`);
   }
+  if (opts.maxNew < 1) return prompts.map(() => []);
   const seqs = Array.from({ length: B }, (_, b) => [...prompts[Math.min(b, prompts.length - 1)]]);
   const done = seqs.map((_, b) => b >= prompts.length);
   /** Append `next` to sequence b unless it has ended (EOS, or the context is full). */
@@ -77,7 +78,7 @@ export async function generate(
   };
   // The first token: one forward over the prompts, which also fills every layer's keys and values.
   await forwardStep(0);
-  // Then up to maxNew - 1 more, as long as a sequence goes on (the shortest one ends at T).
+  // Then up to maxNew - 1 more, while a sequence goes on: the shortest live one reaches T last.
   const live = seqs.filter((_, b) => !done[b]).map((s) => s.length);
   const steps = live.length ? Math.min(opts.maxNew, T - Math.min(...live) + 1) : 1;
   if (opts.cache === false) {
@@ -121,7 +122,8 @@ async function decodeSteps(
     rows,
     at.map((t, j) => (j % stride) * T + t),
   );
-  // Step 0's slice holds each sequence's newest token (the first forward's sample, or its last prompt token if it has ended).
+  // Step 0's slice holds each sequence's newest token (the first forward's sample; for one that has
+  // ended, whatever it ended on: its samples are not taken).
   rt.write(
     slice(chain, 0),
     seqs.map((s) => s[s.length - 1]),
