@@ -193,7 +193,13 @@ const fetched = new Map<string, Promise<unknown>>();
 function plot(key: string): Promise<unknown> {
   let p = fetched.get(key);
   if (!p) {
-    p = PLOTS[key]().then((svg) => unsafeSVG(svg));
+    p = PLOTS[key]().then(
+      (svg) => unsafeSVG(svg),
+      () => {
+        fetched.delete(key); // the next redraw tries again
+        return html`<span class="muted">this plot could not be loaded (offline?)</span>`;
+      },
+    );
     fetched.set(key, p);
   }
   return p;
