@@ -99,14 +99,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let ka = k * aK;
     let kb = k * bK;
     let bv = vec4f(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
-    acc0 += a[a0 + ka] * bv;
-    acc1 += a[a1 + ka] * bv;
-    acc2 += a[a2 + ka] * bv;
-    acc3 += a[a3 + ka] * bv;
-    acc4 += a[a4 + ka] * bv;
-    acc5 += a[a5 + ka] * bv;
-    acc6 += a[a6 + ka] * bv;
-    acc7 += a[a7 + ka] * bv;
+    acc0 = fma(vec4f(a[a0 + ka]), bv, acc0);
+    acc1 = fma(vec4f(a[a1 + ka]), bv, acc1);
+    acc2 = fma(vec4f(a[a2 + ka]), bv, acc2);
+    acc3 = fma(vec4f(a[a3 + ka]), bv, acc3);
+    acc4 = fma(vec4f(a[a4 + ka]), bv, acc4);
+    acc5 = fma(vec4f(a[a5 + ka]), bv, acc5);
+    acc6 = fma(vec4f(a[a6 + ka]), bv, acc6);
+    acc7 = fma(vec4f(a[a7 + ka]), bv, acc7);
   }
   storeTile(m0, n0, z, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
 }

@@ -110,47 +110,47 @@ fn main(
     let v7 = a[a7 + ka];
     {
       let bv = b[bq + (k + 0u) * nq];
-      acc0 += subgroupBroadcast(v0, 0u) * bv;
-      acc1 += subgroupBroadcast(v1, 0u) * bv;
-      acc2 += subgroupBroadcast(v2, 0u) * bv;
-      acc3 += subgroupBroadcast(v3, 0u) * bv;
-      acc4 += subgroupBroadcast(v4, 0u) * bv;
-      acc5 += subgroupBroadcast(v5, 0u) * bv;
-      acc6 += subgroupBroadcast(v6, 0u) * bv;
-      acc7 += subgroupBroadcast(v7, 0u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 0u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 0u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 0u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 0u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 0u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 0u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 0u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 0u)), bv, acc7);
     }
     {
       let bv = b[bq + (k + 1u) * nq];
-      acc0 += subgroupBroadcast(v0, 1u) * bv;
-      acc1 += subgroupBroadcast(v1, 1u) * bv;
-      acc2 += subgroupBroadcast(v2, 1u) * bv;
-      acc3 += subgroupBroadcast(v3, 1u) * bv;
-      acc4 += subgroupBroadcast(v4, 1u) * bv;
-      acc5 += subgroupBroadcast(v5, 1u) * bv;
-      acc6 += subgroupBroadcast(v6, 1u) * bv;
-      acc7 += subgroupBroadcast(v7, 1u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 1u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 1u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 1u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 1u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 1u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 1u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 1u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 1u)), bv, acc7);
     }
     {
       let bv = b[bq + (k + 2u) * nq];
-      acc0 += subgroupBroadcast(v0, 2u) * bv;
-      acc1 += subgroupBroadcast(v1, 2u) * bv;
-      acc2 += subgroupBroadcast(v2, 2u) * bv;
-      acc3 += subgroupBroadcast(v3, 2u) * bv;
-      acc4 += subgroupBroadcast(v4, 2u) * bv;
-      acc5 += subgroupBroadcast(v5, 2u) * bv;
-      acc6 += subgroupBroadcast(v6, 2u) * bv;
-      acc7 += subgroupBroadcast(v7, 2u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 2u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 2u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 2u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 2u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 2u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 2u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 2u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 2u)), bv, acc7);
     }
     {
       let bv = b[bq + (k + 3u) * nq];
-      acc0 += subgroupBroadcast(v0, 3u) * bv;
-      acc1 += subgroupBroadcast(v1, 3u) * bv;
-      acc2 += subgroupBroadcast(v2, 3u) * bv;
-      acc3 += subgroupBroadcast(v3, 3u) * bv;
-      acc4 += subgroupBroadcast(v4, 3u) * bv;
-      acc5 += subgroupBroadcast(v5, 3u) * bv;
-      acc6 += subgroupBroadcast(v6, 3u) * bv;
-      acc7 += subgroupBroadcast(v7, 3u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 3u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 3u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 3u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 3u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 3u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 3u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 3u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 3u)), bv, acc7);
     }
   }
   // The last (kEnd - kBegin) % 4 columns: loads clamped in range, A zeroed past the end (its
@@ -171,47 +171,47 @@ fn main(
     let v7 = select(0.0, a[a7 + ka], live);
     {
       let bv = b[bq + min(k + 0u, kEnd - 1u) * nq];
-      acc0 += subgroupBroadcast(v0, 0u) * bv;
-      acc1 += subgroupBroadcast(v1, 0u) * bv;
-      acc2 += subgroupBroadcast(v2, 0u) * bv;
-      acc3 += subgroupBroadcast(v3, 0u) * bv;
-      acc4 += subgroupBroadcast(v4, 0u) * bv;
-      acc5 += subgroupBroadcast(v5, 0u) * bv;
-      acc6 += subgroupBroadcast(v6, 0u) * bv;
-      acc7 += subgroupBroadcast(v7, 0u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 0u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 0u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 0u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 0u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 0u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 0u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 0u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 0u)), bv, acc7);
     }
     {
       let bv = b[bq + min(k + 1u, kEnd - 1u) * nq];
-      acc0 += subgroupBroadcast(v0, 1u) * bv;
-      acc1 += subgroupBroadcast(v1, 1u) * bv;
-      acc2 += subgroupBroadcast(v2, 1u) * bv;
-      acc3 += subgroupBroadcast(v3, 1u) * bv;
-      acc4 += subgroupBroadcast(v4, 1u) * bv;
-      acc5 += subgroupBroadcast(v5, 1u) * bv;
-      acc6 += subgroupBroadcast(v6, 1u) * bv;
-      acc7 += subgroupBroadcast(v7, 1u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 1u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 1u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 1u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 1u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 1u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 1u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 1u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 1u)), bv, acc7);
     }
     {
       let bv = b[bq + min(k + 2u, kEnd - 1u) * nq];
-      acc0 += subgroupBroadcast(v0, 2u) * bv;
-      acc1 += subgroupBroadcast(v1, 2u) * bv;
-      acc2 += subgroupBroadcast(v2, 2u) * bv;
-      acc3 += subgroupBroadcast(v3, 2u) * bv;
-      acc4 += subgroupBroadcast(v4, 2u) * bv;
-      acc5 += subgroupBroadcast(v5, 2u) * bv;
-      acc6 += subgroupBroadcast(v6, 2u) * bv;
-      acc7 += subgroupBroadcast(v7, 2u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 2u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 2u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 2u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 2u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 2u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 2u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 2u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 2u)), bv, acc7);
     }
     {
       let bv = b[bq + min(k + 3u, kEnd - 1u) * nq];
-      acc0 += subgroupBroadcast(v0, 3u) * bv;
-      acc1 += subgroupBroadcast(v1, 3u) * bv;
-      acc2 += subgroupBroadcast(v2, 3u) * bv;
-      acc3 += subgroupBroadcast(v3, 3u) * bv;
-      acc4 += subgroupBroadcast(v4, 3u) * bv;
-      acc5 += subgroupBroadcast(v5, 3u) * bv;
-      acc6 += subgroupBroadcast(v6, 3u) * bv;
-      acc7 += subgroupBroadcast(v7, 3u) * bv;
+      acc0 = fma(vec4f(subgroupBroadcast(v0, 3u)), bv, acc0);
+      acc1 = fma(vec4f(subgroupBroadcast(v1, 3u)), bv, acc1);
+      acc2 = fma(vec4f(subgroupBroadcast(v2, 3u)), bv, acc2);
+      acc3 = fma(vec4f(subgroupBroadcast(v3, 3u)), bv, acc3);
+      acc4 = fma(vec4f(subgroupBroadcast(v4, 3u)), bv, acc4);
+      acc5 = fma(vec4f(subgroupBroadcast(v5, 3u)), bv, acc5);
+      acc6 = fma(vec4f(subgroupBroadcast(v6, 3u)), bv, acc6);
+      acc7 = fma(vec4f(subgroupBroadcast(v7, 3u)), bv, acc7);
     }
   }
   storeTile(m0, n0, z, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
