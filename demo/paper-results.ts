@@ -180,12 +180,31 @@ const SETS: ResultSet[] = [
     'Token task (setting B): SFT from a half-learned start, hard by pass rate, seeds 2-13 pooled',
     { sft },
   ),
-  // Experiments 1 and 2 from each seed's snapshot nearest validation target error 0.2 (--start-error 0.2, seeds 2-7).
+  // Experiments 1 and 2 from each seed's snapshot nearest validation target error 0.2 (--start-error 0.2,
+  // seeds 2-7, then 8-13), the two pooled, and experiment 1 from the same starts with hard by pass rate.
   resultSet('token-start20', 'paper-token-start20', 'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-7', {
     sft,
     rl,
     'rl response length': length,
   }),
+  resultSet(
+    'token-start20-seeds8-13',
+    'paper-token-start20-seeds8-13',
+    'Token task (setting B): SFT and RL from a mostly learned start, seeds 8-13',
+    { sft, rl, 'rl response length': length },
+  ),
+  resultSet(
+    'token-start20-seeds2-13',
+    'paper-token-start20-seeds2-13',
+    'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-13 pooled',
+    { sft, rl, 'rl response length': length },
+  ),
+  resultSet(
+    'token-start20-passrate',
+    'paper-token-start20-passrate',
+    'Token task (setting B): SFT from a mostly learned start, hard by pass rate, seeds 2-7',
+    { sft },
+  ),
 ];
 
 /** Each plot's SVG text, fetched once (the promise is kept, so a redraw does not fetch again). */
