@@ -181,7 +181,8 @@ const SETS: ResultSet[] = [
     { sft },
   ),
   // Experiments 1 and 2 from each seed's snapshot nearest validation target error 0.2 (--start-error 0.2,
-  // seeds 2-7, then 8-13), the two pooled, and experiment 1 from the same starts with hard by pass rate.
+  // seeds 2-7, then 8-13), the two pooled, and experiment 1 from the same starts with hard by pass rate
+  // (seeds 2-7, 8-13, pooled).
   resultSet('token-start20', 'paper-token-start20', 'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-7', {
     sft,
     rl,
@@ -203,6 +204,18 @@ const SETS: ResultSet[] = [
     'token-start20-passrate',
     'paper-token-start20-passrate',
     'Token task (setting B): SFT from a mostly learned start, hard by pass rate, seeds 2-7',
+    { sft },
+  ),
+  resultSet(
+    'token-start20-passrate-seeds8-13',
+    'paper-token-start20-passrate-seeds8-13',
+    'Token task (setting B): SFT from a mostly learned start, hard by pass rate, seeds 8-13',
+    { sft },
+  ),
+  resultSet(
+    'token-start20-passrate-seeds2-13',
+    'paper-token-start20-passrate-seeds2-13',
+    'Token task (setting B): SFT from a mostly learned start, hard by pass rate, seeds 2-13 pooled',
     { sft },
   ),
 ];

@@ -199,11 +199,11 @@ describe('demo page (built, in Chromium)', () => {
     // seeds 2-7, 8-13 and pooled; experiments 1 and 2 from a mostly learned start) shows
     // its own verdicts and plots, as its results.json has them.
     const sets = page.locator('paper-results [role=group] button');
-    expect(await sets.count()).toBe(27);
+    expect(await sets.count()).toBe(29);
     const counts: number[] = [];
     const plots: number[] = [];
     const tests: number[] = [];
-    for (let i = 0; i < 27; i++) {
+    for (let i = 0; i < 29; i++) {
       await sets.nth(i).click();
       await expect.poll(() => sets.nth(i).getAttribute('aria-pressed')).toBe('true');
       counts.push((await verdicts.allTextContents()).length);
@@ -212,11 +212,11 @@ describe('demo page (built, in Chromium)', () => {
       await expect.poll(() => page.locator('paper-results figure.plot > svg').count()).toBe(plots[i]);
       tests.push(await page.locator('[data-testid=paper-verdicts] p', { hasText: 'Paired tests over seeds' }).count());
     }
-    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1, 1, 2, 1, 4, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1]);
+    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1, 1, 2, 1, 4, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1, 1, 1]);
     // Every verdict shows its paired tests over seeds.
     expect(tests).toEqual(counts);
     // Setting B's later runs add response length over RL training to the four experiments' plots.
-    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1, 4, 1, 1, 3, 1, 1, 3, 1, 5, 3, 3, 3, 1, 1, 1, 3, 3, 3, 1]);
+    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1, 4, 1, 1, 3, 1, 1, 3, 1, 5, 3, 3, 3, 1, 1, 1, 3, 3, 3, 1, 1, 1]);
     // A pooled set says what it was pooled from (setting B's SFT: two runs); a single run does not.
     const pooledNote = page.locator('paper-results p', { hasText: /pooled from \d+ runs of \d+ training/ });
     await sets.nth(9).click(); // a single run (setting B's budgets)
