@@ -54,8 +54,9 @@ export interface Preset {
   /**
    * Experiment 3's short and long post-training budgets (science notes): the same post-training
    * from each full pretraining with its SFT steps and RL updates times these factors. Setting A's
-   * small and full presets have them (0.25x and 4x; the default run takes 13 minutes here with them
-   * and 7 without, 22 and 14 before the eleventh session's speed-ups); `paper --budgets S,L` sets
+   * small and full presets have them (0.25x and 4x; the default run takes 11 minutes here with them
+   * (2026-12-06; 13 before the matmuls' fma) and 7 without (before fma), 22 and 14 before the
+   * eleventh session's speed-ups); `paper --budgets S,L` sets
    * others and `--budgets none` leaves them out.
    */
   postBudgets?: PostBudgets;
