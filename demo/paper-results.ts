@@ -70,6 +70,8 @@ const B = {
   recipe: 'recipe-token',
 };
 const { sft, rl, 'rl response length': length, balance, recipe } = B;
+/** Experiments 1 and 2 with the response length over RL training (the runs from a chosen start). */
+const sftRl = { sft, rl, 'rl response length': length };
 
 const SETS: ResultSet[] = [
   resultSet('rare', 'paper', 'Regression (setting A): the rare directions', A),
@@ -145,20 +147,20 @@ const SETS: ResultSet[] = [
     'token-start50',
     'paper-token-start50',
     'Token task (setting B): SFT and RL from a half-learned start, seeds 2-7 (snapshots every 300 steps)',
-    { sft, rl, 'rl response length': length },
+    sftRl,
   ),
   resultSet(
     'token-start50-fine',
     'paper-token-start50-fine',
     'Token task (setting B): SFT and RL from a half-learned start, seeds 2-7 (snapshots every 100 steps)',
-    { sft, rl, 'rl response length': length },
+    sftRl,
   ),
   // The same on seeds 8-13, pooled with seeds 2-7 (paper --merge).
   resultSet(
     'token-start50-seeds2-13',
     'paper-token-start50-seeds2-13',
     'Token task (setting B): SFT and RL from a half-learned start, seeds 2-13 pooled',
-    { sft, rl, 'rl response length': length },
+    sftRl,
   ),
   // Experiment 1 from the same starts with hardest / easiest by the pretrained pass rate
   // (--sft-difficulty pass-rate), seeds 2-7 and 8-13, and the two pooled.
@@ -183,22 +185,23 @@ const SETS: ResultSet[] = [
   // Experiments 1 and 2 from each seed's snapshot nearest validation target error 0.2 (--start-error 0.2,
   // seeds 2-7, then 8-13), the two pooled, and experiment 1 from the same starts with hard by pass rate
   // (seeds 2-7, 8-13, pooled).
-  resultSet('token-start20', 'paper-token-start20', 'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-7', {
-    sft,
-    rl,
-    'rl response length': length,
-  }),
+  resultSet(
+    'token-start20',
+    'paper-token-start20',
+    'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-7',
+    sftRl,
+  ),
   resultSet(
     'token-start20-seeds8-13',
     'paper-token-start20-seeds8-13',
     'Token task (setting B): SFT and RL from a mostly learned start, seeds 8-13',
-    { sft, rl, 'rl response length': length },
+    sftRl,
   ),
   resultSet(
     'token-start20-seeds2-13',
     'paper-token-start20-seeds2-13',
     'Token task (setting B): SFT and RL from a mostly learned start, seeds 2-13 pooled',
-    { sft, rl, 'rl response length': length },
+    sftRl,
   ),
   resultSet(
     'token-start20-passrate',
