@@ -407,6 +407,28 @@ describe('npm run paper -- --preset tiny', () => {
       expect(readFileSync(join(out, 'report.html'), 'utf8')).toBe(html);
       // It writes back the verdicts only: with the same rules, results.json is byte-identical.
       expect(readFileSync(join(out, 'results.json'), 'utf8')).toBe(written);
+      // --jobs 2 splits a run into one process per setting and seed (here setting B's two seeds) and
+      // joins them into what one process writes: the same rows in the same order, the same chosen
+      // learning rates, protocol and verdicts.
+      const split = `${out}-jobs`;
+      try {
+        const j = spawnSync(
+          'npx',
+          ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', split],
+          { encoding: 'utf8' },
+        );
+        expect(j.status, j.stderr).toBe(0);
+        expect(j.stderr).toMatch(/paper --jobs 2: 2 units \(settings x seeds\), 2 processes at once/);
+        const s = JSON.parse(readFileSync(join(split, 'results.json'), 'utf8')) as PaperResults;
+        expect(s.rows.length).toBeGreaterThan(0);
+        expect(s.rows).toEqual(res.rows.filter((r) => r.setting === 'token'));
+        expect(s.verdicts).toEqual(res.verdicts.filter((v) => v.setting === 'token'));
+        expect(s.protocol).toEqual(res.protocol.slice(-s.protocol.length));
+        expect(s.jobs).toBe(2);
+        expect(readFileSync(join(split, 'summary.md'), 'utf8')).toMatch(/\(2 processes at once, one per setting and seed\)/);
+      } finally {
+        rmSync(split, { recursive: true, force: true });
+      }
       // --merge pools result folders of one protocol: here the same rows under seeds 11 and 12.
       const other = `${out}-other`;
       const merged = `${out}-merged`;
@@ -454,6 +476,9 @@ describe('npm run paper -- --preset tiny', () => {
         expect(runOnly.stderr).toMatch(
           /--seeds, --pretrain-factor have no effect with --merge, which runs nothing; leave them out/,
         );
+        const jobsRender = await paperInProcess('--render', out, '--jobs', '2');
+        expect(jobsRender.status).toBe(1);
+        expect(jobsRender.stderr).toMatch(/--jobs has no effect with --render, which runs nothing; leave it out/);
         const renderOnly = await paperInProcess('--render', out, '--preset', 'tiny');
         expect(renderOnly.status).toBe(1);
         expect(renderOnly.stderr).toMatch(/--preset has no effect with --render, which runs nothing; leave it out/);
@@ -694,12 +719,37 @@ describe('npm run paper -- --preset tiny', () => {
     for (const rule of ['hardest', 'random', 'easiest']) expect(rows(byPass, rule)).not.toEqual(rows(byError, rule));
   });
 
+  it('--jobs: a unit that fails stops the run with its output, exit 1 and no results', () => {
+    const out = mkdtempSync(join(tmpdir(), 'paper-jobs-fail-'));
+    try {
+      // No Vulkan driver for the units: each fails as it looks for an adapter (the parent needs none).
+      const r = spawnSync(
+        'npx',
+        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', out],
+        { encoding: 'utf8', env: { ...process.env, VK_ICD_FILENAMES: join(tmpdir(), 'no-such-driver.json') } },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(
+        /error: paper --jobs: the run of Setting B: chain of thought on tokens, seed [12] failed \(exit code 1\); the end of its output:/,
+      );
+      expect(r.stderr).toMatch(/WebGPU found no adapter/);
+      expect(existsSync(join(out, 'results.json'))).toBe(false);
+      // The units' temporary folder is gone.
+      const work = /their output in (\S+)/.exec(r.stderr)?.[1];
+      expect(work).toBeTruthy();
+      expect(existsSync(work as string)).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('refuses an unknown experiment, preset, setting or bad budgets with the valid values and exit 1', async () => {
     for (const [args, msg] of [
       [['--only', 'sft,nope'], /--only: unknown experiment "nope"; valid experiments: sft, rl, balance, recipe/],
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
       [['--settings', 'regression,nope'], /--settings: unknown setting "nope"; valid settings: regression, token/],
       [['--first-seed', '0'], /--first-seed must be at least 1 \(seeds are numbered from 1\), got 0/],
+      [['--jobs', '0'], /--jobs must be at least 1 \(processes at once\), got 0/],
       [
         ['--budgets', '4,0.25'],
         /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), or "none", got "4,0\.25"/,

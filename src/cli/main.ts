@@ -14,7 +14,7 @@ import { parsePlan, defaultPlan } from '../train/plan.ts';
 import { EXPERIMENTS, PRESETS, SETTING_NAMES, TARGET_NAMES } from '../paper/protocol.ts';
 import { runBench } from './bench.ts';
 import { useCachedTuning } from './tuning.ts';
-import { mergePaperCli, paperOptions, renderPaperCli, runPaperCli } from './paper.ts';
+import { mergePaperCli, paperOptions, renderPaperCli, runPaperCli, runPaperJobs, unitCount } from './paper.ts';
 import { readJsonFile } from './io.ts';
 import { checkNewOut, faultsFromEnv, loadCheckpoint, runPlanCli } from './run.ts';
 import { type CheckLine, checkOne, formatCheck, listKernels, parseDims, runKernelFile } from './kernel.ts';
@@ -277,6 +277,11 @@ function buildProgram(): Command {
       '--sft-difficulty <score>',
       "how every SFT selection ranks its pool for hardest / easiest: loss (the default: the pretrained model's error on each example) or pass-rate (1 - its pass rate over sampled answers, as experiment 2's bands)",
     )
+    .option(
+      '--jobs <n>',
+      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); default 1. On 2 CPU cores, 2 measured about 1.2x as fast; more cores, more gain',
+      integer('--jobs'),
+    )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
       '--merge <dirs>',
@@ -302,6 +307,7 @@ function buildProgram(): Command {
           startError?: string;
           snapshotEvery?: string;
           sftDifficulty?: string;
+          jobs?: number;
           render?: string;
           merge?: string;
           dropSeeds?: number[];
@@ -324,6 +330,7 @@ function buildProgram(): Command {
             'startError',
             'snapshotEvery',
             'sftDifficulty',
+            'jobs',
           ];
           const given = runOnly.filter((name) => cmd.getOptionValueSource(name) === 'cli');
           if (given.length)
@@ -339,6 +346,9 @@ function buildProgram(): Command {
           return mergePaperCli(opts.merge, opts.out, opts.only ? paperOptions(opts).experiments : undefined, opts.dropSeeds);
         }
         const parsed = paperOptions(opts);
+        if (opts.jobs !== undefined && opts.jobs < 1)
+          throw new UserError(`--jobs must be at least 1 (processes at once), got ${opts.jobs}`);
+        if ((opts.jobs ?? 1) > 1 && unitCount(parsed) > 1) return runPaperJobs(opts.out, parsed, opts.jobs ?? 1);
         const rt = await runtime();
         await runPaperCli(rt, opts.out, parsed);
       },

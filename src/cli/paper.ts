@@ -2,12 +2,15 @@
  * `paper`: run the paper experiments and write DIR/results.json, DIR/report.html and one SVG per
  * experiment (each file written atomically). Progress on stderr; the verdicts on stdout.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseHTML } from 'linkedom';
 import { UserError } from '../device/errors.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { joinUnits, splitRun, type Unit } from '../paper/jobs.ts';
 import { mergeResults } from '../paper/merge.ts';
 import { plotAll } from '../paper/plots.ts';
 import {
@@ -24,7 +27,7 @@ import {
   TARGET_NAMES,
   type TargetName,
 } from '../paper/protocol.ts';
-import { type PaperResults, reportHtml, runPaper, SETTING_TITLES, summaryMarkdown } from '../paper/report.ts';
+import { type PaperResults, reportHtml, runPaper, runSeeds, SETTING_TITLES, summaryMarkdown } from '../paper/report.ts';
 import { type Verdict, verdicts } from '../paper/verdicts.ts';
 import { machineInfo } from './bench.ts';
 import { readJsonFile, writeFileAtomic } from './io.ts';
@@ -124,9 +127,14 @@ export function paperOptions(opts: {
   };
 }
 
-export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typeof paperOptions>): Promise<void> {
+/** Make the output folder, or check that the one there is a folder. */
+function outFolder(out: string): void {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
   mkdirSync(out, { recursive: true });
+}
+
+export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typeof paperOptions>): Promise<void> {
+  outFolder(out);
   const machine = machineInfo();
   let runs = 0;
   const t0 = performance.now();
@@ -140,6 +148,121 @@ export async function runPaperCli(rt: Runtime, out: string, opts: ReturnType<typ
   });
   saveResults(out, res);
   console.error(`(${res.runs} runs, ${res.seconds} s)`);
+}
+
+/** How many units (one per setting and seed) `paper --jobs` would split this run into. */
+export const unitCount = (opts: ReturnType<typeof paperOptions>): number => splitRun(opts.settings, runSeeds(opts)).length;
+
+/** The arguments of a unit's run: the whole run's options, but its one setting and seed, into `out`. */
+function unitArgs(opts: ReturnType<typeof paperOptions>, unit: Unit, out: string): string[] {
+  const { budgets } = opts;
+  const shape: [string, string | number | undefined][] = [
+    ['--budgets', budgets === null ? 'none' : budgets ? `${budgets.short},${budgets.long}` : undefined],
+    ['--pretrain-factor', opts.pretrainFactor],
+    ['--start-error', opts.startError],
+    ['--snapshot-every', opts.snapshotEvery],
+    ['--sft-difficulty', opts.sftDifficulty],
+  ];
+  return [
+    'paper',
+    ...['--preset', opts.preset, '--target', opts.target, '--only', opts.experiments.join(',')],
+    ...['--settings', unit.setting, '--seeds', '1', '--first-seed', String(unit.seed), '--out', out],
+    ...shape.flatMap(([flag, v]) => (v === undefined ? [] : [flag, String(v)])),
+  ];
+}
+
+/** The last `n` lines of a file (a failed unit's output), indented. */
+const tail = (file: string, n: number) =>
+  readFileSync(file, 'utf8')
+    .split(/\r?\n|\r/)
+    .filter((l) => l.trim())
+    .slice(-n)
+    .map((l) => `  ${l}`)
+    .join('\n');
+
+/**
+ * `paper --jobs N`: the run split into units, one per setting and seed, each a `paper` process of
+ * its own (this command line again, one setting, one seed, into a temporary folder), N at a time,
+ * setting B's first; then joined (src/paper/jobs.ts) into the results one process would have
+ * written, with the wall time of the whole. A unit that fails stops the others, and its output's
+ * end is shown. Runs through tsx, as `npm run paper` does: a unit is started with this process's
+ * node flags (tsx's loader).
+ */
+export async function runPaperJobs(out: string, opts: ReturnType<typeof paperOptions>, jobs: number): Promise<void> {
+  outFolder(out);
+  const seeds = runSeeds(opts);
+  const units = splitRun(opts.settings, seeds);
+  const n = Math.min(jobs, units.length);
+  const work = mkdtempSync(join(tmpdir(), 'webgpu-train-paper-jobs-'));
+  const cli = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const started = new Date();
+  const t0 = performance.now();
+  const secs = (since: number) => ((performance.now() - since) / 1000).toFixed(0);
+  console.error(`paper --jobs ${n}: ${units.length} units (settings x seeds), ${n} processes at once; their output in ${work}`);
+  const done: { unit: Unit; res: PaperResults }[] = [];
+  const running = new Set<ChildProcess>();
+  try {
+    await new Promise<void>((resolveAll, rejectAll) => {
+      let next = 0;
+      let failure: Error | undefined;
+      const fail = (e: Error) => {
+        failure ??= e;
+        for (const c of running) c.kill('SIGTERM');
+        if (running.size === 0) rejectAll(failure);
+      };
+      const launch = () => {
+        while (!failure && running.size < n && next < units.length) {
+          const unit = units[next++];
+          const name = `${SETTING_TITLES[unit.setting]}, seed ${unit.seed}`;
+          const dir = join(work, `${unit.setting}-${unit.seed}`);
+          const log = join(work, `${unit.setting}-${unit.seed}.log`);
+          const fd = openSync(log, 'w');
+          const child = spawn(process.execPath, [...process.execArgv, cli, ...unitArgs(opts, unit, dir)], {
+            stdio: ['ignore', fd, fd],
+          });
+          closeSync(fd);
+          running.add(child);
+          const tu = performance.now();
+          child.on('error', (e) => fail(new UserError(`paper --jobs: could not start the run of ${name}: ${e.message}`)));
+          child.on('exit', (code, signal) => {
+            running.delete(child);
+            if (failure) {
+              if (running.size === 0) rejectAll(failure);
+              return;
+            }
+            if (code !== 0) {
+              fail(
+                new UserError(
+                  `paper --jobs: the run of ${name} failed (${signal ? `signal ${signal}` : `exit code ${code}`}); the end of its output:\n${tail(log, 15)}`,
+                ),
+              );
+              return;
+            }
+            try {
+              done.push({ unit, res: readResults(dir) });
+            } catch (e) {
+              fail(e as Error);
+              return;
+            }
+            console.error(`  ${name}: done in ${secs(tu)} s (${done.length} of ${units.length}, ${secs(t0)} s)`);
+            if (done.length === units.length) resolveAll();
+            else launch();
+          });
+        }
+      };
+      launch();
+    });
+  } finally {
+    for (const c of running) c.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  }
+  const res = joinUnits({ ...opts, machine: machineInfo() }, seeds, done, {
+    started,
+    seconds: (performance.now() - t0) / 1000,
+    jobs: n,
+  });
+  saveResults(out, res);
+  console.error(`(${res.runs} runs, ${res.seconds} s, ${n} processes at once)`);
 }
 
 /**

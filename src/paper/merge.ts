@@ -14,7 +14,7 @@
 import { UserError } from '../device/errors.ts';
 import { type ExperimentName, EXPERIMENTS } from './protocol.ts';
 import type { MergeSource, PaperResults } from './report.ts';
-import { chooseLr, conditionKey, type Row, verdicts } from './verdicts.ts';
+import { chooseLr, type Row, sweepsOf, verdicts } from './verdicts.ts';
 
 /** One input: its folder (for messages and the record of sources) and its results. */
 export interface MergeInput {
@@ -37,9 +37,6 @@ const runKey = (r: Row) =>
   `${r.setting} ${r.experiment} seed=${r.seed} lr=${r.lr} ${Object.entries(r.condition)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')}`;
-
-/** The sweep a row belongs to: its seeds and learning rates were run as one condition. */
-const sweepKey = (r: Row) => `${r.setting} ${r.experiment} ${conditionKey(r)}`;
 
 function sameOrThrow(inputs: MergeInput[], what: string, of: (res: PaperResults) => string): void {
   const first = of(inputs[0].res);
@@ -129,9 +126,7 @@ export function mergeResults(all: MergeInput[], only?: readonly ExperimentName[]
 
   // Learning rates: one grid per condition, every rate run on the same seeds; chosen again on the
   // pooled validation error (ties: the rate that comes first, as in the run itself).
-  const sweeps = new Map<string, Row[]>();
-  for (const r of rows) if (r.lr > 0) sweeps.set(sweepKey(r), [...(sweeps.get(sweepKey(r)) ?? []), r]);
-  for (const [key, rs] of sweeps) {
+  for (const [key, rs] of sweepsOf(rows)) {
     const lrs = [...new Set(rs.map((r) => r.lr))];
     const seedsOf = (lr: number) =>
       rs

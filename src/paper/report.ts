@@ -46,6 +46,8 @@ export interface PaperResults {
   verdicts: Verdict[];
   /** A pooled set (`paper --merge`): the runs it was pooled from. */
   sources?: MergeSource[];
+  /** A run split by `paper --jobs N` (one process per setting and seed, N at a time): N. */
+  jobs?: number;
 }
 
 /** One run a pooled results set was made from. */
@@ -79,16 +81,24 @@ export function seedList(count: number, first = 1): number[] {
   return Array.from({ length: count }, (_, i) => first + i);
 }
 
+/** The seeds a run with these options covers: the option's count (default: the first setting's preset's) from firstSeed on. */
+export function runSeeds(
+  opts: Pick<PaperOptions, 'settings' | 'preset' | 'target' | 'seeds' | 'firstSeed'> & RunShape,
+): number[] {
+  return seedList(opts.seeds ?? settingSpec(opts.settings[0], opts).preset.seeds, opts.firstSeed);
+}
+
+const settingSpec = (name: SettingName, opts: Pick<PaperOptions, 'preset' | 'target'> & RunShape) =>
+  name === 'regression' ? regressionSetting(opts.preset, opts.target, opts) : tokenSetting(opts.preset, opts.target, opts);
+
 export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperResults> {
-  const specs = opts.settings.map((name) =>
-    name === 'regression' ? regressionSetting(opts.preset, opts.target, opts) : tokenSetting(opts.preset, opts.target, opts),
-  );
-  const seeds = seedList(opts.seeds ?? specs[0].preset.seeds, opts.firstSeed);
+  const seeds = runSeeds(opts);
   const started = new Date();
   const t0 = performance.now();
   const rows: Row[] = [];
   let runs = 0;
-  for (const setting of specs) {
+  for (const name of opts.settings) {
+    const setting = settingSpec(name, opts);
     const lab = new Lab(rt, { setting, seeds, onRun: (what) => opts.onProgress?.(what) });
     for (const e of opts.experiments) {
       const te = performance.now();
@@ -100,6 +110,15 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
     rows.push(...lab.rows);
     runs += lab.runsDone;
   }
+  return paperResults(opts, { seeds, rows, runs, adapter: rt.report, started, seconds: (performance.now() - t0) / 1000 });
+}
+
+/** A run's results from its options and what it measured: the protocol in words, the verdicts from the rows. */
+export function paperResults(
+  opts: Omit<PaperOptions, 'onProgress'>,
+  measured: { seeds: number[]; rows: Row[]; runs: number; adapter: AdapterReport; started: Date; seconds: number },
+): PaperResults {
+  const { seeds, rows } = measured;
   const ran = (s: SettingName) => opts.settings.includes(s);
   return {
     preset: opts.preset,
@@ -107,11 +126,11 @@ export async function runPaper(rt: Runtime, opts: PaperOptions): Promise<PaperRe
     seeds,
     experiments: opts.experiments,
     settingsRun: opts.settings,
-    adapter: rt.report,
+    adapter: measured.adapter,
     machine: opts.machine,
-    started: started.toISOString(),
-    seconds: Math.round((performance.now() - t0) / 100) / 10,
-    runs,
+    started: measured.started.toISOString(),
+    seconds: Math.round(measured.seconds * 10) / 10,
+    runs: measured.runs,
     settings: {
       regression: ran('regression')
         ? 'run (in-context weight prediction, factorised LSA; the ICL transformer in experiment 3)'
@@ -216,7 +235,8 @@ function sectionsOf(res: PaperResults): { setting: SettingName; e: ExperimentNam
 
 /** "N runs in S s", or for a pooled set what it was pooled from. */
 function runsLine(res: PaperResults): string {
-  if (!res.sources) return `${res.runs} training runs in ${res.seconds} s`;
+  if (!res.sources)
+    return `${res.runs} training runs in ${res.seconds} s${res.jobs ? ` (${res.jobs} processes at once, one per setting and seed)` : ''}`;
   const from = res.sources.map(
     (s) =>
       `${s.dir}: seeds ${s.seeds.join(', ')}, ${s.experiments.join(', ')}${s.ran ? ` (its run: ${s.ran.join(', ')})` : ''}, ${s.runs} runs in ${s.seconds} s`,

@@ -129,6 +129,22 @@ export function meanOf(rows: Row[], experiment: ExperimentName, cond: Record<str
 }
 
 /**
+ * The learning-rate sweeps among `rows`: the trained rows (lr > 0) of each setting, experiment and
+ * condition (its per-seed pretraining steps aside), in row order, keyed by those.
+ */
+export function sweepsOf(rows: readonly Row[]): Map<string, Row[]> {
+  const sweeps = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (r.lr <= 0) continue;
+    const key = `${r.setting} ${r.experiment} ${conditionKey(r)}`;
+    const rs = sweeps.get(key);
+    if (rs) rs.push(r);
+    else sweeps.set(key, [r]);
+  }
+  return sweeps;
+}
+
+/**
  * Mark as chosen the learning rate whose mean validation target error over `rows` (one condition's
  * runs, every rate on the same seeds) is lowest; a tie goes to the rate that comes first.
  */
