@@ -293,6 +293,11 @@ describe('RL phases', () => {
   });
 });
 
+/** `paper ARGS` as its own process (npx tsx, as npm run paper), with `env` added to this one's. */
+function paperCli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync('npx', ['tsx', 'src/cli/main.ts', 'paper', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
 /**
  * `paper ARGS` through main() in this process (no GPU work: --render, --merge, refusals), saving a
  * process start each: its exit status and what it printed to stderr (console.error and commander).
@@ -323,11 +328,7 @@ describe('npm run paper -- --preset tiny', () => {
   it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', async () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-'));
     try {
-      const r = spawnSync(
-        'npx',
-        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'regression,token', '--out', out],
-        { encoding: 'utf8' },
-      );
+      const r = paperCli(['--preset', 'tiny', '--settings', 'regression,token', '--out', out]);
       expect(r.status, r.stderr).toBe(0);
       const written = readFileSync(join(out, 'results.json'), 'utf8');
       const res = JSON.parse(written) as PaperResults;
@@ -412,11 +413,7 @@ describe('npm run paper -- --preset tiny', () => {
       // learning rates, protocol and verdicts.
       const split = `${out}-jobs`;
       try {
-        const j = spawnSync(
-          'npx',
-          ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', split],
-          { encoding: 'utf8' },
-        );
+        const j = paperCli(['--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', split]);
         expect(j.status, j.stderr).toBe(0);
         expect(j.stderr).toMatch(/paper --jobs 2: 2 units \(settings x seeds\), 2 processes at once/);
         const s = JSON.parse(readFileSync(join(split, 'results.json'), 'utf8')) as PaperResults;
@@ -551,11 +548,7 @@ describe('npm run paper -- --preset tiny', () => {
   it('--budgets adds short and long post-training to experiment 3, judged at each budget', () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-budgets-'));
     try {
-      const r = spawnSync(
-        'npx',
-        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--only', 'balance', '--budgets', '0.5,2', '--out', out],
-        { encoding: 'utf8' },
-      );
+      const r = paperCli(['--preset', 'tiny', '--only', 'balance', '--budgets', '0.5,2', '--out', out]);
       expect(r.status, r.stderr).toBe(0);
       const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
       const p = PRESET_TABLE.tiny;
@@ -723,11 +716,9 @@ describe('npm run paper -- --preset tiny', () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-jobs-fail-'));
     try {
       // No Vulkan driver for the units: each fails as it looks for an adapter (the parent needs none).
-      const r = spawnSync(
-        'npx',
-        ['tsx', 'src/cli/main.ts', 'paper', '--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', out],
-        { encoding: 'utf8', env: { ...process.env, VK_ICD_FILENAMES: join(tmpdir(), 'no-such-driver.json') } },
-      );
+      const r = paperCli(['--preset', 'tiny', '--settings', 'token', '--jobs', '2', '--out', out], {
+        VK_ICD_FILENAMES: join(tmpdir(), 'no-such-driver.json'),
+      });
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(
         /error: paper --jobs: the run of Setting B: chain of thought on tokens, seed [12] failed \(exit code 1\); the end of its output:/,

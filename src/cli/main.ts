@@ -279,7 +279,7 @@ function buildProgram(): Command {
     )
     .option(
       '--jobs <n>',
-      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); default 1. On 2 CPU cores, 2 measured about 1.2x as fast; more cores, more gain',
+      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); default 1. On 2 CPU cores 2 gave 1.2x for setting B, 1.05x for setting A; more cores, more gain',
       integer('--jobs'),
     )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
