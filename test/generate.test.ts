@@ -4,6 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../src/gpu/runtime.ts';
+import { copy } from '../src/kernels/elementwise.ts';
 import { generate } from '../src/models/generate.ts';
 import { TransformerModel } from '../src/models/transformer.ts';
 import { Rng } from '../src/reference/random.ts';
@@ -121,6 +122,24 @@ describe('generate', () => {
       expect(cached.map((s) => s.length)).toEqual(prompts.map((p) => Math.min(9, T - p.length)));
     }
     m.destroy();
+  });
+
+  it('greedy answers do not depend on the batch: 12 prompts at once give what 4 batches of 3 give', async () => {
+    // The token suite evaluates with a copy of the model of a larger batch (src/train/suite-pointer.ts).
+    const { m } = await model(5);
+    const wide = new TransformerModel(rt, cfg, { B: 12, T }, 99);
+    copy(rt, wide.params.all, m.params.all);
+    const rng = new Rng(8);
+    const prompts = Array.from({ length: 12 }, () => Array.from({ length: 1 + rng.int(8) }, () => rng.int(cfg.vocab)));
+    const opts = { maxNew: 7, temperature: 0, seed: 2, step: 0, eos: 10, pad: 0 };
+    const chunked: number[][] = [];
+    for (let i = 0; i < 12; i += B) chunked.push(...(await generate(rt, m, prompts.slice(i, i + B), opts)));
+    const once = await generate(rt, wide, prompts, opts);
+    expect(once).toEqual(chunked);
+    // Not all the same answer (so the comparison says something).
+    expect(new Set(once.map((a) => a.join(','))).size).toBeGreaterThan(3);
+    m.destroy();
+    wide.destroy();
   });
 
   it('sequences that end at different steps (EOS) while others go on: the same completions as a step at a time', async () => {

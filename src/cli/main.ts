@@ -254,7 +254,7 @@ function buildProgram(): Command {
     .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
     .option(
       '--settings <names>',
-      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, about 6 minutes more per seed at the small preset on 2 CPU cores)`,
+      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, about 5 minutes more per seed at the small preset on 2 CPU cores)`,
       'regression',
     )
     .option(

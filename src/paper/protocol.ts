@@ -415,8 +415,9 @@ export const TOKEN_PRESET_TABLE: Record<PresetName, Preset> = {
     snapshotEvery: 5,
   },
   small: {
-    // About 6 minutes per seed on a 2-core CPU adapter (seed 1: 374 s for 62 runs; 661 s before
-    // Dawn's busy poll was paced, about 54 minutes before generation had a KV cache).
+    // About 4.5 minutes per seed on a 2-core CPU adapter (seed 1: 268 s for 62 runs, 2026-12-06;
+    // 374 s on 2026-12-05, 661 s before Dawn's busy poll was paced, about 54 minutes before
+    // generation had a KV cache).
     seeds: 3,
     pretrainSteps: 800,
     pretrainLr: 0.003,
