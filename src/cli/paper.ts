@@ -201,6 +201,15 @@ export async function runPaperJobs(out: string, opts: ReturnType<typeof paperOpt
   console.error(`paper --jobs ${n}: ${units.length} units (settings x seeds), ${n} processes at once; their output in ${work}`);
   const done: { unit: Unit; res: PaperResults }[] = [];
   const running = new Set<ChildProcess>();
+  // Interrupted (Ctrl-C, a kill): the units stopped and their folder removed before this exits.
+  const interrupted = (signal: NodeJS.Signals) => {
+    for (const c of running) c.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+    console.error(`paper --jobs: stopped by ${signal}; nothing written`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await new Promise<void>((resolveAll, rejectAll) => {
       let next = 0;
@@ -253,6 +262,8 @@ export async function runPaperJobs(out: string, opts: ReturnType<typeof paperOpt
       launch();
     });
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     for (const c of running) c.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
   }
