@@ -232,7 +232,11 @@ export async function runPaperJobs(out: string, opts: ReturnType<typeof paperOpt
           closeSync(fd);
           running.add(child);
           const tu = performance.now();
-          child.on('error', (e) => fail(new UserError(`paper --jobs: could not start the run of ${name}: ${e.message}`)));
+          child.on('error', (e) => {
+            // A process that could not start never exits: it is not running.
+            running.delete(child);
+            fail(new UserError(`paper --jobs: could not start the run of ${name}: ${e.message}`));
+          });
           child.on('exit', (code, signal) => {
             running.delete(child);
             if (failure) {

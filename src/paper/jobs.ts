@@ -19,8 +19,8 @@ export interface Unit {
 
 /**
  * The units of a run over `settings` and `seeds`, in the order they are best started: setting B's
- * (the token setting's seeds cost more than setting A's at every preset) first, so the last to
- * finish are the short ones.
+ * first (a token-setting seed took longer than a setting-A one at the tiny and small presets on
+ * this project's machine), so the last to finish are the short ones.
  */
 export function splitRun(settings: readonly SettingName[], seeds: readonly number[]): Unit[] {
   const order = [...settings].sort((a, b) => (a === b ? 0 : a === 'token' ? -1 : 1));
