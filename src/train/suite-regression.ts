@@ -5,7 +5,7 @@
  */
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { scale, threshold } from '../kernels/elementwise.ts';
+import { copy, scale, threshold } from '../kernels/elementwise.ts';
 import { AdvantageMode, advantages } from '../kernels/policy.ts';
 import { sum } from '../kernels/reduce.ts';
 import { mse_loss } from '../kernels/regression.ts';
@@ -77,6 +77,9 @@ export function taskConfig(plan: RegressionPlan): RegressionTaskConfig {
   };
 }
 
+/** The most prompts one prediction pass takes (see predict). */
+const EVAL_BATCH = 1024;
+
 export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
   const cfg = taskConfig(plan);
   const B = plan.batch;
@@ -98,17 +101,32 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
   const valSet = plan.eval.validation > 0 ? makeValidationSet(plan.seed, cfg, evalMix, plan.eval.validation) : undefined;
   const pools = new Map<number, { pool: RegressionPool; ids: number[] }>();
 
-  /** The model's predictions for every example of `set`, in chunks of B (the last one padded). */
+  /**
+   * Predictions (held-out sets, pool scores) come from a copy of the model of a larger batch, made
+   * at the first need: a prompt's prediction depends on its own row alone, so it is the same, and a
+   * forward and read back of up to EVAL_BATCH prompts costs far less than one per B of them.
+   */
+  const wide = Math.max(B, Math.min(EVAL_BATCH, Math.max(plan.eval.size, plan.eval.validation)));
+  let wideModel: WeightPredictor | undefined;
+
+  /** The model's predictions for every example of `set`, in chunks of `wide` (the last one padded). */
   async function predict(set: RegressionPool): Promise<Float32Array> {
+    let m = model;
+    if (wide > B) {
+      wideModel ??= makeModel(rt, plan, d, n, wide);
+      copy(rt, wideModel.params.all, model.params.all);
+      m = wideModel;
+    }
+    const rows = m === model ? B : wide;
     const count = set.w.length / d;
     const out = new Float32Array(count * d);
-    for (let start = 0; start < count; start += B) {
-      const ids = Array.from({ length: B }, (_, i) => Math.min(start + i, count - 1));
+    for (let start = 0; start < count; start += rows) {
+      const ids = Array.from({ length: rows }, (_, i) => Math.min(start + i, count - 1));
       const chunk = poolBatch(set, ids);
-      model.setBatch(chunk.X, chunk.y, chunk.w);
-      model.forward();
-      const pred = await rt.readF32(model.pred);
-      out.set(pred.subarray(0, Math.min(B, count - start) * d), start * d);
+      m.setBatch(chunk.X, chunk.y, chunk.w);
+      m.forward();
+      const pred = await rt.readF32(m.pred);
+      out.set(pred.subarray(0, Math.min(rows, count - start) * d), start * d);
     }
     return out;
   }
@@ -208,6 +226,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
 
     destroy() {
       model.destroy();
+      wideModel?.destroy();
       for (const t of Object.values(rl) as Tensor[]) t.destroy();
     },
   };
