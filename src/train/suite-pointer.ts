@@ -199,7 +199,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     params: model.params,
     grads: model.grads,
     get bytes() {
-      return model.bytes;
+      return model.bytes + (evalModel?.bytes ?? 0);
     },
 
     async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {

@@ -144,7 +144,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
     params: model.params,
     grads: model.grads,
     get bytes() {
-      return model.bytes;
+      return model.bytes + (wideModel?.bytes ?? 0);
     },
 
     async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {

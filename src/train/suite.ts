@@ -34,7 +34,7 @@ export interface RolloutStats {
 export interface Suite {
   readonly params: Arena;
   readonly grads: Arena;
-  /** GPU bytes the suite's model holds. */
+  /** GPU bytes the suite's model holds (with its copy for evaluation, once made). */
   readonly bytes: number;
   /**
    * Prepare phase `index`'s data: select from its candidate pool by the current model (reporting the
