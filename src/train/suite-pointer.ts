@@ -10,7 +10,6 @@
  */
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { copy } from '../kernels/elementwise.ts';
 import { AdvantageMode, advantages, policy_loss_backward, token_logprobs } from '../kernels/policy.ts';
 import { generate } from '../models/generate.ts';
 import { TransformerModel } from '../models/transformer.ts';
@@ -37,14 +36,14 @@ import {
 import type { StreamRng } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
 import { curate } from './select.ts';
-import type { RolloutStats, Selection, Suite } from './suite.ts';
+import { evaluationModel, type RolloutStats, type Selection, type Suite } from './suite.ts';
 
 type PointerPlan = Plan & {
   task: Extract<Plan['task'], { kind: 'pointer' }>;
   model: Extract<Plan['model'], { kind: 'transformer' }>;
 };
 
-/** The most answers one evaluation generates at once (see evalModel). */
+/** The most answers one evaluation generates at once (see evaluationModel). */
 const EVAL_BATCH = 128;
 
 export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
@@ -69,14 +68,16 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     initStd: plan.model.initStd,
   };
   const model = new TransformerModel(rt, modelConfig, { B, T }, plan.seed);
-  /**
-   * Evaluation generates with a copy of the model of a larger batch (made at the first evaluation):
-   * greedy answers depend on their own row alone, so they are the same, and on SwiftShader a batch
-   * of 128 costs about 2.5x fewer milliseconds per answer than 8 of 16 (most of a small batch's
-   * decode step is per-dispatch cost).
-   */
-  let evalModel: TransformerModel | undefined;
-  const evalBatch = Math.max(B, Math.min(EVAL_BATCH, Math.max(plan.eval.size, plan.eval.validation)));
+  // Evaluation generates its answers with a copy of batch up to EVAL_BATCH: the same greedy answers,
+  // and on SwiftShader a batch of 128 costs about 2.5x fewer milliseconds per answer than 8 of 16.
+  const wide = evaluationModel(
+    rt,
+    model,
+    B,
+    plan.eval,
+    EVAL_BATCH,
+    (batch) => new TransformerModel(rt, modelConfig, { B: batch, T }, plan.seed),
+  );
   const N = B * T;
   const t = {
     actions: rt.empty([N], 'u32', 'rl.actions'),
@@ -199,7 +200,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
     params: model.params,
     grads: model.grads,
     get bytes() {
-      return model.bytes + (evalModel?.bytes ?? 0);
+      return model.bytes + wide.bytes;
     },
 
     async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {
@@ -311,12 +312,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
       const set = split === 'validation' ? valSet : evalSet;
       if (!set) throw new Error('evaluate: this plan has no validation split (eval.validation is 0)');
       const results = [];
-      let m = model;
-      if (evalBatch > B) {
-        evalModel ??= new TransformerModel(rt, modelConfig, { B: evalBatch, T }, plan.seed);
-        copy(rt, evalModel.params.all, model.params.all);
-        m = evalModel;
-      }
+      const m = wide.current().model;
       for (let start = 0; start < set.items.length; start += m.B) {
         const chunk = set.items.slice(start, start + m.B);
         const out = await generate(
@@ -332,7 +328,7 @@ export function pointerSuite(rt: Runtime, plan: PointerPlan): Suite {
 
     destroy() {
       model.destroy();
-      evalModel?.destroy();
+      wide.destroy();
       for (const x of Object.values(t) as Tensor[]) x.destroy();
     },
   };

@@ -5,7 +5,7 @@
  */
 import type { Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { copy, scale, threshold } from '../kernels/elementwise.ts';
+import { scale, threshold } from '../kernels/elementwise.ts';
 import { AdvantageMode, advantages } from '../kernels/policy.ts';
 import { sum } from '../kernels/reduce.ts';
 import { mse_loss } from '../kernels/regression.ts';
@@ -32,7 +32,7 @@ import {
 } from '../tasks/regression.ts';
 import { mixtureOf, type Phase, type Plan } from './plan.ts';
 import { curate } from './select.ts';
-import type { Selection, Suite } from './suite.ts';
+import { evaluationModel, type Selection, type Suite } from './suite.ts';
 
 type RegressionPlan = Plan & {
   task: Extract<Plan['task'], { kind: 'regression' }>;
@@ -101,23 +101,13 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
   const valSet = plan.eval.validation > 0 ? makeValidationSet(plan.seed, cfg, evalMix, plan.eval.validation) : undefined;
   const pools = new Map<number, { pool: RegressionPool; ids: number[] }>();
 
-  /**
-   * Predictions (held-out sets, pool scores) come from a copy of the model of a larger batch, made
-   * at the first need: a prompt's prediction depends on its own row alone, so it is the same, and a
-   * forward and read back of up to EVAL_BATCH prompts costs far less than one per B of them.
-   */
-  const wide = Math.max(B, Math.min(EVAL_BATCH, Math.max(plan.eval.size, plan.eval.validation)));
-  let wideModel: WeightPredictor | undefined;
+  // Predictions (held-out sets, pool scores) come from a copy of batch up to EVAL_BATCH: the same
+  // numbers, one forward and read back where B would take many.
+  const wide = evaluationModel(rt, model, B, plan.eval, EVAL_BATCH, (batch) => makeModel(rt, plan, d, n, batch));
 
-  /** The model's predictions for every example of `set`, in chunks of `wide` (the last one padded). */
+  /** The model's predictions for every example of `set`, in chunks of its batch (the last one padded). */
   async function predict(set: RegressionPool): Promise<Float32Array> {
-    let m = model;
-    if (wide > B) {
-      wideModel ??= makeModel(rt, plan, d, n, wide);
-      copy(rt, wideModel.params.all, model.params.all);
-      m = wideModel;
-    }
-    const rows = m === model ? B : wide;
+    const { model: m, batch: rows } = wide.current();
     const count = set.w.length / d;
     const out = new Float32Array(count * d);
     for (let start = 0; start < count; start += rows) {
@@ -144,7 +134,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
     params: model.params,
     grads: model.grads,
     get bytes() {
-      return model.bytes + (wideModel?.bytes ?? 0);
+      return model.bytes + wide.bytes;
     },
 
     async prepare(phase, index, kept, onSelect: (s: Selection) => void, memo) {
@@ -226,7 +216,7 @@ export function regressionSuite(rt: Runtime, plan: RegressionPlan): Suite {
 
     destroy() {
       model.destroy();
-      wideModel?.destroy();
+      wide.destroy();
       for (const t of Object.values(rl) as Tensor[]) t.destroy();
     },
   };

@@ -5,6 +5,8 @@
  * loop, the optimizer, the schedule, checkpoints and events; a suite owns its task and model.
  */
 import type { Arena } from '../gpu/arena.ts';
+import type { Runtime } from '../gpu/runtime.ts';
+import { copy } from '../kernels/elementwise.ts';
 import type { PointerMetrics } from '../tasks/pointer.ts';
 import type { RegressionMetrics } from '../tasks/regression.ts';
 import type { StreamRng } from '../tasks/regression.ts';
@@ -76,5 +78,38 @@ export function headline(m: SuiteMetrics): Record<string, number> {
     ...Object.fromEntries(Object.entries(m.byVariant).map(([v, g]) => [`acc ${v}`, g?.accuracy ?? Number.NaN])),
     'excess length': m.meanExcess,
     'not finished': m.notFinished,
+  };
+}
+
+/**
+ * The model a suite evaluates with (held-out sets, pool scores): the model itself, or where its
+ * held-out sets hold more than its batch B, a copy of batch min(cap, the larger set) made by
+ * `make` at the first call, its parameters copied from the model at every call. A row's output
+ * depends on that row alone, so both give the same bits; on SwiftShader a larger batch costs far
+ * fewer milliseconds per row (fewer dispatches and read-backs).
+ */
+export function evaluationModel<M extends { readonly params: Arena; readonly bytes: number; destroy(): void }>(
+  rt: Runtime,
+  model: M,
+  B: number,
+  held: { size: number; validation: number },
+  cap: number,
+  make: (batch: number) => M,
+): { current(): { model: M; batch: number }; readonly bytes: number; destroy(): void } {
+  const batch = Math.max(B, Math.min(cap, Math.max(held.size, held.validation)));
+  let wide: M | undefined;
+  return {
+    current() {
+      if (batch === B) return { model, batch: B };
+      wide ??= make(batch);
+      copy(rt, wide.params.all, model.params.all);
+      return { model: wide, batch };
+    },
+    get bytes() {
+      return wide?.bytes ?? 0;
+    },
+    destroy() {
+      wide?.destroy();
+    },
   };
 }
