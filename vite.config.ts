@@ -76,6 +76,8 @@ export default defineConfig({
           name: 'node',
           include: TEST_FILES,
           environment: 'node',
+          // After each file, the shared runtime's guard zones (test/runtime.ts) must be untouched.
+          setupFiles: ['test/guards.setup.ts'],
           // Dawn reads VK_ICD_FILENAMES when it starts, and src/device/node.ts sets it in
           // process.env: worker threads would not pass that on, child processes do.
           pool: 'forks',

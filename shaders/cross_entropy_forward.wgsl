@@ -45,5 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   let lse = m + log(s);
-  losses[n] = w * (lse - logits[base + targets[n]]);
+  // A target past the vocabulary (refused before a dispatch from user data) reads the row's last
+  // logit, never past the row: the clamp keeps the access in bounds without robustness checks.
+  losses[n] = w * (lse - logits[base + min(targets[n], p.V - 1u)]);
 }

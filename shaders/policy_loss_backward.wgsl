@@ -130,7 +130,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let mean_d = sd * inv_s;
   let H = log_s - mean_d;
   let t = tokens[n];
-  let logp = (logits[base + t] - m) - log_s;
+  // An id past the vocabulary reads the row's last logit, never past the row (in bounds without
+  // robustness checks); its gradient below matches no column.
+  let logp = (logits[base + min(t, p.V - 1u)] - m) - log_s;
 
   // Clipped surrogate.
   let A = token_in[n];

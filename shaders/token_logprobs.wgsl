@@ -74,6 +74,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   let log_s = log1p(r);
-  logp[n] = (logits[base + tokens[n]] - m) - log_s;
+  // An id past the vocabulary reads the row's last logit, never past the row (in bounds without
+  // robustness checks).
+  logp[n] = (logits[base + min(tokens[n], p.V - 1u)] - m) - log_s;
   entropy[n] = log_s - t / (1.0 + r);
 }

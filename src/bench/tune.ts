@@ -66,12 +66,14 @@ export function choose<V extends string>(ms: Partial<Record<V, number | null>>, 
   return typeof own === 'number' && own <= best[1] * (1 + TUNE_MARGIN) ? incumbent : best[0];
 }
 
-/** What "the same adapter" means for a cached tuning. */
+/**
+ * What "the same adapter" means for a cached tuning. Robustness checks off (Node's default) is a
+ * key of its own: the checks weigh on the variants unequally (they tax every load).
+ */
 export function adapterKey(r: AdapterReport): string {
   const subgroups = r.features.includes('subgroups') ? 'subgroups' : 'no-subgroups';
-  return [r.vendor, r.architecture, r.device, r.description, r.isFallbackAdapter ? 'fallback' : 'hardware', subgroups].join(
-    ' | ',
-  );
+  const parts = [r.vendor, r.architecture, r.device, r.description, r.isFallbackAdapter ? 'fallback' : 'hardware', subgroups];
+  return [...parts, ...(r.robustness === false ? ['robustness off'] : [])].join(' | ');
 }
 
 /** The product timed for each class: [M, K, N, transB]. */

@@ -18,6 +18,11 @@ export interface AdapterReport {
   isFallbackAdapter: boolean;
   /** How the driver was found (Node: the Vulkan ICD in use). */
   driver: string;
+  /**
+   * Whether WebGPU's robustness checks (storage accesses clamped into their bindings) are on: always
+   * in a browser; in Node only with WEBGPU_TRAIN_ROBUSTNESS=1 (see src/device/node.ts).
+   */
+  robustness: boolean;
   features: string[];
 }
 
@@ -27,7 +32,7 @@ export interface AcquiredDevice {
   report: AdapterReport;
 }
 
-async function getGPU(): Promise<{ gpu: GPU; driver: string }> {
+async function getGPU(): Promise<{ gpu: GPU; driver: string; robustness: boolean }> {
   if (isNode) {
     // A computed specifier keeps bundlers (Vite) from following the Node-only import.
     const nodeModule = './node.ts';
@@ -42,7 +47,7 @@ async function getGPU(): Promise<{ gpu: GPU; driver: string }> {
         'or run the same code headless in Node with `npm start`.',
     );
   }
-  return { gpu: nav.gpu, driver: 'browser' };
+  return { gpu: nav.gpu, driver: 'browser', robustness: true };
 }
 
 /** Features worth having when the adapter offers them; the rest are left off. */
@@ -53,7 +58,7 @@ const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shad
  * buffers and workgroups are allowed where the hardware allows them.
  */
 export async function acquireDevice(options: { powerPreference?: GPUPowerPreference } = {}): Promise<AcquiredDevice> {
-  const { gpu, driver } = await getGPU();
+  const { gpu, driver, robustness } = await getGPU();
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) {
     throw new NoWebGPUError(
@@ -83,6 +88,7 @@ export async function acquireDevice(options: { powerPreference?: GPUPowerPrefere
         (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
     ),
     driver,
+    robustness,
     features: [...adapter.features].sort(),
   };
   return { adapter, device, report };
@@ -90,5 +96,5 @@ export async function acquireDevice(options: { powerPreference?: GPUPowerPrefere
 
 export function describeAdapter(r: AdapterReport): string {
   const name = [r.vendor, r.architecture, r.device].filter(Boolean).join(' / ');
-  return `adapter: ${name}${r.isFallbackAdapter ? ' (fallback adapter, runs on the CPU)' : ''} [${r.host}${r.host === 'node' ? `, ${r.driver}` : ''}]`;
+  return `adapter: ${name}${r.isFallbackAdapter ? ' (fallback adapter, runs on the CPU)' : ''} [${r.host}${r.host === 'node' ? `, ${r.driver}` : ''}${r.robustness ? '' : ', robustness checks off'}]`;
 }

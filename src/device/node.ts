@@ -179,19 +179,42 @@ function paceDawnPolling(env: NodeJS.ProcessEnv = process.env): void {
   globalThis.setImmediate = Object.assign(paced, original) as unknown as typeof setImmediate;
 }
 
+/**
+ * Whether Dawn keeps WebGPU's robustness checks (every storage access clamped into its binding, in
+ * the shader Tint writes and in the Vulkan driver's robustBufferAccess). A browser always keeps them:
+ * the page may run anyone's shaders. This process runs only this project's kernels, each of which
+ * keeps its own indices inside its bindings (the shape checks before a dispatch, the clamps and edge
+ * paths inside the shaders; `test/guard.node.test.ts` runs every kernel and model step with guard
+ * zones around each tensor and finds no access outside it), so in Node they are off unless
+ * WEBGPU_TRAIN_ROBUSTNESS=1: on SwiftShader every load with a run-time index then costs a few
+ * instructions less (measured 2026-12-06, 2 cores: the ICL transformer's step 0.79x its time, matmul
+ * 512³ 0.80x, the same bits). Turn them on when writing a new kernel: an access out of bounds is then
+ * clamped instead of reading or writing whatever lies beyond.
+ */
+export function keepsRobustness(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.WEBGPU_TRAIN_ROBUSTNESS === '1';
+}
+
+/** dawn.node's flags for this process (see keepsRobustness). */
+export function dawnFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return keepsRobustness(env) ? [] : ['enable-dawn-features=disable_robustness'];
+}
+
 // The object returned by create() must stay alive for the whole process: if it is garbage
 // collected, Dawn crashes the process. Keep it in a module-level variable.
 let gpu: GPU | undefined;
 let driverNote = '';
+let robust = true;
 
-export async function nodeGPU(): Promise<{ gpu: GPU; driver: string }> {
+export async function nodeGPU(): Promise<{ gpu: GPU; driver: string; robustness: boolean }> {
   if (!gpu) {
     driverNote = chooseVulkanDriver();
     ensureXdgRuntimeDir();
     const { create, globals } = await import('webgpu');
     Object.assign(globalThis, globals);
     paceDawnPolling();
-    gpu = create([]) as GPU;
+    gpu = create(dawnFlags()) as GPU;
+    robust = keepsRobustness();
   }
-  return { gpu, driver: driverNote };
+  return { gpu, driver: driverNote, robustness: robust };
 }

@@ -57,6 +57,22 @@ export interface RuntimeStats {
   reads: number;
 }
 
+/**
+ * What a guard zone holds: a quiet NaN with a payload, so a float read from it poisons what it
+ * touches, and an unlikely value for a kernel to write by chance.
+ */
+export const GUARD_WORD = 0x7fc00bad;
+
+export interface RuntimeOptions {
+  /**
+   * Put a guard zone (the adapter's minStorageBufferOffsetAlignment bytes, filled with GUARD_WORD)
+   * before and after every tensor made by this runtime, for checkGuards to find writes outside a
+   * tensor and for reads outside it to show up as NaN (for tests; without robustness checks, see
+   * src/device/node.ts, kernels reach past their bindings' ends instead of being clamped).
+   */
+  guard?: boolean;
+}
+
 export class Runtime {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter;
@@ -88,12 +104,16 @@ export class Runtime {
   bytesAllocated = 0;
   buffersAllocated = 0;
   private profiler: { querySet: GPUQuerySet; capacity: number; names: string[] } | undefined;
+  /** Guard zones' bytes on each side of every tensor made here (0: none; see RuntimeOptions.guard). */
+  private readonly guardBytes: number;
+  /** Live tensors with guard zones, by buffer: what to check and what to call them. */
+  private readonly guarded = new Map<GPUBuffer, { label: string; bytes: number }>();
   private tensorCount = 0;
   private stagingAlive = 0;
   private dispatchCount = 0;
   private readCount = 0;
 
-  constructor(acquired: AcquiredDevice) {
+  constructor(acquired: AcquiredDevice, options: RuntimeOptions = {}) {
     this.device = acquired.device;
     this.adapter = acquired.adapter;
     this.report = acquired.report;
@@ -106,10 +126,11 @@ export class Runtime {
     this.device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
     });
+    this.guardBytes = options.guard ? this.limits.minStorageBufferOffsetAlignment : 0;
   }
 
-  static async create(): Promise<Runtime> {
-    return new Runtime(await acquireDevice());
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    return new Runtime(await acquireDevice(), options);
   }
 
   get isLost(): boolean {
@@ -145,19 +166,79 @@ export class Runtime {
     this.tensorCount++;
     const bytes = numel(shape) * 4;
     this.checkBufferSize(bytes, `tensor ${name}${shapeString(shape)}`);
+    const g = this.guardBytes;
     const buffer = this.device.createBuffer({
       label: name,
-      size: Math.max(4, bytes),
+      size: Math.max(4, bytes) + 2 * g,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
+    if (g > 0) {
+      const zone = new Uint32Array(g / 4).fill(GUARD_WORD);
+      this.device.queue.writeBuffer(buffer, 0, zone);
+      this.device.queue.writeBuffer(buffer, g + Math.max(4, bytes), zone);
+      this.guarded.set(buffer, { label: `${name}${shapeString(shape)}`, bytes: Math.max(4, bytes) });
+    }
     const allocated = Math.max(4, bytes);
     this.bytesAllocated += allocated;
     this.buffersAllocated += 1;
-    return new Tensor(buffer, [...shape], dtype, name, 0, false, () => {
+    return new Tensor(buffer, [...shape], dtype, name, g, false, () => {
       this.bytesAllocated -= allocated;
       this.buffersAllocated -= 1;
+      this.guarded.delete(buffer);
       this.forgetBuffer(buffer);
     });
+  }
+
+  /**
+   * With guard zones (RuntimeOptions.guard): every live tensor whose zones a kernel wrote, named
+   * with the first changed word on each side; empty when none was touched. Waits for the work
+   * queued so far.
+   */
+  async checkGuards(): Promise<string[]> {
+    const g = this.guardBytes;
+    if (g === 0) throw new Error('checkGuards: this runtime was made without guard zones (Runtime.create({ guard: true }))');
+    await this.sync();
+    const live = [...this.guarded.entries()];
+    const staging = this.device.createBuffer({
+      size: Math.max(4, live.length * 2 * g),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const enc = this.device.createCommandEncoder({ label: 'guards.readback' });
+      live.forEach(([buffer, { bytes }], i) => {
+        enc.copyBufferToBuffer(buffer, 0, staging, 2 * i * g, g);
+        enc.copyBufferToBuffer(buffer, g + bytes, staging, (2 * i + 1) * g, g);
+      });
+      this.device.queue.submit([enc.finish()]);
+      await this.sync();
+      await staging.mapAsync(GPUMapMode.READ);
+      const words = new Uint32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      const found: string[] = [];
+      const per = g / 4;
+      live.forEach(([, { label }], i) => {
+        const sides: string[] = [];
+        for (const [side, start] of [
+          ['before its start', 2 * i * per],
+          ['after its end', (2 * i + 1) * per],
+        ] as const) {
+          const zone = words.subarray(start, start + per);
+          const changed = zone.reduce((n, w) => n + Number(w !== GUARD_WORD), 0);
+          if (changed === 0) continue;
+          // Before the start, the word nearest the tensor is the zone's last.
+          const at =
+            side === 'after its end'
+              ? zone.findIndex((w) => w !== GUARD_WORD)
+              : per - 1 - zone.findLastIndex((w) => w !== GUARD_WORD);
+          const first = side === 'after its end' ? zone[at] : zone[per - 1 - at];
+          sides.push(`${changed} word(s) ${side} changed (nearest ${at} word(s) away, 0x${first.toString(16)})`);
+        }
+        if (sides.length) found.push(`${label}: ${sides.join('; ')}`);
+      });
+      return found;
+    } finally {
+      staging.destroy();
+    }
   }
 
   /** A zero-filled tensor. */
