@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
@@ -328,8 +328,10 @@ describe('npm run paper -- --preset tiny', () => {
   it('writes results.json with every experiment, seed and condition, and verdicts computed from its rows', async () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-'));
     try {
-      const r = paperCli(['--preset', 'tiny', '--settings', 'regression,token', '--out', out]);
+      // Both settings are the default; one process (--jobs 1), to compare with a split run below.
+      const r = paperCli(['--preset', 'tiny', '--jobs', '1', '--out', out]);
       expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/paper --jobs/);
       const written = readFileSync(join(out, 'results.json'), 'utf8');
       const res = JSON.parse(written) as PaperResults;
       expect(res.experiments).toEqual([...EXPERIMENTS]);
@@ -712,6 +714,24 @@ describe('npm run paper -- --preset tiny', () => {
     for (const rule of ['hardest', 'random', 'easiest']) expect(rows(byPass, rule)).not.toEqual(rows(byError, rule));
   });
 
+  it('--jobs auto, the default: one process per CPU core, at most one per setting and seed', () => {
+    const out = mkdtempSync(join(tmpdir(), 'paper-jobs-auto-'));
+    try {
+      // Without a driver the run stops early (in its units, or in this process with one core), after
+      // it has said how it splits: both settings x 2 seeds at the tiny preset.
+      const r = paperCli(['--preset', 'tiny', '--out', out], { VK_ICD_FILENAMES: join(tmpdir(), 'no-such-driver.json') });
+      expect(r.status).toBe(1);
+      const n = Math.min(availableParallelism(), 4);
+      if (n > 1)
+        expect(r.stderr).toMatch(new RegExp(`paper --jobs ${n}: 4 units \\(settings x seeds\\), ${n} processes at once`));
+      else expect(r.stderr).not.toMatch(/paper --jobs/);
+      expect(r.stderr).toMatch(/WebGPU found no adapter/);
+      expect(existsSync(join(out, 'results.json'))).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('--jobs: a unit that fails stops the run with its output, exit 1 and no results', () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-jobs-fail-'));
     try {
@@ -740,7 +760,8 @@ describe('npm run paper -- --preset tiny', () => {
       [['--preset', 'huge'], /--preset: unknown preset "huge"; valid presets: tiny, small, full/],
       [['--settings', 'regression,nope'], /--settings: unknown setting "nope"; valid settings: regression, token/],
       [['--first-seed', '0'], /--first-seed must be at least 1 \(seeds are numbered from 1\), got 0/],
-      [['--jobs', '0'], /--jobs must be at least 1 \(processes at once\), got 0/],
+      [['--jobs', '0'], /--jobs must be auto or a whole number of processes at once, at least 1; got "0"/],
+      [['--jobs', 'all'], /--jobs must be auto or a whole number of processes at once, at least 1; got "all"/],
       [
         ['--budgets', '4,0.25'],
         /--budgets: expected two factors "short,long" with 0 < short < 1 < long \(e\.g\. 0\.25,4\), or "none", got "4,0\.25"/,

@@ -4,6 +4,7 @@
  * one), `bench` (kernel and training-step speeds), `paper` (the paper's experiments, verdicts and report).
  * User errors print one line and exit 1; anything else is a bug and keeps its stack trace.
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -25,6 +26,15 @@ function integer(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
+}
+
+/** `paper --jobs`: 'auto' or a number of processes at once, at least 1. */
+function jobsOption(v: string): number | 'auto' {
+  if (v === 'auto') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`--jobs must be auto or a whole number of processes at once, at least 1; got "${v}"`);
+  return n;
 }
 
 /** A comma-separated list of seeds (positive integers), as `--drop-seeds 1,4`. */
@@ -254,8 +264,8 @@ function buildProgram(): Command {
     .option('--target <name>', `post-training target: ${TARGET_NAMES.join(' | ')} (see src/paper/protocol.ts)`, 'rare')
     .option(
       '--settings <names>',
-      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction, the default; B: the token task, about 5 minutes more per seed at the small preset on 2 CPU cores)`,
-      'regression',
+      `comma-separated subset of: ${SETTING_NAMES.join(', ')} (A: in-context weight prediction; B: the token task); default both`,
+      SETTING_NAMES.join(','),
     )
     .option(
       '--budgets <short,long|none>',
@@ -278,9 +288,10 @@ function buildProgram(): Command {
       "how every SFT selection ranks its pool for hardest / easiest: loss (the default: the pretrained model's error on each example) or pass-rate (1 - its pass rate over sampled answers, as experiment 2's bands)",
     )
     .option(
-      '--jobs <n>',
-      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); default 1. On 2 CPU cores 2 gave 1.2x for setting B, 1.05x for setting A; more cores, more gain',
-      integer('--jobs'),
+      '--jobs <n|auto>',
+      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); auto, the default: one per CPU core, at most one per setting and seed (on 2 cores the default run took 16 minutes this way, about 19 in one process); 1: everything in this process',
+      jobsOption,
+      'auto',
     )
     .option('--render <dir>', 'run nothing: draw the report again from DIR/results.json')
     .option(
@@ -307,7 +318,7 @@ function buildProgram(): Command {
           startError?: string;
           snapshotEvery?: string;
           sftDifficulty?: string;
-          jobs?: number;
+          jobs: number | 'auto';
           render?: string;
           merge?: string;
           dropSeeds?: number[];
@@ -346,9 +357,8 @@ function buildProgram(): Command {
           return mergePaperCli(opts.merge, opts.out, opts.only ? paperOptions(opts).experiments : undefined, opts.dropSeeds);
         }
         const parsed = paperOptions(opts);
-        if (opts.jobs !== undefined && opts.jobs < 1)
-          throw new UserError(`--jobs must be at least 1 (processes at once), got ${opts.jobs}`);
-        if ((opts.jobs ?? 1) > 1 && unitCount(parsed) > 1) return runPaperJobs(opts.out, parsed, opts.jobs ?? 1);
+        const jobs = Math.min(opts.jobs === 'auto' ? availableParallelism() : opts.jobs, unitCount(parsed));
+        if (jobs > 1) return runPaperJobs(opts.out, parsed, jobs);
         const rt = await runtime();
         await runPaperCli(rt, opts.out, parsed);
       },

@@ -69,7 +69,7 @@ export function paperOptions(opts: {
   if (opts.seeds !== undefined && opts.seeds < 1) throw new UserError('--seeds must be at least 1');
   if (opts.firstSeed !== undefined && opts.firstSeed < 1)
     throw new UserError(`--first-seed must be at least 1 (seeds are numbered from 1), got ${opts.firstSeed}`);
-  const settings = (opts.settings ?? 'regression').split(',').map((s) => s.trim());
+  const settings = (opts.settings ?? SETTING_NAMES.join(',')).split(',').map((s) => s.trim());
   for (const s of settings)
     if (!SETTING_NAMES.includes(s as SettingName))
       throw new UserError(`--settings: unknown setting "${s}"; valid settings: ${SETTING_NAMES.join(', ')} (comma-separated)`);
