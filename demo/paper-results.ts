@@ -1,6 +1,6 @@
 /**
  * <paper-results>: the paper's claims and this project's verdicts, as last measured by `npm run
- * paper` and committed under results/ (setting A with two post-training targets: the rare
+ * paper` and committed under results/ (the default run, both settings; setting A with two post-training targets: the rare
  * directions, and a shifted distribution; setting B, the token task: its runs, their pools over
  * seeds, and the runs with longer pretraining and from a given starting error), with the rule
  * behind each verdict, the criteria that held or not, and the plots. Read from those files at build
@@ -16,6 +16,8 @@ import summaries from 'virtual:paper-results';
 import { shared } from './styles.ts';
 
 interface Verdict {
+  /** 'regression' (setting A) or 'token' (setting B). */
+  setting: string;
   experiment: string;
   claim: string;
   verdict: string;
@@ -73,8 +75,15 @@ const { sft, rl, 'rl response length': length, balance, recipe } = B;
 /** Experiments 1 and 2 with the response length over RL training (the runs from a chosen start). */
 const sftRl = { sft, rl, 'rl response length': length };
 
+/** A verdict's setting, named as the README and the report name it. */
+const SETTING_LABEL: Record<string, string> = { regression: 'setting A', token: 'setting B' };
+
 const SETS: ResultSet[] = [
-  resultSet('rare', 'paper', 'Regression (setting A): the rare directions', A),
+  // The default run: both settings (since the eighteenth session), each plot under its setting.
+  resultSet('rare', 'paper', 'The default run, both settings: the rare directions / variant', {
+    ...Object.fromEntries(Object.entries(A).map(([k, v]) => [`setting A: ${k}`, v])),
+    ...Object.fromEntries(Object.entries(B).map(([k, v]) => [`setting B: ${k}`, v])),
+  }),
   resultSet('shifted', 'paper-shifted', 'Regression (setting A): a shifted distribution', A),
   resultSet('token', 'paper-token', 'Token task (setting B), first run: the rare variant', { sft, rl, balance, recipe }),
   // Experiments 2-4 again with 8 prompts per RL update (the first run's 2 were too noisy; README);
@@ -312,7 +321,9 @@ export class PaperResults extends LitElement {
           <tbody>
             ${s.verdicts.map(
               (v) => html`<tr>
-                <td title=${v.rule}>${v.claim}</td>
+                <td title=${v.rule}>
+                  ${v.claim}${Object.keys(s.settings).length > 1 ? html` <span class="muted">(${SETTING_LABEL[v.setting] ?? v.setting})</span>` : ''}
+                </td>
                 <td class="verdict v-${v.verdict.replace(/ /g, '-')}">${v.verdict}</td>
                 <td>
                   <ul>

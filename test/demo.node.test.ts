@@ -186,11 +186,17 @@ describe('demo page (built, in Chromium)', () => {
     expect(await page.getByTestId('kernel-note').textContent()).toMatch(/^All \d+ kernels match the CPU reference\.$/);
     expect(await page.locator('[data-testid=kernel-table] tbody tr[data-ok=false]').count()).toBe(0);
 
-    // The paper's experiments as last measured (results/ in the repository): four claims, four verdicts.
+    // The paper's experiments as last measured (results/ in the repository): the default run's four
+    // claims in each of the two settings, each verdict named with its setting.
     const verdicts = page.locator('[data-testid=paper-verdicts] tbody tr .verdict');
-    expect(await verdicts.allTextContents()).toHaveLength(4);
+    expect(await verdicts.allTextContents()).toHaveLength(8);
+    const claims = await page.locator('[data-testid=paper-verdicts] tbody tr td:first-child').allTextContents();
+    expect(claims.map((c) => /\((setting [AB])\)/.exec(c)?.[1])).toEqual([
+      ...Array(4).fill('setting A'),
+      ...Array(4).fill('setting B'),
+    ]);
     for (const v of await verdicts.allTextContents()) expect(v).toMatch(/^(confirmed|not confirmed|mixed)$/);
-    // Every result set (setting A's two targets, setting B's first run, its second run of experiments
+    // Every result set (the default run with both settings, setting A's shifted target, setting B's first run, its second run of experiments
     // 2-4, the third on seeds 4-6, the two pooled; setting A's seeds 1-6 pooled; setting B's SFT on seeds 1-6
     // pooled; setting A with the short and long budgets; setting B's balance with them; setting B's three
     // pools over seeds 1-12 and the three over seeds 2-13; setting B with three times the pretraining, and
@@ -212,11 +218,11 @@ describe('demo page (built, in Chromium)', () => {
       await expect.poll(() => page.locator('paper-results figure.plot > svg').count()).toBe(plots[i]);
       tests.push(await page.locator('[data-testid=paper-verdicts] p', { hasText: 'Paired tests over seeds' }).count());
     }
-    expect(counts).toEqual([4, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1, 1, 2, 1, 4, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1, 1, 1]);
+    expect(counts).toEqual([8, 4, 4, 3, 3, 3, 4, 1, 4, 1, 1, 2, 1, 1, 2, 1, 4, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1, 1, 1]);
     // Every verdict shows its paired tests over seeds.
     expect(tests).toEqual(counts);
     // Setting B's later runs add response length over RL training to the four experiments' plots.
-    expect(plots).toEqual([4, 4, 4, 4, 4, 4, 4, 1, 4, 1, 1, 3, 1, 1, 3, 1, 5, 3, 3, 3, 1, 1, 1, 3, 3, 3, 1, 1, 1]);
+    expect(plots).toEqual([9, 4, 4, 4, 4, 4, 4, 1, 4, 1, 1, 3, 1, 1, 3, 1, 5, 3, 3, 3, 1, 1, 1, 3, 3, 3, 1, 1, 1]);
     // A pooled set says what it was pooled from (setting B's SFT: two runs); a single run does not.
     const pooledNote = page.locator('paper-results p', { hasText: /pooled from \d+ runs of \d+ training/ });
     await sets.nth(9).click(); // a single run (setting B's budgets)

@@ -269,7 +269,7 @@ function buildProgram(): Command {
     )
     .option(
       '--budgets <short,long|none>',
-      "experiment 3 also post-trains with SFT steps and RL updates times these factors, balanced vs imbalanced at each budget (setting A's small and full presets: 0.25,4, the default run takes 11 minutes here with them and about 7 without; none: leave them out)",
+      "experiment 3 also post-trains with SFT steps and RL updates times these factors, balanced vs imbalanced at each budget (setting A's small and full presets: 0.25,4, setting A took 11 minutes here with them and about 7 without, in one process before Node ran without robustness checks; none: leave them out)",
     )
     .option(
       '--pretrain-factor <f>',
