@@ -289,7 +289,7 @@ function buildProgram(): Command {
     )
     .option(
       '--jobs <n|auto>',
-      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); auto, the default: one per CPU core, at most one per setting and seed (on 2 cores the default run took 16 minutes this way, about 19 in one process); 1: everything in this process',
+      'run the seeds (and settings) in n processes at once, one per setting and seed, joined into the results one process gives (the same rows, learning rates and verdicts); auto, the default: one per CPU core, at most one per setting and seed (on 2 cores the default run took 16 minutes this way; one process would take about 20); 1: everything in this process',
       jobsOption,
       'auto',
     )

@@ -180,12 +180,12 @@ function paceDawnPolling(env: NodeJS.ProcessEnv = process.env): void {
 }
 
 /**
- * Whether Dawn keeps WebGPU's robustness checks (every storage access clamped into its binding, in
- * the shader Tint writes and in the Vulkan driver's robustBufferAccess). A browser always keeps them:
- * the page may run anyone's shaders. This process runs only this project's kernels, each of which
- * keeps its own indices inside its bindings (the shape checks before a dispatch, the clamps and edge
- * paths inside the shaders; `test/guard.node.test.ts` runs every kernel and model step with guard
- * zones around each tensor and finds no access outside it), so in Node they are off unless
+ * Whether Dawn keeps WebGPU's robustness checks (every storage access clamped into its binding by
+ * the shader code Tint generates). A browser always keeps them: the page may run anyone's shaders.
+ * This process runs only this project's kernels, each of which keeps its own indices inside its
+ * bindings (the shape checks before a dispatch, the clamps and edge paths inside the shaders; every
+ * Node test file runs with guard zones around each tensor and is checked for accesses outside them:
+ * test/runtime.ts, test/guard.node.test.ts), so in Node they are off unless
  * WEBGPU_TRAIN_ROBUSTNESS=1: on SwiftShader every load with a run-time index then costs a few
  * instructions less (measured 2026-12-06, 2 cores: the ICL transformer's step 0.79x its time, matmul
  * 512³ 0.80x, the same bits). Turn them on when writing a new kernel: an access out of bounds is then
