@@ -550,7 +550,20 @@ describe('npm run paper -- --preset tiny', () => {
   it('--budgets adds short and long post-training to experiment 3, judged at each budget', () => {
     const out = mkdtempSync(join(tmpdir(), 'paper-budgets-'));
     try {
-      const r = paperCli(['--preset', 'tiny', '--only', 'balance', '--budgets', '0.5,2', '--out', out]);
+      const r = paperCli([
+        '--preset',
+        'tiny',
+        '--settings',
+        'regression',
+        '--jobs',
+        '1',
+        '--only',
+        'balance',
+        '--budgets',
+        '0.5,2',
+        '--out',
+        out,
+      ]);
       expect(r.status, r.stderr).toBe(0);
       const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as PaperResults;
       const p = PRESET_TABLE.tiny;
