@@ -166,19 +166,19 @@ export class Runtime {
     this.tensorCount++;
     const bytes = numel(shape) * 4;
     this.checkBufferSize(bytes, `tensor ${name}${shapeString(shape)}`);
+    const allocated = Math.max(4, bytes);
     const g = this.guardBytes;
     const buffer = this.device.createBuffer({
       label: name,
-      size: Math.max(4, bytes) + 2 * g,
+      size: allocated + 2 * g,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
     if (g > 0) {
       const zone = new Uint32Array(g / 4).fill(GUARD_WORD);
       this.device.queue.writeBuffer(buffer, 0, zone);
-      this.device.queue.writeBuffer(buffer, g + Math.max(4, bytes), zone);
-      this.guarded.set(buffer, { label: `${name}${shapeString(shape)}`, bytes: Math.max(4, bytes) });
+      this.device.queue.writeBuffer(buffer, g + allocated, zone);
+      this.guarded.set(buffer, { label: `${name}${shapeString(shape)}`, bytes: allocated });
     }
-    const allocated = Math.max(4, bytes);
     this.bytesAllocated += allocated;
     this.buffersAllocated += 1;
     return new Tensor(buffer, [...shape], dtype, name, g, false, () => {
@@ -222,16 +222,13 @@ export class Runtime {
           ['before its start', 2 * i * per],
           ['after its end', (2 * i + 1) * per],
         ] as const) {
-          const zone = words.subarray(start, start + per);
+          // Words in order of their distance from the tensor: a zone before it is read backwards.
+          const zone = words.slice(start, start + per);
+          if (side === 'before its start') zone.reverse();
           const changed = zone.reduce((n, w) => n + Number(w !== GUARD_WORD), 0);
           if (changed === 0) continue;
-          // Before the start, the word nearest the tensor is the zone's last.
-          const at =
-            side === 'after its end'
-              ? zone.findIndex((w) => w !== GUARD_WORD)
-              : per - 1 - zone.findLastIndex((w) => w !== GUARD_WORD);
-          const first = side === 'after its end' ? zone[at] : zone[per - 1 - at];
-          sides.push(`${changed} word(s) ${side} changed (nearest ${at} word(s) away, 0x${first.toString(16)})`);
+          const at = zone.findIndex((w) => w !== GUARD_WORD);
+          sides.push(`${changed} word(s) ${side} changed (nearest ${at} word(s) away, 0x${zone[at].toString(16)})`);
         }
         if (sides.length) found.push(`${label}: ${sides.join('; ')}`);
       });
