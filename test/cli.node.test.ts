@@ -337,6 +337,7 @@ describe('bad input on the command line', () => {
         ['run', '--plan', write('ok2.json', base), '--checkpoint-every', '0', '--out', fresh],
         /--checkpoint-every must be at least 1/,
       ],
+      ['a peak of no TFLOP/s', ['bench', '--peak-tflops', '0'], /--peak-tflops must be a positive number, e\.g\. 67/],
       ['an unknown option', ['run', '--bogus'], /unknown option '--bogus'/],
       ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
       ['an unknown kernel', ['kernel', 'nosuch', '--check'], /unknown kernel "nosuch"; valid kernels: matmul, softmax/],

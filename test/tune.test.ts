@@ -62,6 +62,11 @@ describe('kernel tuner', () => {
     }
     expect(matmulClass(512, 512, 512, false)).toBe('vec4-large');
     expect(matmulClass(64, 63, 64, false)).toBe('gather-small');
+    expect(matmulClass(1024, 1024, 1023, true)).toBe('gather-large');
+    expect(matmulClass(1024, 1024, 1024, true)).toBe('gather-huge');
+    expect(matmulClass(4096, 4096, 4096, false)).toBe('vec4-huge');
+    // Every class timed every variant this device can run on its product, the double-buffered tiles too.
+    for (const cls of MATMUL_CLASSES) expect(Object.keys(t.measured[cls]?.ms ?? {}), cls).toContain('tiled-db');
     expect(fitsVec4(64, true)).toBe(false);
 
     expect(applyTuning(rt, { ...t, adapter: 'another | adapter' })).toBe(false);
@@ -70,6 +75,7 @@ describe('kernel tuner', () => {
     expect(applyTuning(rt, t)).toBe(true);
     expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(t.matmul['vec4-large']);
     expect(matmulVariantFor(rt, 32, 32, 32, true)).toBe(t.matmul['gather-small']);
+    expect(matmulVariantFor(rt, 2048, 1024, 1024, false)).toBe(t.matmul['vec4-huge']);
     setMatmulTuning(rt, undefined);
     expect(matmulVariantFor(rt, 512, 512, 512, false)).toBe(before);
 

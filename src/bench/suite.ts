@@ -465,6 +465,7 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
       ...(subgroups ? (['subgroup'] as const) : []),
       ...(subgroups && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
       'tiled',
+      'tiled-db',
     ];
     const figure = { kernel: 'matmul', shape: matmulShape(mm), work: { flops: 2 * M * N * K } };
     const aHost = randomArray(rng, M * K);

@@ -1,6 +1,6 @@
 /**
  * The kernel tuner: on this device, for each shape class of matmul (src/kernels/matmul.ts: whether B
- * can be read as vec4s; small or large) and of softmax (src/kernels/softmax.ts: rows shorter than
+ * can be read as vec4s; small, large or huge) and of softmax (src/kernels/softmax.ts: rows shorter than
  * 128 or not), every variant that can compute a representative problem is checked against the CPU
  * reference and timed (the benchmark's timing), and the fastest correct one is chosen (the adapter's
  * default stays unless another is faster by TUNE_MARGIN). The result
@@ -28,10 +28,11 @@ import {
   setSoftmaxTuning,
   softmax_forward,
 } from '../kernels/softmax.ts';
+import { isCpuAdapter } from '../kernels/common.ts';
 import { compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
-import { median, timeIt } from './suite.ts';
+import { matmulEntry, median, sampleIndices, timeIt } from './suite.ts';
 
 export interface Tuning {
   /** The adapter the choices were measured on (adapterKey). */
@@ -76,10 +77,12 @@ export function adapterKey(r: AdapterReport): string {
   return [...parts, ...(r.robustness === false ? ['robustness off'] : [])].join(' | ');
 }
 
-/** The product timed for each class: [M, K, N, transB]. */
-function representative(cls: MatmulClass, quick: boolean): [number, number, number, boolean] {
-  const large = quick ? 136 : 512;
-  const n = cls.endsWith('small') ? 64 : large;
+/**
+ * The product timed for each class: [M, K, N, transB]. Huge products at 2048³ on a GPU (256 of the
+ * largest tiles), at 1024³ on a CPU adapter, where 2048³ takes seconds a variant.
+ */
+function representative(cls: MatmulClass, quick: boolean, cpu: boolean): [number, number, number, boolean] {
+  const n = cls.endsWith('small') ? 64 : cls.endsWith('large') ? (quick ? 136 : 512) : quick ? 200 : cpu ? 1024 : 2048;
   return cls.startsWith('vec4') ? [n, n, n, false] : [n, n, n, true];
 }
 
@@ -134,17 +137,23 @@ export async function tuneKernels(
     measured: {},
   };
   for (const cls of MATMUL_CLASSES) {
-    const [M, K, N, transB] = representative(cls, opts.quick === true);
+    const [M, K, N, transB] = representative(cls, opts.quick === true, isCpuAdapter(rt));
     const aHost = randomArray(rng, M * K);
     const bHost = randomArray(rng, K * N);
-    const want = new Float32Array(M * N);
-    ref.matmul(want, aHost, bHost, null, 1, M, N, K, { transB });
+    // Huge products are checked on a sample of C's entries (the whole reference at 2048³ would take
+    // longer than timing every variant on a GPU).
+    const at = cls.endsWith('huge') ? sampleIndices(rng, M * N, 2048) : undefined;
+    const want = at
+      ? Float64Array.from(at, (i) => matmulEntry(aHost, bHost, M, N, K, false, transB, i))
+      : new Float32Array(M * N);
+    if (!at) ref.matmul(want as Float32Array, aHost, bHost, null, 1, M, N, K, { transB });
     const a = rt.tensor(aHost, [M, K], 'f32', 'tune.a');
     const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'tune.b');
     const c = rt.empty([M, N], 'f32', 'tune.c');
     const candidates: MatmulVariant[] = [
       'register',
       'tiled',
+      'tiled-db',
       ...(canUseSubgroupMatmul(rt) ? (['subgroup'] as const) : []),
       ...(canUseSubgroupMatmul(rt) && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
     ];
@@ -153,7 +162,10 @@ export async function tuneKernels(
       rt,
       candidates,
       (variant) => matmul(rt, c, a, b, { transB, variant }),
-      async () => compare(await rt.readF32(c), want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, 'matmul').ok,
+      async () => {
+        const got = await rt.readF32(c);
+        return compare(at ? at.map((i) => got[i]) : got, want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, 'matmul').ok;
+      },
       `${cls} ${shape}`,
       timing,
       log,

@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { markdownTable, ratioSummary, runSuite } from '../bench/suite.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { applyTuning, describeTuning, type Tuning, tuneKernels } from '../bench/tune.ts';
+import { datasheetPeak, type Peak, peakFractions, peakLines } from '../bench/peak.ts';
 import { saveTuning, tuningCachePath } from './tuning.ts';
 import { writeFileAtomic } from './io.ts';
 
@@ -34,7 +35,17 @@ export function exposedGc(): (() => void) | undefined {
 
 export async function runBench(
   rt: Runtime,
-  opts: { json?: string; repeats: number; quick?: boolean; large?: boolean; train?: boolean; peer?: boolean; tune?: boolean },
+  opts: {
+    json?: string;
+    repeats: number;
+    quick?: boolean;
+    large?: boolean;
+    train?: boolean;
+    peer?: boolean;
+    tune?: boolean;
+    /** The card's f32 peak in TFLOP/s (otherwise looked up by the adapter's name). */
+    peakTflops?: number;
+  },
 ): Promise<void> {
   let tuning: Tuning | undefined;
   if (opts.tune) {
@@ -66,12 +77,26 @@ export async function runBench(
   const ratios = ratioSummary(results);
   if (ratios.length)
     console.log(`\nspeed-up of the variant in use (same run, same adapter):\n${ratios.map((l) => `  ${l}`).join('\n')}`);
+  // The real-GPU target: each square product's fastest correct variant against the card's peak.
+  const peak: Peak | undefined =
+    opts.peakTflops !== undefined ? { tflops: opts.peakTflops, source: 'given with --peak-tflops' } : datasheetPeak(rt.report);
+  const fractions = opts.large || peak ? peakFractions(results, peak) : [];
+  if (fractions.length) {
+    console.log(
+      `\nsquare products, the fastest correct variant of ours:\n${peakLines(fractions, peak)
+        .map((l) => `  ${l}`)
+        .join('\n')}`,
+    );
+    if (!peak)
+      console.log(`  (the f32 peak of this adapter is not in the datasheet table: give it with --peak-tflops for the fraction)`);
+  }
   if (opts.json) {
     const body = {
       adapter: rt.report,
       machine,
       timing: `wall-clock to completed submission, no readback; V8's garbage collected before every timing, outside it${stamps ? '; ours also gpu_ms, the GPU time of one call from timestamp queries' : ''}; training steps timed interleaved with the CPU reference, and the variant in use of matmul and softmax with tfjs-backend-webgpu (rows marked interleaved)`,
       ...(tuning ? { tuning } : {}),
+      ...(fractions.length ? { peak: peak ?? null, peak_fractions: fractions } : {}),
       results,
     };
     writeFileAtomic(opts.json, `${JSON.stringify(body, null, 2)}\n`);

@@ -28,6 +28,14 @@ function integer(name: string) {
   };
 }
 
+function positiveNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number, e.g. 67`);
+    return n;
+  };
+}
+
 /** `paper --jobs`: 'auto' or a number of processes at once, at least 1. */
 function jobsOption(v: string): number | 'auto' {
   if (v === 'auto') return v;
@@ -226,6 +234,11 @@ function buildProgram(): Command {
     .option('--no-peer', 'leave out tfjs-backend-webgpu')
     .option('--tune', 'first choose the fastest correct matmul variant per shape class on this adapter and cache it')
     .option('--require-gpu', 'stop unless the adapter is a real GPU (not a CPU fallback such as SwiftShader)')
+    .option(
+      '--peak-tflops <x>',
+      "the card's f32 peak in TFLOP/s, for the square products' fraction of it (default: NVIDIA's datasheet figure for the adapter's name, where known)",
+      positiveNumber('--peak-tflops'),
+    )
     .action(
       async (opts: {
         json?: string;
@@ -236,6 +249,7 @@ function buildProgram(): Command {
         peer: boolean;
         tune?: boolean;
         requireGpu?: boolean;
+        peakTflops?: number;
       }) => {
         if (opts.repeats < 1) throw new UserError('--repeats must be at least 1');
         const rt = await runtime();

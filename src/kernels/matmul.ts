@@ -10,7 +10,7 @@ import { shaders } from '../gpu/shaders.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { dummy, dummyOut, expectDType, expectDistinct, expectRank, expectShape, isCpuAdapter, shapesOf } from './common.ts';
 
-export type MatmulVariant = 'register' | 'subgroup' | 'subgroup-vec4' | 'tiled';
+export type MatmulVariant = 'register' | 'subgroup' | 'subgroup-vec4' | 'tiled' | 'tiled-db';
 
 const bindings = [
   { name: 'a', access: 'read' },
@@ -92,6 +92,20 @@ export const matmulTiled: KernelSpec<P> = {
 };
 
 /**
+ * 128 x 128 workgroup tiles, 8 x 8 outputs per invocation, the next K slice loaded while the
+ * current one is multiplied (two stages of workgroup memory): the usual form for large products on
+ * real GPUs, where a 64 x 64 tile moves too many bytes per multiply-add. 16 KiB of workgroup memory.
+ */
+export const matmulTiledDb: KernelSpec<P> = {
+  name: 'matmul_tiled_db',
+  shader: withShared(shaders.matmul_tiled_db),
+  params,
+  bindings,
+  workgroupSize: [16, 16, 1],
+  dispatch: ({ M, N, Bt }) => [ceilDiv(N, 128), ceilDiv(M, 128), Bt],
+};
+
+/**
  * Products of at least this many multiply-adds (Bt·M·N·K, 256³) bind a, b and c as arrays of their
  * exact sizes instead of runtime-sized arrays: the robustness clamp of every load is then against a
  * constant, not arrayLength. On SwiftShader that made 512³ 0.87x its time (raw WGSL, interleaved);
@@ -140,14 +154,23 @@ export function defaultMatmulVariant(rt: Runtime): MatmulVariant {
 }
 
 /**
- * Shape classes for tuning: whether B can be read as vec4s, and small (under 2·128³ flops, where
- * dispatch cost dominates) or large.
+ * Shape classes for tuning: whether B can be read as vec4s, and the size: small (under 128³
+ * multiply-adds, where dispatch cost dominates), large, or huge (1024³ and over, where a GPU's
+ * largest tiles fill it: at 512³ the double-buffered 128 x 128 tiles make 16 workgroups).
  */
-export type MatmulClass = `${'vec4' | 'gather'}-${'small' | 'large'}`;
-export const MATMUL_CLASSES: readonly MatmulClass[] = ['vec4-small', 'vec4-large', 'gather-small', 'gather-large'];
+export type MatmulClass = `${'vec4' | 'gather'}-${'small' | 'large' | 'huge'}`;
+export const MATMUL_CLASSES: readonly MatmulClass[] = [
+  'vec4-small',
+  'vec4-large',
+  'vec4-huge',
+  'gather-small',
+  'gather-large',
+  'gather-huge',
+];
 
 export function matmulClass(M: number, N: number, K: number, transB: boolean): MatmulClass {
-  return `${fitsVec4(N, transB) ? 'vec4' : 'gather'}-${2 * M * N * K < 2 * 128 ** 3 ? 'small' : 'large'}`;
+  const work = M * N * K;
+  return `${fitsVec4(N, transB) ? 'vec4' : 'gather'}-${work < 128 ** 3 ? 'small' : work < 1024 ** 3 ? 'large' : 'huge'}`;
 }
 
 /**
@@ -316,12 +339,18 @@ export function matmul(rt: Runtime, c: Tensor, a: Tensor, b: Tensor, opts: Matmu
         ? (subgroupVec4Specs.get(width) as KernelSpec<P>)
         : variant === 'tiled'
           ? matmulTiled
-          : matmulRegister;
+          : variant === 'tiled-db'
+            ? matmulTiledDb
+            : matmulRegister;
   const sized = opts.sized ?? Bt * M * N * K >= SIZED_WORK;
   const spec = sized ? sizedSpec(generic, { a: a.size, b: b.size, c: c.size }) : generic;
   // Whether every stored 8 x 4 tile lies inside C: the subgroup variants' workgroups span whole
-  // rows of `width` lanes (no early return), the register variant returns from tiles past C.
-  const fullTiles = M % 8 === 0 && (variant === 'register' ? N % 4 === 0 : N % (width * 4) === 0);
+  // rows of `width` lanes (no early return), the register variant returns from tiles past C, the
+  // double-buffered tiles are 128 x 128 (the 64 x 64 tiled variant checks every store).
+  const fullTiles =
+    variant === 'tiled-db'
+      ? M % 128 === 0 && N % 128 === 0
+      : M % 8 === 0 && (variant === 'register' ? N % 4 === 0 : N % (width * 4) === 0);
   rt.dispatch(spec, {
     params: { M, N, K, LA, LB, Bt },
     tensors: { a, b, bias: bias ?? dummy(rt), c, aux: residual ?? geluGradAt ?? dummy(rt), act: geluOut ?? dummyOut(rt) },
