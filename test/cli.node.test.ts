@@ -338,6 +338,11 @@ describe('bad input on the command line', () => {
         /--checkpoint-every must be at least 1/,
       ],
       ['a peak of no TFLOP/s', ['bench', '--peak-tflops', '0'], /--peak-tflops must be a positive number, e\.g\. 67/],
+      [
+        'bench:gpu on a CPU adapter',
+        ['bench', '--require-gpu', '--json', join(fresh, 'gpu.json')],
+        /--require-gpu: the adapter is a CPU fallback, not a GPU\. On Linux with an NVIDIA GPU/,
+      ],
       ['an unknown option', ['run', '--bogus'], /unknown option '--bogus'/],
       ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
       ['an unknown kernel', ['kernel', 'nosuch', '--check'], /unknown kernel "nosuch"; valid kernels: matmul, softmax/],
