@@ -72,6 +72,20 @@ describe.skipIf(!isNode)('Vulkan driver choice (Node)', () => {
     expect(env2.VK_ICD_FILENAMES).toBeUndefined();
   });
 
+  it('names a GPU driver registered outside the search of the loader to it, and leaves the others to it', async () => {
+    const { useGpuICDs } = await load();
+    const env: NodeJS.ProcessEnv = {};
+    expect(useGpuICDs(['/usr/share/vulkan/icd.d/nvidia_icd.json'], env)).toBe(
+      'system Vulkan drivers: /usr/share/vulkan/icd.d/nvidia_icd.json',
+    );
+    expect(env.VK_ICD_FILENAMES).toBeUndefined();
+    const mounted = '/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json';
+    expect(useGpuICDs(['/etc/vulkan/icd.d/radeon_icd.json', mounted], env)).toBe(
+      `GPU Vulkan drivers, named to the loader: /etc/vulkan/icd.d/radeon_icd.json, ${mounted}`,
+    );
+    expect(env.VK_ICD_FILENAMES).toBe(`/etc/vulkan/icd.d/radeon_icd.json:${mounted}`);
+  });
+
   it.skipIf(!onLinux)('points the loader at SwiftShader when asked to, in the env it is given', async () => {
     const { chooseVulkanDriver, findSwiftShaderICD } = await load();
     const icd = findSwiftShaderICD();

@@ -17,8 +17,16 @@ export const SWIFTSHADER_ICD_PATHS = [
   '/snap/chromium/current/usr/lib/chromium-browser/vk_swiftshader_icd.json',
 ];
 
-/** Directories where Vulkan drivers register themselves. */
-const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+/** Directories where Vulkan drivers register themselves, which the loader searches by itself. */
+const LOADER_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+
+/**
+ * Where a driver may be registered outside the loader's own search: NVIDIA's driver as some GPU
+ * containers mount it. A driver found there is named to the loader (VK_ICD_FILENAMES).
+ */
+const OTHER_ICD_DIRS = ['/usr/local/nvidia/share/vulkan/icd.d'];
+
+const ICD_DIRS = [...LOADER_ICD_DIRS, ...OTHER_ICD_DIRS];
 
 /** Drivers Dawn cannot use (lavapipe lacks required descriptor indexing features). */
 const UNUSABLE_ICD = /lvp_icd|lavapipe/;
@@ -70,6 +78,16 @@ export function findGpuICDs(): string[] {
 }
 
 /**
+ * The GPU drivers found, for the loader: as it finds them itself when all lie where it searches,
+ * else named to it in `env` (all of them, so none is lost). Returns the report's line.
+ */
+export function useGpuICDs(gpus: readonly string[], env: NodeJS.ProcessEnv): string {
+  if (gpus.every((g) => LOADER_ICD_DIRS.some((d) => g.startsWith(`${d}/`)))) return `system Vulkan drivers: ${gpus.join(', ')}`;
+  env.VK_ICD_FILENAMES = gpus.join(':');
+  return `GPU Vulkan drivers, named to the loader: ${gpus.join(', ')}`;
+}
+
+/**
  * Decide which Vulkan driver Dawn will see, and set the loader's environment accordingly.
  * Returns a line that says what was chosen, for the run's report.
  */
@@ -84,7 +102,7 @@ export function chooseVulkanDriver(env: NodeJS.ProcessEnv = process.env): string
   if (preset) return `from environment: ${preset}`;
   if (env.WEBGPU_ADAPTER !== 'swiftshader') {
     const gpus = findGpuICDs();
-    if (gpus.length > 0) return `system Vulkan drivers: ${gpus.join(', ')}`;
+    if (gpus.length > 0) return useGpuICDs(gpus, env);
   }
   const swiftshader = findSwiftShaderICD();
   if (!swiftshader) {
