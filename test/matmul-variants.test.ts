@@ -100,7 +100,8 @@ const VARIANTS: MatmulVariant[] = ['register', 'subgroup', 'subgroup-vec4', 'til
  * batches with a batched and a shared B, bias, accumulate, products of several 128 x 128 tiles
  * with edges and of whole tiles, K not a multiple of the K step, the causal zero, both head layouts
  * and an epilogue; Chromium's part, both transposes with a batched B, several tiles with edges,
- * whole tiles with accumulate, the causal zero, a head layout and an epilogue.
+ * whole tiles with accumulate and a head layout (the causal zero and the epilogues are
+ * matmul_common.wgsl's code, which every variant appends: tested in Chromium through the others).
  */
 const tileSubset =
   (variant: MatmulVariant, keep: { tiled?: number[]; db: number[]; page: number[] }) => (_c: unknown, i: number) => {
@@ -250,7 +251,7 @@ perVariant(
   (variant) =>
     triangleCases
       .filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true))
-      .filter(tileSubset(variant, { tiled: [4], db: [4], page: [4] })),
+      .filter(tileSubset(variant, { tiled: [4], db: [4], page: [] })),
   checkTriangle,
 );
 
@@ -439,7 +440,7 @@ perVariant(
   (variant) =>
     epilogueCases
       .filter((c) => variant !== 'subgroup-vec4' || fitsVec4(c.N, c.transB === true))
-      .filter(tileSubset(variant, { tiled: [0, 2, 4], db: [2], page: [2] })),
+      .filter(tileSubset(variant, { tiled: [0, 2, 4], db: [2], page: [] })),
   checkEpilogue,
 );
 
