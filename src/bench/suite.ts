@@ -17,7 +17,7 @@ import { adamw as refAdamW } from '../reference/optim.ts';
 import { type TransformerParams, transformer_greedy, transformer_loss_and_grads } from '../reference/transformer.ts';
 import { generate } from '../models/generate.ts';
 import { AdamW, type AdamWConfig } from '../train/optimizer.ts';
-import { canUseSubgroupMatmul, fitsVec4, type MatmulVariant, matmul, matmulVariantFor } from '../kernels/matmul.ts';
+import { matmul, matmulVariantFor, matmulVariantsFor } from '../kernels/matmul.ts';
 import { defaultSoftmaxVariant, softmax_forward } from '../kernels/softmax.ts';
 import { type Comparison, compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
@@ -456,40 +456,18 @@ export async function runSuite(rt: Runtime, opts: BenchOptions): Promise<BenchRe
   }
 
   const rng = new Rng(1234);
-  const subgroups = canUseSubgroupMatmul(rt);
   for (const mm of matmulCases(opts)) {
     const { M, K, N, transA, transB } = mm;
     const chosen = matmulVariantFor(rt, M, N, K, transB);
-    const variants: MatmulVariant[] = [
-      'register',
-      ...(subgroups ? (['subgroup'] as const) : []),
-      ...(subgroups && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
-      'tiled',
-      'tiled-db',
-    ];
+    const variants = matmulVariantsFor(rt, N, transB);
     const figure = { kernel: 'matmul', shape: matmulShape(mm), work: { flops: 2 * M * N * K } };
     const aHost = randomArray(rng, M * K);
     const bHost = randomArray(rng, K * N);
-    const tol = { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 };
     // Past 2048³ the single-threaded reference would take minutes: it computes a sample of C's
     // entries (not timed), and every output is checked on that sample.
-    const sampled = M * N * K > 2048 ** 3;
-    const cRef = new Float32Array(M * N);
-    const at = sampled ? sampleIndices(rng, M * N, 2048) : undefined;
-    if (at) for (const i of at) cRef[i] = matmulEntry(aHost, bHost, M, N, K, transA, transB, i);
-    else
-      await cpu({ ...figure, variant: 'f64 triple loop' }, () =>
-        ref.matmul(cRef, aHost, bHost, null, 1, M, N, K, { transA, transB }),
-      );
-    const check = (got: Float32Array, label: string) =>
-      at
-        ? compare(
-            at.map((i) => got[i]),
-            at.map((i) => cRef[i]),
-            tol,
-            `${label} (sample)`,
-          )
-        : compare(got, cRef, tol, label);
+    const check = await matmulReference(rng, aHost, bHost, mm, M * N * K > 2048 ** 3, (cRef) =>
+      cpu({ ...figure, variant: 'f64 triple loop' }, () => ref.matmul(cRef, aHost, bHost, null, 1, M, N, K, { transA, transB })),
+    );
     const a = rt.tensor(aHost, transA ? [K, M] : [M, K], 'f32', 'bench.a');
     const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'bench.b');
     const c = rt.empty([M, N], 'f32', 'bench.c');
@@ -577,6 +555,36 @@ export function sampleIndices(rng: Rng, n: number, count: number): number[] {
   const set = new Set<number>();
   while (set.size < count) set.add(rng.int(n));
   return [...set].sort((x, y) => x - y);
+}
+
+/**
+ * A check of matmul outputs against the CPU reference, with the benchmark's tolerance: on every
+ * entry of C, computed by `full` (which the caller may time), or where `sampled`, on 2048 entries
+ * drawn from `rng` and computed here in f64 (matmulEntry).
+ */
+export async function matmulReference(
+  rng: Rng,
+  aHost: Float32Array,
+  bHost: Float32Array,
+  dims: { M: number; K: number; N: number; transA: boolean; transB: boolean },
+  sampled: boolean,
+  full: (cRef: Float32Array) => void | Promise<void>,
+): Promise<(got: Float32Array, label: string) => Comparison> {
+  const { M, K, N, transA, transB } = dims;
+  const tol = { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 };
+  const cRef = new Float32Array(M * N);
+  const at = sampled ? sampleIndices(rng, M * N, 2048) : undefined;
+  if (at) for (const i of at) cRef[i] = matmulEntry(aHost, bHost, M, N, K, transA, transB, i);
+  else await full(cRef);
+  return (got, label) =>
+    at
+      ? compare(
+          at.map((i) => got[i]),
+          at.map((i) => cRef[i]),
+          tol,
+          `${label} (sample)`,
+        )
+      : compare(got, cRef, tol, label);
 }
 
 /** One entry of op(A)·op(B) (flat index into C), in f64: the reference on a sample. */

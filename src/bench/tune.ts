@@ -11,13 +11,12 @@
 import type { AdapterReport } from '../device/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import {
-  canUseSubgroupMatmul,
   defaultMatmulVariant,
-  fitsVec4,
   MATMUL_CLASSES,
   type MatmulClass,
   type MatmulVariant,
   matmul,
+  matmulVariantsFor,
   setMatmulTuning,
 } from '../kernels/matmul.ts';
 import {
@@ -32,7 +31,7 @@ import { isCpuAdapter } from '../kernels/common.ts';
 import { compare } from '../reference/compare.ts';
 import * as ref from '../reference/kernels.ts';
 import { Rng, randomArray } from '../reference/random.ts';
-import { matmulEntry, median, sampleIndices, timeIt } from './suite.ts';
+import { matmulReference, median, timeIt } from './suite.ts';
 
 export interface Tuning {
   /** The adapter the choices were measured on (adapterKey). */
@@ -142,30 +141,19 @@ export async function tuneKernels(
     const bHost = randomArray(rng, K * N);
     // Huge products are checked on a sample of C's entries (the whole reference at 2048³ would take
     // longer than timing every variant on a GPU).
-    const at = cls.endsWith('huge') ? sampleIndices(rng, M * N, 2048) : undefined;
-    const want = at
-      ? Float64Array.from(at, (i) => matmulEntry(aHost, bHost, M, N, K, false, transB, i))
-      : new Float32Array(M * N);
-    if (!at) ref.matmul(want as Float32Array, aHost, bHost, null, 1, M, N, K, { transB });
+    const check = await matmulReference(rng, aHost, bHost, { M, K, N, transA: false, transB }, cls.endsWith('huge'), (cRef) =>
+      ref.matmul(cRef, aHost, bHost, null, 1, M, N, K, { transB }),
+    );
     const a = rt.tensor(aHost, [M, K], 'f32', 'tune.a');
     const b = rt.tensor(bHost, transB ? [N, K] : [K, N], 'f32', 'tune.b');
     const c = rt.empty([M, N], 'f32', 'tune.c');
-    const candidates: MatmulVariant[] = [
-      'register',
-      'tiled',
-      'tiled-db',
-      ...(canUseSubgroupMatmul(rt) ? (['subgroup'] as const) : []),
-      ...(canUseSubgroupMatmul(rt) && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
-    ];
+    const candidates = matmulVariantsFor(rt, N, transB);
     const shape = `${M}x${K} · ${transB ? `(${N}x${K})ᵀ` : `${K}x${N}`}`;
     const ms = await timeVariants(
       rt,
       candidates,
       (variant) => matmul(rt, c, a, b, { transB, variant }),
-      async () => {
-        const got = await rt.readF32(c);
-        return compare(at ? at.map((i) => got[i]) : got, want, { atol: 2e-5 * Math.sqrt(K) * 8, rtol: 1e-4 }, 'matmul').ok;
-      },
+      async () => check(await rt.readF32(c), 'matmul').ok,
       `${cls} ${shape}`,
       timing,
       log,

@@ -81,29 +81,27 @@ export function subgroupWidth(N: number): number {
   return wg;
 }
 
+/** Workgroup-memory tiles of `tile` x `tile` outputs, 16 x 16 invocations a workgroup. */
+function tiledSpec(name: 'matmul_tiled' | 'matmul_tiled_db', tile: number): KernelSpec<P> {
+  return {
+    name,
+    shader: withShared(shaders[name]),
+    params,
+    bindings,
+    workgroupSize: [16, 16, 1],
+    dispatch: ({ M, N, Bt }) => [ceilDiv(N, tile), ceilDiv(M, tile), Bt],
+  };
+}
+
 /** 64 x 64 workgroup tiles staged in workgroup memory: the usual form for real GPUs. */
-export const matmulTiled: KernelSpec<P> = {
-  name: 'matmul_tiled',
-  shader: withShared(shaders.matmul_tiled),
-  params,
-  bindings,
-  workgroupSize: [16, 16, 1],
-  dispatch: ({ M, N, Bt }) => [ceilDiv(N, 64), ceilDiv(M, 64), Bt],
-};
+export const matmulTiled = tiledSpec('matmul_tiled', 64);
 
 /**
  * 128 x 128 workgroup tiles, 8 x 8 outputs per invocation, the next K slice loaded while the
  * current one is multiplied (two stages of workgroup memory): the usual form for large products on
  * real GPUs, where a 64 x 64 tile moves too many bytes per multiply-add. 16 KiB of workgroup memory.
  */
-export const matmulTiledDb: KernelSpec<P> = {
-  name: 'matmul_tiled_db',
-  shader: withShared(shaders.matmul_tiled_db),
-  params,
-  bindings,
-  workgroupSize: [16, 16, 1],
-  dispatch: ({ M, N, Bt }) => [ceilDiv(N, 128), ceilDiv(M, 128), Bt],
-};
+export const matmulTiledDb = tiledSpec('matmul_tiled_db', 128);
 
 /**
  * Products of at least this many multiply-adds (Bt·M·N·K, 256³) bind a, b and c as arrays of their
@@ -141,6 +139,21 @@ function sizedSpec(spec: KernelSpec<P>, sizes: Readonly<Record<'a' | 'b' | 'c', 
 export function canUseSubgroupMatmul(rt: Runtime): boolean {
   const info = rt.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
   return rt.device.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 4;
+}
+
+/**
+ * Every variant this device can run for a product of N columns (B transposed or not), in the
+ * benchmark's order: what the tuner and the benchmark time.
+ */
+export function matmulVariantsFor(rt: Runtime, N: number, transB: boolean): MatmulVariant[] {
+  const subgroups = canUseSubgroupMatmul(rt);
+  return [
+    'register',
+    ...(subgroups ? (['subgroup'] as const) : []),
+    ...(subgroups && fitsVec4(N, transB) ? (['subgroup-vec4'] as const) : []),
+    'tiled',
+    'tiled-db',
+  ];
 }
 
 /**
